@@ -1,0 +1,246 @@
+//! Borrowed access to received event bytes.
+
+use bson::DateTime;
+use bson::oid::ObjectId;
+use bson::raw::{RawBsonRef, RawDocument};
+use serde::Deserialize;
+
+use super::{Event, Severity, fields};
+use crate::error::{DecodeError, Error, Result};
+
+/// A validated view of an event's encoded bytes: the envelope fields were checked,
+/// nothing else was decoded. Reading one field costs a scan of the top-level
+/// element headers, not a decode of the document.
+///
+/// ```
+/// use eventstorm_core::{Event, RawEventRef};
+///
+/// let bytes = Event::builder("volume.attach").field("size_gb", 20).build().to_bytes();
+/// let raw = RawEventRef::from_bytes(&bytes).unwrap();
+/// assert_eq!(raw.event_type(), "volume.attach");
+/// assert_eq!(raw.get("body.size_gb").and_then(|v| v.as_i32()), Some(20));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct RawEventRef<'a> {
+    doc: &'a RawDocument,
+    event_type: &'a str,
+    id: ObjectId,
+    timestamp: DateTime,
+}
+
+impl<'a> RawEventRef<'a> {
+    /// Validates `bytes` as an event document: a well-formed BSON document whose
+    /// top-level elements are all readable, with `_id` an ObjectId, `type` a
+    /// valid event type string and `ts` a datetime.
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let doc = RawDocument::from_bytes(bytes).map_err(|e| DecodeError::Bson(e.to_string()))?;
+        let mut event_type = None;
+        let mut id = None;
+        let mut timestamp = None;
+        for element in doc.iter() {
+            let (key, value) = element.map_err(|e| DecodeError::Bson(e.to_string()))?;
+            match key.as_str() {
+                fields::ID => id = Some(expect(fields::ID, value.as_object_id(), "an ObjectId")?),
+                fields::TYPE => {
+                    event_type = Some(expect(fields::TYPE, value.as_str(), "a string")?)
+                }
+                fields::TIMESTAMP => {
+                    timestamp = Some(expect(
+                        fields::TIMESTAMP,
+                        value.as_datetime(),
+                        "a UTC datetime",
+                    )?)
+                }
+                fields::BODY => {
+                    expect(fields::BODY, value.as_document(), "a document")?;
+                }
+                _ => {}
+            }
+        }
+        let event_type = event_type.ok_or_else(|| missing(fields::TYPE))?;
+        super::validate_type(event_type).map_err(|e| DecodeError::Envelope {
+            field: fields::TYPE,
+            problem: e.to_string(),
+        })?;
+        Ok(RawEventRef {
+            doc,
+            event_type,
+            id: id.ok_or_else(|| missing(fields::ID))?,
+            timestamp: timestamp.ok_or_else(|| missing(fields::TIMESTAMP))?,
+        })
+    }
+
+    /// The encoded document.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.doc.as_bytes()
+    }
+
+    /// The document, for raw BSON access.
+    pub fn document(&self) -> &'a RawDocument {
+        self.doc
+    }
+
+    /// The event type.
+    pub fn event_type(&self) -> &'a str {
+        self.event_type
+    }
+
+    /// The unique id.
+    pub fn id(&self) -> ObjectId {
+        self.id
+    }
+
+    /// When the event happened.
+    pub fn timestamp(&self) -> DateTime {
+        self.timestamp
+    }
+
+    /// The severity, when present and in range.
+    pub fn severity(&self) -> Option<Severity> {
+        match self.doc.get(fields::SEVERITY).ok()?? {
+            RawBsonRef::Int32(v) => Severity::from_code(i64::from(v)),
+            RawBsonRef::Int64(v) => Severity::from_code(v),
+            _ => None,
+        }
+    }
+
+    /// The tenant, when present.
+    pub fn tenant(&self) -> Option<&'a str> {
+        self.doc.get_str(fields::TENANT).ok()
+    }
+
+    /// The body document (empty documents have no body field).
+    pub fn body(&self) -> Option<&'a RawDocument> {
+        self.doc.get_document(fields::BODY).ok()
+    }
+
+    /// A value by dotted path from the document root (`tenant`,
+    /// `body.instance.flavor`, `body.tags.0`), without decoding anything else.
+    pub fn get(&self, path: &str) -> Option<RawBsonRef<'a>> {
+        let mut segments = path.split('.');
+        let mut current = self.doc.get(segments.next()?).ok()??;
+        for segment in segments {
+            current = match current {
+                RawBsonRef::Document(doc) => doc.get(segment).ok()??,
+                RawBsonRef::Array(array) => array.get(segment.parse::<usize>().ok()?).ok()??,
+                _ => return None,
+            };
+        }
+        Some(current)
+    }
+
+    /// Deserializes the body into a typed payload, borrowing strings from the
+    /// received bytes where the target type allows it.
+    pub fn payload<T: Deserialize<'a>>(&self) -> Result<T> {
+        let body = self.body().map(RawDocument::as_bytes).unwrap_or(EMPTY_DOC);
+        Ok(bson::deserialize_from_slice(body)?)
+    }
+
+    /// Decodes the whole document into an [`Event`].
+    pub fn to_event(&self) -> Result<Event> {
+        let doc = bson::Document::try_from(self.doc)
+            .map_err(|e| Error::Decode(DecodeError::Bson(e.to_string())))?;
+        Event::from_document(doc)
+    }
+}
+
+const EMPTY_DOC: &[u8] = &[5, 0, 0, 0, 0];
+
+fn validated_document(bytes: &[u8]) -> &RawDocument {
+    match RawDocument::from_bytes(bytes) {
+        Ok(doc) => doc,
+        Err(_) => unreachable!("RawEvent holds bytes validated at construction"),
+    }
+}
+
+fn expect<T>(field: &'static str, value: Option<T>, expected: &str) -> Result<T, DecodeError> {
+    value.ok_or_else(|| DecodeError::Envelope {
+        field,
+        problem: format!("expected {expected}"),
+    })
+}
+
+fn missing(field: &'static str) -> DecodeError {
+    DecodeError::Envelope {
+        field,
+        problem: "missing".into(),
+    }
+}
+
+/// An owned, validated event document as received: the bytes are kept as they
+/// arrived and can be forwarded or stored without re-encoding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawEvent {
+    bytes: Vec<u8>,
+    type_range: std::ops::Range<usize>,
+    id: ObjectId,
+    timestamp: DateTime,
+}
+
+impl RawEvent {
+    /// Validates and takes ownership of an encoded event (see
+    /// [`RawEventRef::from_bytes`] for what is checked).
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, DecodeError> {
+        let view = RawEventRef::from_bytes(&bytes)?;
+        let start = view.event_type.as_ptr() as usize - bytes.as_ptr() as usize;
+        let type_range = start..start + view.event_type.len();
+        let (id, timestamp) = (view.id, view.timestamp);
+        Ok(RawEvent {
+            bytes,
+            type_range,
+            id,
+            timestamp,
+        })
+    }
+
+    /// Encodes an [`Event`].
+    pub fn from_event(event: &Event) -> Result<Self> {
+        Ok(RawEvent::from_bytes(event.to_bytes())?)
+    }
+
+    /// The borrowed view, for field access. Costs no validation: the bytes were
+    /// validated when this value was made.
+    pub fn view(&self) -> RawEventRef<'_> {
+        RawEventRef {
+            doc: validated_document(&self.bytes),
+            event_type: self.event_type(),
+            id: self.id,
+            timestamp: self.timestamp,
+        }
+    }
+
+    /// The event type.
+    pub fn event_type(&self) -> &str {
+        std::str::from_utf8(&self.bytes[self.type_range.clone()]).unwrap_or_default()
+    }
+
+    /// The unique id.
+    pub fn id(&self) -> ObjectId {
+        self.id
+    }
+
+    /// When the event happened.
+    pub fn timestamp(&self) -> DateTime {
+        self.timestamp
+    }
+
+    /// A value by dotted path; see [`RawEventRef::get`].
+    pub fn get(&self, path: &str) -> Option<RawBsonRef<'_>> {
+        self.view().get(path)
+    }
+
+    /// The encoded document.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The encoded document, by value.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// Decodes the whole document into an [`Event`].
+    pub fn to_event(&self) -> Result<Event> {
+        self.view().to_event()
+    }
+}

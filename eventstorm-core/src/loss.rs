@@ -1,0 +1,256 @@
+//! Loss accounting: sequence stamping on the publishing side, gap tracking on
+//! the receiving side.
+//!
+//! Each publishing hop (a publisher, or a router output) numbers the events of
+//! each *stream* — one publisher id and one event type — 1, 2, 3, ... A receiver
+//! remembers the next sequence it expects per stream, so a jump is an exact count
+//! of missed events even when it subscribes to only some types. A stream seen
+//! for the first time at sequence `n` had `n - 1` events sent before the
+//! receiver saw it: those are counted as lost too (`missed_at_join` tells them
+//! apart), so that `sent = received + lost` holds exactly.
+//!
+//! Sequence 0 means "not sequenced" (a publisher that does not count): such
+//! events are received but not accounted for.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+
+use crate::stats::{Counter, Stats};
+use crate::wire::Header;
+
+/// Makes a random 64-bit publisher id (not cryptographic; unique enough to tell
+/// publisher instances apart).
+pub fn random_publisher_id() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u32(std::process::id());
+    if let Ok(elapsed) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        hasher.write_u128(elapsed.as_nanos());
+    }
+    hasher.finish().max(1)
+}
+
+/// Numbers outgoing events per (publisher, type) stream.
+#[derive(Debug)]
+pub struct Stamper {
+    publisher: u64,
+    sequences: HashMap<Box<[u8]>, u64>,
+    max_streams: usize,
+}
+
+impl Default for Stamper {
+    fn default() -> Self {
+        Stamper::new()
+    }
+}
+
+impl Stamper {
+    /// Most distinct types tracked before the stamper starts a new publisher id.
+    pub const DEFAULT_MAX_STREAMS: usize = 65_536;
+
+    /// A stamper with a random publisher id.
+    pub fn new() -> Self {
+        Stamper::with_id(random_publisher_id())
+    }
+
+    /// A stamper with the given publisher id.
+    pub fn with_id(publisher: u64) -> Self {
+        Stamper {
+            publisher,
+            sequences: HashMap::new(),
+            max_streams: Self::DEFAULT_MAX_STREAMS,
+        }
+    }
+
+    /// The current publisher id.
+    pub fn publisher_id(&self) -> u64 {
+        self.publisher
+    }
+
+    /// The header for the next event of `topic`. When more than
+    /// [`Self::DEFAULT_MAX_STREAMS`] types were seen, the stamper takes a new
+    /// publisher id and starts every stream again at 1, so memory stays bounded
+    /// and receivers' accounting stays exact.
+    #[inline]
+    pub fn next(&mut self, topic: &[u8]) -> Header {
+        if let Some(seq) = self.sequences.get_mut(topic) {
+            *seq += 1;
+            return Header {
+                publisher: self.publisher,
+                sequence: *seq,
+            };
+        }
+        if self.sequences.len() >= self.max_streams {
+            self.sequences.clear();
+            self.publisher = random_publisher_id();
+        }
+        self.sequences.insert(topic.into(), 1);
+        Header {
+            publisher: self.publisher,
+            sequence: 1,
+        }
+    }
+
+    /// The number of events stamped for `topic` so far.
+    pub fn sequence(&self, topic: &[u8]) -> u64 {
+        self.sequences.get(topic).copied().unwrap_or(0)
+    }
+}
+
+/// What a received event's header says about its stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observation {
+    /// The expected next event of its stream.
+    InOrder,
+    /// `n` events of the stream were missed just before this one.
+    Gap(u64),
+    /// The first event seen of its stream; `missed` were sent before it.
+    FirstSeen {
+        /// Events of the stream sent before this one and never seen.
+        missed: u64,
+    },
+    /// A sequence at or below one already seen: a duplicate or a reordering.
+    Duplicate,
+    /// Sequence 0: the publisher does not number its events.
+    Unsequenced,
+}
+
+#[derive(Debug, Default)]
+struct Streams {
+    last_seen: u64,
+    next: HashMap<Box<[u8]>, u64>,
+}
+
+/// Remembers the next expected sequence of every stream a receiver sees.
+///
+/// Memory is bounded: at most `max_publishers` publishers (the least recently
+/// seen is forgotten first) and [`Stamper::DEFAULT_MAX_STREAMS`] types each.
+#[derive(Debug)]
+pub struct SequenceTracker {
+    publishers: HashMap<u64, Streams>,
+    tick: u64,
+    max_publishers: usize,
+}
+
+impl Default for SequenceTracker {
+    fn default() -> Self {
+        SequenceTracker::new(4096)
+    }
+}
+
+impl SequenceTracker {
+    /// A tracker that remembers at most `max_publishers` publishers.
+    pub fn new(max_publishers: usize) -> Self {
+        SequenceTracker {
+            publishers: HashMap::new(),
+            tick: 0,
+            max_publishers: max_publishers.max(1),
+        }
+    }
+
+    /// Records one received event and says how it relates to its stream.
+    #[inline]
+    pub fn observe(&mut self, header: &Header, topic: &[u8]) -> Observation {
+        if header.sequence == 0 {
+            return Observation::Unsequenced;
+        }
+        self.tick += 1;
+        if !self.publishers.contains_key(&header.publisher)
+            && self.publishers.len() >= self.max_publishers
+        {
+            self.forget_oldest();
+        }
+        let streams = self.publishers.entry(header.publisher).or_default();
+        streams.last_seen = self.tick;
+        match streams.next.get_mut(topic) {
+            Some(next) => {
+                let expected = *next;
+                if header.sequence == expected {
+                    *next += 1;
+                    Observation::InOrder
+                } else if header.sequence > expected {
+                    *next = header.sequence + 1;
+                    Observation::Gap(header.sequence - expected)
+                } else {
+                    Observation::Duplicate
+                }
+            }
+            None => {
+                if streams.next.len() >= Stamper::DEFAULT_MAX_STREAMS {
+                    streams.next.clear();
+                }
+                streams.next.insert(topic.into(), header.sequence + 1);
+                Observation::FirstSeen {
+                    missed: header.sequence - 1,
+                }
+            }
+        }
+    }
+
+    fn forget_oldest(&mut self) {
+        if let Some(oldest) = self
+            .publishers
+            .iter()
+            .min_by_key(|(_, s)| s.last_seen)
+            .map(|(id, _)| *id)
+        {
+            self.publishers.remove(&oldest);
+        }
+    }
+}
+
+/// The counters every receiver keeps (subscriber, router input).
+///
+/// `received + lost` equals what the publishers sent on the streams this
+/// receiver sees; `undecodable` counts messages that could not be read at all.
+#[derive(Debug, Default)]
+pub struct ReceiveCounters {
+    /// Events received and decoded.
+    pub received: Counter,
+    /// Bytes of the body frames received.
+    pub bytes: Counter,
+    /// Events missed: sequence gaps plus events sent before a stream was first seen.
+    pub lost: Counter,
+    /// The part of `lost` sent before the receiver first saw their stream.
+    pub missed_at_join: Counter,
+    /// Events whose sequence was already seen (duplicates or reordering).
+    pub duplicates: Counter,
+    /// Messages that could not be decoded (bad frames, bad BSON, bad envelope).
+    pub undecodable: Counter,
+}
+
+impl ReceiveCounters {
+    /// Counts an observation of a received event.
+    #[inline]
+    pub fn record(&self, observation: Observation) {
+        match observation {
+            Observation::InOrder | Observation::Unsequenced => {}
+            Observation::Gap(n) => self.lost.add(n),
+            Observation::FirstSeen { missed } => {
+                self.lost.add(missed);
+                self.missed_at_join.add(missed);
+            }
+            Observation::Duplicate => self.duplicates.inc(),
+        }
+    }
+
+    /// The counters as a snapshot.
+    pub fn snapshot(&self, component: &str) -> Stats {
+        let mut stats = Stats::new(component);
+        self.append_to(&mut stats);
+        stats
+    }
+
+    /// Appends the counters to a snapshot.
+    pub fn append_to(&self, stats: &mut Stats) {
+        stats
+            .push("received", self.received.get())
+            .push("bytes", self.bytes.get())
+            .push("lost", self.lost.get())
+            .push("missed_at_join", self.missed_at_join.get())
+            .push("duplicates", self.duplicates.get())
+            .push("undecodable", self.undecodable.get());
+    }
+}

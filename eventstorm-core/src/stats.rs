@@ -1,0 +1,116 @@
+//! Counters and the [`Stats`] snapshot type.
+//!
+//! Every component keeps its counters in [`Counter`]s (relaxed atomics, cheap to
+//! bump from a hot loop and to read from another thread) and exposes them as a
+//! [`Stats`] snapshot: an ordered list of `name=value` pairs that prints as a
+//! stats line and can be published as an event.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A monotonically increasing event counter, shareable between threads.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// A counter at zero.
+    pub const fn new() -> Self {
+        Counter(AtomicU64::new(0))
+    }
+
+    /// Adds one.
+    #[inline]
+    pub fn inc(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds `n`.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// The current value.
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// A snapshot of a component's counters, in a stable order.
+///
+/// ```
+/// use eventstorm_core::Stats;
+///
+/// let mut stats = Stats::new("sink");
+/// stats.push("received", 10).push("lost", 0);
+/// assert_eq!(stats.get("received"), Some(10));
+/// assert_eq!(stats.to_string(), "sink: received=10 lost=0");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Stats {
+    component: String,
+    entries: Vec<(String, u64)>,
+}
+
+impl Stats {
+    /// An empty snapshot for the named component.
+    pub fn new(component: impl Into<String>) -> Self {
+        Stats {
+            component: component.into(),
+            entries: Vec::new(),
+        }
+    }
+
+    /// The component these counters belong to.
+    pub fn component(&self) -> &str {
+        &self.component
+    }
+
+    /// Appends a counter value.
+    pub fn push(&mut self, name: impl Into<String>, value: u64) -> &mut Self {
+        self.entries.push((name.into(), value));
+        self
+    }
+
+    /// Appends every entry of `other`, each name prefixed with `prefix` and a dot.
+    pub fn extend_prefixed(&mut self, prefix: &str, other: &Stats) -> &mut Self {
+        for (name, value) in &other.entries {
+            self.entries.push((format!("{prefix}.{name}"), *value));
+        }
+        self
+    }
+
+    /// The value of the named counter.
+    pub fn get(&self, name: &str) -> Option<u64> {
+        self.entries
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| *value)
+    }
+
+    /// All entries, in the order they were pushed.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, u64)> {
+        self.entries.iter().map(|(n, v)| (n.as_str(), *v))
+    }
+
+    /// The snapshot as a BSON document (`{component, counters: {name: value}}`),
+    /// the body of a stats event.
+    pub fn to_document(&self) -> bson::Document {
+        let mut counters = bson::Document::new();
+        for (name, value) in &self.entries {
+            counters.insert(name.clone(), i64::try_from(*value).unwrap_or(i64::MAX));
+        }
+        bson::doc! { "component": &self.component, "counters": counters }
+    }
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:", self.component)?;
+        for (name, value) in &self.entries {
+            write!(f, " {name}={value}")?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,2 @@
+//! CQL test server.
+fn main() {}
