@@ -192,7 +192,7 @@ mod tests {
     fn round_trip() {
         let t = tokenize("select  \"ks\".t from x where a>=? and b = 'it''s' -- c\n").unwrap();
         assert_eq!(render(&t), "SELECT KS.T FROM X WHERE A>=? AND B = 'it''s'");
-        assert_eq!(t[8].kind, Kind::Marker);
+        assert_eq!(t[9].kind, Kind::Marker);
     }
 
     #[test]
