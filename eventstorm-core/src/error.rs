@@ -96,6 +96,9 @@ pub enum DecodeError {
         /// What is wrong with it, and what was expected.
         problem: String,
     },
+    /// A sequence mark arrived where an event was expected.
+    #[error("a sequence mark arrived where an event was expected")]
+    UnexpectedMark,
     /// The topic frame differs from the body's `type` field.
     #[error("topic frame {topic:?} does not match the event type {event_type:?}")]
     TopicMismatch {

@@ -93,6 +93,11 @@ impl Stamper {
         }
     }
 
+    /// Every stream with the last sequence stamped on it.
+    pub fn streams(&self) -> impl Iterator<Item = (&[u8], u64)> {
+        self.sequences.iter().map(|(topic, seq)| (&topic[..], *seq))
+    }
+
     /// The number of events stamped for `topic` so far.
     pub fn sequence(&self, topic: &[u8]) -> u64 {
         self.sequences.get(topic).copied().unwrap_or(0)
@@ -168,10 +173,11 @@ impl SequenceTracker {
             Some(next) => {
                 let expected = *next;
                 if header.sequence == expected {
-                    *next += 1;
+                    *next = expected.saturating_add(1);
                     Observation::InOrder
                 } else if header.sequence > expected {
-                    *next = header.sequence + 1;
+                    // Saturating: the sequence comes from the network.
+                    *next = header.sequence.saturating_add(1);
                     Observation::Gap(header.sequence - expected)
                 } else {
                     Observation::Duplicate
@@ -181,9 +187,43 @@ impl SequenceTracker {
                 if streams.next.len() >= Stamper::DEFAULT_MAX_STREAMS {
                     streams.next.clear();
                 }
-                streams.next.insert(topic.into(), header.sequence + 1);
+                streams
+                    .next
+                    .insert(topic.into(), header.sequence.saturating_add(1));
                 Observation::FirstSeen {
                     missed: header.sequence - 1,
+                }
+            }
+        }
+    }
+
+    /// Records a sequence mark: the publisher's last sequence on the stream is
+    /// `header.sequence`. Events up to it that were never seen are a gap.
+    pub fn observe_mark(&mut self, header: &Header, topic: &[u8]) -> Observation {
+        if header.sequence == 0 {
+            return Observation::Unsequenced;
+        }
+        self.tick += 1;
+        if !self.publishers.contains_key(&header.publisher)
+            && self.publishers.len() >= self.max_publishers
+        {
+            self.forget_oldest();
+        }
+        let streams = self.publishers.entry(header.publisher).or_default();
+        streams.last_seen = self.tick;
+        match streams.next.get_mut(topic) {
+            Some(next) if header.sequence >= *next => {
+                let missed = header.sequence - *next + 1;
+                *next = header.sequence + 1;
+                Observation::Gap(missed)
+            }
+            Some(_) => Observation::InOrder,
+            None => {
+                streams
+                    .next
+                    .insert(topic.into(), header.sequence.saturating_add(1));
+                Observation::FirstSeen {
+                    missed: header.sequence,
                 }
             }
         }
@@ -217,6 +257,8 @@ pub struct ReceiveCounters {
     pub missed_at_join: Counter,
     /// Events whose sequence was already seen (duplicates or reordering).
     pub duplicates: Counter,
+    /// Sequence marks received (not events; see [`crate::wire::FLAG_MARK`]).
+    pub marks: Counter,
     /// Messages that could not be decoded (bad frames, bad BSON, bad envelope).
     pub undecodable: Counter,
 }
@@ -251,6 +293,7 @@ impl ReceiveCounters {
             .push("lost", self.lost.get())
             .push("missed_at_join", self.missed_at_join.get())
             .push("duplicates", self.duplicates.get())
+            .push("marks", self.marks.get())
             .push("undecodable", self.undecodable.get());
     }
 }

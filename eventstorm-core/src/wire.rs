@@ -22,6 +22,11 @@ pub const VERSION: u8 = 1;
 /// Length of the header frame of [`VERSION`] 1.
 pub const HEADER_LEN: usize = 18;
 
+/// Header flag: this message is a *sequence mark*, not an event. Its body frame
+/// is empty and its sequence is the last one the publisher used on the stream,
+/// so a receiver counts events lost at the end of a burst too.
+pub const FLAG_MARK: u8 = 0x01;
+
 /// The header frame: who published the event and its place in its stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Header {
@@ -39,6 +44,13 @@ impl Header {
         out[1] = 0;
         out[2..10].copy_from_slice(&self.publisher.to_le_bytes());
         out[10..18].copy_from_slice(&self.sequence.to_le_bytes());
+        out
+    }
+
+    /// The frame's bytes for a sequence mark (see [`FLAG_MARK`]).
+    pub fn encode_mark(&self) -> [u8; HEADER_LEN] {
+        let mut out = self.encode();
+        out[1] = FLAG_MARK;
         out
     }
 
@@ -78,10 +90,30 @@ impl Header {
 /// assert_eq!(raw.event_type(), "volume.create.end");
 /// ```
 pub fn decode<'a>(frames: &[&'a [u8]]) -> Result<(Header, RawEventRef<'a>), DecodeError> {
-    let [topic, header, body] = frames else {
+    match decode_message(frames)? {
+        Message::Event(header, raw) => Ok((header, raw)),
+        Message::Mark(_, _) => Err(DecodeError::UnexpectedMark),
+    }
+}
+
+/// A decoded message: an event, or a sequence mark.
+#[derive(Debug, Clone, Copy)]
+pub enum Message<'a> {
+    /// An event with its header.
+    Event(Header, RawEventRef<'a>),
+    /// A sequence mark for the stream of the given topic (see [`FLAG_MARK`]).
+    Mark(Header, &'a [u8]),
+}
+
+/// Decodes the three frames of a message, events and sequence marks alike.
+pub fn decode_message<'a>(frames: &[&'a [u8]]) -> Result<Message<'a>, DecodeError> {
+    let [topic, header_frame, body] = frames else {
         return Err(DecodeError::FrameCount(frames.len()));
     };
-    let header = Header::decode(header)?;
+    let header = Header::decode(header_frame)?;
+    if header_frame[1] & FLAG_MARK != 0 {
+        return Ok(Message::Mark(header, topic));
+    }
     let raw = RawEventRef::from_bytes(body)?;
     if raw.event_type().as_bytes() != *topic {
         return Err(DecodeError::TopicMismatch {
@@ -89,5 +121,5 @@ pub fn decode<'a>(frames: &[&'a [u8]]) -> Result<(Header, RawEventRef<'a>), Deco
             event_type: raw.event_type().to_string(),
         });
     }
-    Ok((header, raw))
+    Ok(Message::Event(header, raw))
 }

@@ -1,1 +1,37 @@
-//! placeholder
+//! # eventstorm-source
+//!
+//! Everything that puts events on the wire:
+//!
+//! - [`Client`]: the Metlog-style API applications link: `emit`, `log`, `incr`,
+//!   `gauge`, `timer`, from any thread, fire-and-forget, never blocking in drop
+//!   mode, nearly free when nobody listens;
+//! - [`Publisher`]: one ZeroMQ XPUB socket that stamps each event with this
+//!   publisher's id and its sequence, in drop (counted) or block (lossless) mode,
+//!   optionally waiting for a first subscriber;
+//! - [`SourceRunner`]: drives any [`EventSource`](eventstorm_core::EventSource)
+//!   into a publisher on its own thread;
+//! - [`parse`]: log parsers.
+//!
+//! ```
+//! use eventstorm_source::Client;
+//!
+//! let client = Client::builder().bind("tcp://127.0.0.1:*").logger("shop").build()?;
+//! client.emit("order.placed", bson::doc! { "order_id": 7 });
+//! client.close();
+//! # Ok::<(), eventstorm_source::Error>(())
+//! ```
+
+mod client;
+mod config;
+mod error;
+pub mod parse;
+mod publisher;
+mod runner;
+mod subscriptions;
+
+pub use client::{Client, ClientBuilder, ClientConfig, Timer};
+pub use config::{DeliveryMode, PublisherConfig};
+pub use error::{Error, Result};
+pub use publisher::{Publisher, PublisherCounters, SendOutcome};
+pub use runner::SourceRunner;
+pub use subscriptions::Subscriptions;

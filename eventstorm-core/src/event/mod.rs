@@ -119,11 +119,11 @@ impl Event {
     }
 
     /// Wraps a document that has the envelope fields. `_id` and `ts` are added
-    /// when missing; `type` must be present; `body` becomes an empty document
-    /// when missing.
+    /// when missing; `type` must be present and pass [`validate_type`]; `body`
+    /// becomes an empty document when missing.
     pub fn from_document(mut doc: Document) -> Result<Event> {
         match doc.get(fields::TYPE) {
-            Some(Bson::String(_)) => {}
+            Some(Bson::String(event_type)) => validate_type(event_type)?,
             Some(other) => {
                 return Err(Error::InvalidEvent(format!(
                     "`type` must be a string, got {:?}",
@@ -152,9 +152,15 @@ impl Event {
     }
 
     /// Decodes an event from the bytes of a BSON document.
+    ///
+    /// `bytes` must be exactly one document. (The length prefix is checked
+    /// against `bytes` before anything is allocated: a short, hostile frame
+    /// cannot make the decoder reserve the 2 GiB its prefix may claim.)
     pub fn from_bytes(bytes: &[u8]) -> Result<Event> {
-        let doc = Document::from_reader(bytes)
-            .map_err(|e| Error::Decode(crate::DecodeError::Bson(e.to_string())))?;
+        let bson_error =
+            |e: bson::error::Error| Error::Decode(crate::DecodeError::Bson(e.to_string()));
+        let raw = bson::raw::RawDocument::from_bytes(bytes).map_err(bson_error)?;
+        let doc = Document::try_from(raw).map_err(bson_error)?;
         Event::from_document(doc)
     }
 

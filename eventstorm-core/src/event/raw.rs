@@ -31,14 +31,25 @@ pub struct RawEventRef<'a> {
 impl<'a> RawEventRef<'a> {
     /// Validates `bytes` as an event document: a well-formed BSON document whose
     /// top-level elements are all readable, with `_id` an ObjectId, `type` a
-    /// valid event type string and `ts` a datetime.
+    /// valid event type string and `ts` a datetime, and no envelope field
+    /// present twice (a duplicate would read differently here, where the first
+    /// occurrence wins, than in a decoded [`Event`], where the last one does).
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let doc = RawDocument::from_bytes(bytes).map_err(|e| DecodeError::Bson(e.to_string()))?;
         let mut event_type = None;
         let mut id = None;
         let mut timestamp = None;
+        let mut seen = [false; fields::ALL.len()];
         for element in doc.iter() {
             let (key, value) = element.map_err(|e| DecodeError::Bson(e.to_string()))?;
+            if let Some(i) = fields::ALL.iter().position(|f| *f == key.as_str()) {
+                if std::mem::replace(&mut seen[i], true) {
+                    return Err(DecodeError::Envelope {
+                        field: fields::ALL[i],
+                        problem: "present more than once".into(),
+                    });
+                }
+            }
             match key.as_str() {
                 fields::ID => id = Some(expect(fields::ID, value.as_object_id(), "an ObjectId")?),
                 fields::TYPE => {
@@ -134,6 +145,18 @@ impl<'a> RawEventRef<'a> {
     pub fn payload<T: Deserialize<'a>>(&self) -> Result<T> {
         let body = self.body().map(RawDocument::as_bytes).unwrap_or(EMPTY_DOC);
         Ok(bson::deserialize_from_slice(body)?)
+    }
+
+    /// Copies the bytes into an owned [`RawEvent`], without validating again.
+    pub fn to_raw_event(&self) -> RawEvent {
+        let bytes = self.doc.as_bytes().to_vec();
+        let start = self.event_type.as_ptr() as usize - self.doc.as_bytes().as_ptr() as usize;
+        RawEvent {
+            bytes,
+            type_range: start..start + self.event_type.len(),
+            id: self.id,
+            timestamp: self.timestamp,
+        }
     }
 
     /// Decodes the whole document into an [`Event`].

@@ -67,20 +67,32 @@ enum LiteralRepr {
     Str(String),
 }
 
-impl From<LiteralRepr> for Literal {
-    fn from(repr: LiteralRepr) -> Self {
-        match repr {
+impl LiteralRepr {
+    fn into_literal(self, field: &str) -> Result<Literal, String> {
+        Ok(match self {
             LiteralRepr::Bool(b) => Literal::Bool(b),
             LiteralRepr::Int(i) => Literal::Int(i),
+            // `inf` and `nan` are valid TOML but not in the string grammar (a
+            // matcher must print as text that parses back), and compare to nothing.
+            LiteralRepr::Float(f) if !f.is_finite() => {
+                return Err(format!(
+                    "condition on `{field}`: {f} is not a finite number"
+                ));
+            }
             LiteralRepr::Float(f) => Literal::Float(f),
             LiteralRepr::Str(s) => Literal::Str(s),
-        }
+        })
     }
 }
 
 impl ConditionTable {
     fn into_expr(self) -> Result<Expr, String> {
         let field = self.field;
+        if !parser::is_field_path(&field) {
+            return Err(format!(
+                "`{field}` is not a field path such as `tenant` or `body.flavor`"
+            ));
+        }
         let mut found: Vec<Expr> = Vec::new();
         for (op, value) in [
             (CmpOp::Eq, self.eq),
@@ -94,7 +106,7 @@ impl ConditionTable {
                 found.push(Expr::Cond(Condition::Compare(
                     field.clone(),
                     op,
-                    value.into(),
+                    value.into_literal(&field)?,
                 )));
             }
         }
@@ -115,7 +127,15 @@ impl ConditionTable {
             )));
         }
         if let Some(values) = self.one_of {
-            let values = values.into_iter().map(Literal::from).collect();
+            if values.is_empty() {
+                return Err(format!(
+                    "condition on `{field}`: `in` needs at least one value"
+                ));
+            }
+            let values = values
+                .into_iter()
+                .map(|v| v.into_literal(&field))
+                .collect::<Result<_, _>>()?;
             found.push(Expr::Cond(Condition::In(field.clone(), values)));
         }
         match found.len() {
@@ -141,13 +161,17 @@ impl MatcherTable {
         for cond in self.all {
             parts.push(cond.into_expr()?);
         }
-        if !self.any.is_empty() {
-            let any = self
-                .any
-                .into_iter()
-                .map(ConditionTable::into_expr)
-                .collect::<Result<_, _>>()?;
-            parts.push(Expr::Any(any));
+        let mut any = self
+            .any
+            .into_iter()
+            .map(ConditionTable::into_expr)
+            .collect::<Result<Vec<_>, _>>()?;
+        match any.len() {
+            0 => {}
+            // As the string grammar would have it, so that printing and parsing
+            // back gives an equal matcher.
+            1 => parts.extend(any.pop()),
+            _ => parts.push(Expr::Any(any)),
         }
         for cond in self.none {
             parts.push(Expr::Not(Box::new(cond.into_expr()?)));

@@ -152,8 +152,8 @@ fn equals(value: Option<FieldValue<'_>>, literal: &Literal) -> bool {
 fn order(value: Option<FieldValue<'_>>, literal: &Literal) -> Option<Ordering> {
     match (value?, literal) {
         (FieldValue::Int(a), Literal::Int(b)) => Some(a.cmp(b)),
-        (FieldValue::Int(a), Literal::Float(b)) => (a as f64).partial_cmp(b),
-        (FieldValue::Float(a), Literal::Int(b)) => a.partial_cmp(&(*b as f64)),
+        (FieldValue::Int(a), Literal::Float(b)) => cmp_int_float(a, *b),
+        (FieldValue::Float(a), Literal::Int(b)) => cmp_int_float(*b, a).map(Ordering::reverse),
         (FieldValue::Float(a), Literal::Float(b)) => a.partial_cmp(b),
         (FieldValue::Str(a), Literal::Str(b)) => Some(a.cmp(b.as_str())),
         (FieldValue::DateTime(a), Literal::Int(b)) => Some(a.cmp(b)),
@@ -162,4 +162,32 @@ fn order(value: Option<FieldValue<'_>>, literal: &Literal) -> Option<Ordering> {
             .map(|d| a.cmp(&d.timestamp_millis())),
         _ => None,
     }
+}
+
+/// Compares an integer with a float exactly (`i64 as f64` rounds above 2^53,
+/// which would make `9007199254740993 == 9007199254740992.0` hold).
+fn cmp_int_float(int: i64, float: f64) -> Option<Ordering> {
+    // 2^63: the first float above every i64.
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    if float.is_nan() {
+        return None;
+    }
+    if float >= TWO_63 {
+        return Some(Ordering::Less);
+    }
+    if float < -TWO_63 {
+        return Some(Ordering::Greater);
+    }
+    // In range, so the truncation is exact.
+    let whole = float.trunc() as i64;
+    Some(int.cmp(&whole).then_with(|| {
+        let fraction = float - float.trunc();
+        if fraction > 0.0 {
+            Ordering::Less
+        } else if fraction < 0.0 {
+            Ordering::Greater
+        } else {
+            Ordering::Equal
+        }
+    }))
 }

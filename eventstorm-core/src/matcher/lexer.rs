@@ -78,28 +78,25 @@ pub(crate) fn tokenize(input: &str) -> Result<Vec<Spanned>, ParseError> {
             chars.next();
             let mut value = String::new();
             let mut closed = false;
-            while let Some((pos, ch)) = chars.next() {
+            while let Some((_, ch)) = chars.next() {
                 if ch == c {
                     closed = true;
                     break;
                 }
                 if ch == '\\' {
-                    let escaped = match chars.next() {
-                        Some((_, 'n')) => '\n',
-                        Some((_, 't')) => '\t',
-                        Some((_, 'r')) => '\r',
-                        Some((_, e @ ('\\' | '"' | '\''))) => e,
+                    match chars.next() {
+                        Some((_, 'n')) => value.push('\n'),
+                        Some((_, 't')) => value.push('\t'),
+                        Some((_, 'r')) => value.push('\r'),
+                        Some((_, e @ ('\\' | '"' | '\''))) => value.push(e),
+                        // Any other escape is kept as written, so that regular
+                        // expressions read naturally: "^m1\." is `^m1\.`.
                         Some((_, other)) => {
-                            return Err(ParseError::new(
-                                input,
-                                pos,
-                                "an escape: \\\\, \\\", \\', \\n, \\t or \\r",
-                                format!("\\{other}"),
-                            ));
+                            value.push('\\');
+                            value.push(other);
                         }
                         None => break,
-                    };
-                    value.push(escaped);
+                    }
                 } else {
                     value.push(ch);
                 }

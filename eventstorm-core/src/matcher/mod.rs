@@ -13,11 +13,15 @@
 //! unary     := ("not" | "!") unary | "(" expr ")" | "exists" "(" path ")" | comparison
 //! comparison:= path ("==" | "!=" | "<" | "<=" | ">" | ">=") literal
 //!            | path "=~" string            (regular expression, unanchored)
-//!            | path "in" "[" [ literal { "," literal } ] "]"
+//!            | path "in" "[" literal { "," literal } "]"
 //! path      := field { "." field }          (from the document root: `tenant`,
 //!                                            `severity`, `body.flavor`, `body.tags.0`)
 //! literal   := "string" | 'string' | integer | float | true | false | null
 //! ```
+//!
+//! In strings, `\\`, `\"`, `\'`, `\n`, `\t` and `\r` are escapes; a backslash
+//! before any other character is kept as written, so regular expressions read
+//! naturally: `body.flavor =~ "^m1\."`.
 //!
 //! ```
 //! use eventstorm_core::{Event, Matcher, Severity};

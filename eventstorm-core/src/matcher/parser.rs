@@ -9,6 +9,7 @@ pub(crate) fn parse(input: &str) -> Result<Matcher, ParseError> {
         input,
         tokens,
         pos: 0,
+        depth: 0,
     };
     let types = parser.type_patterns()?;
     let condition = if parser.eat_word("where") {
@@ -27,6 +28,7 @@ pub(crate) fn parse_expr(input: &str) -> Result<Expr, ParseError> {
         input,
         tokens,
         pos: 0,
+        depth: 0,
     };
     let expr = parser.expr()?;
     parser.expect_end()?;
@@ -37,7 +39,13 @@ struct Parser<'a> {
     input: &'a str,
     tokens: Vec<Spanned>,
     pos: usize,
+    /// Nesting of `not` and parentheses, bounded by [`MAX_DEPTH`].
+    depth: usize,
 }
+
+/// The deepest nesting of `not` and parentheses accepted: the parser, `Display`
+/// and evaluation recurse, and a hostile input must not overflow the stack.
+pub(crate) const MAX_DEPTH: usize = 64;
 
 const KEYWORDS: [&str; 9] = [
     "where", "and", "or", "not", "in", "exists", "true", "false", "null",
@@ -98,7 +106,14 @@ impl Parser<'_> {
                 Token::Word(w) if !w.eq_ignore_ascii_case("where") => {
                     let at = self.offset();
                     let pattern = TypePattern::parse(&w).map_err(|problem| {
-                        ParseError::new(self.input, at, "an event type pattern", problem)
+                        // Point at the offending character, not the word's start.
+                        let bad = w.find(|c: char| !super::pattern::is_pattern_char(c));
+                        ParseError::new(
+                            self.input,
+                            at + bad.unwrap_or(0),
+                            "an event type pattern",
+                            problem,
+                        )
                     })?;
                     self.pos += 1;
                     patterns.push(pattern);
@@ -142,11 +157,24 @@ impl Parser<'_> {
     }
 
     fn unary(&mut self) -> Result<Expr, ParseError> {
+        let nests = matches!(self.peek(), Token::LParen | Token::Op("!"))
+            || matches!(self.peek(), Token::Word(w) if w.eq_ignore_ascii_case("not"));
+        if nests && self.depth >= MAX_DEPTH {
+            return Err(self.error(&format!(
+                "a condition nested at most {MAX_DEPTH} deep (`not` and parentheses)"
+            )));
+        }
         if self.eat_word("not") || self.eat(&Token::Op("!")) {
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            self.depth += 1;
+            let inner = self.unary();
+            self.depth -= 1;
+            return Ok(Expr::Not(Box::new(inner?)));
         }
         if self.eat(&Token::LParen) {
-            let inner = self.expr()?;
+            self.depth += 1;
+            let inner = self.expr();
+            self.depth -= 1;
+            let inner = inner?;
             if !self.eat(&Token::RParen) {
                 return Err(self.error("`)`"));
             }
@@ -183,16 +211,16 @@ impl Parser<'_> {
             if !self.eat(&Token::LBracket) {
                 return Err(self.error("`[` after `in`"));
             }
+            // At least one value: an empty list would never match, which is
+            // certainly not what was meant.
             let mut values = Vec::new();
-            if !self.eat(&Token::RBracket) {
-                loop {
-                    values.push(self.literal()?);
-                    if self.eat(&Token::RBracket) {
-                        break;
-                    }
-                    if !self.eat(&Token::Comma) {
-                        return Err(self.error("`,` or `]`"));
-                    }
+            loop {
+                values.push(self.literal()?);
+                if self.eat(&Token::RBracket) {
+                    break;
+                }
+                if !self.eat(&Token::Comma) {
+                    return Err(self.error("`,` or `]`"));
                 }
             }
             return Ok(Expr::Cond(Condition::In(path, values)));
@@ -206,7 +234,18 @@ impl Parser<'_> {
                     return Err(self.error("a quoted regular expression after `=~`"));
                 };
                 let regex = regex::Regex::new(&pattern).map_err(|e| {
-                    ParseError::new(self.input, at, "a valid regular expression", e.to_string())
+                    // A syntax error prints on several lines (the pattern, a
+                    // caret, the problem): keep the problem, so the message
+                    // keeps its own caret under the input.
+                    let message = e.to_string();
+                    let problem = message.lines().last().unwrap_or_default();
+                    let problem = problem.trim().trim_start_matches("error: ");
+                    ParseError::new(
+                        self.input,
+                        at,
+                        "a valid regular expression",
+                        format!("{pattern:?}: {problem}"),
+                    )
                 })?;
                 return Ok(Expr::Cond(Condition::Regex(path, super::Regex(regex))));
             }
@@ -251,6 +290,12 @@ impl Parser<'_> {
         self.pos += 1;
         Ok(literal)
     }
+}
+
+/// Whether `word` is usable as a field path in the string grammar (so that a
+/// matcher built from a table prints as text that parses back).
+pub(crate) fn is_field_path(word: &str) -> bool {
+    is_path(word) && !KEYWORDS.contains(&word.to_ascii_lowercase().as_str())
 }
 
 fn is_path(word: &str) -> bool {

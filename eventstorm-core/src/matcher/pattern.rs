@@ -21,9 +21,10 @@ impl TypePattern {
         if pattern == "*" {
             return Ok(TypePattern::Any);
         }
-        if let Some((at, c)) = pattern.char_indices().find(|(_, c)| {
-            !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/' | '*' | '?'))
-        }) {
+        if pattern.is_empty() {
+            return Err("an empty pattern".into());
+        }
+        if let Some((at, c)) = pattern.char_indices().find(|(_, c)| !is_pattern_char(*c)) {
             return Err(format!("{c:?} at byte {at} of {pattern:?}"));
         }
         let first_glob = pattern.find(['*', '?']);
@@ -53,7 +54,16 @@ impl TypePattern {
             TypePattern::Any => true,
             TypePattern::Exact(s) => event_type == s,
             TypePattern::Prefix(p) => event_type.starts_with(p.as_str()),
-            TypePattern::Glob(g) => glob_match(g.as_bytes(), event_type.as_bytes()),
+            TypePattern::Glob(g) if event_type.is_ascii() => {
+                glob_match(g.as_bytes(), event_type.as_bytes(), b'*', b'?')
+            }
+            // `?` is one character, not one byte (patterns are ASCII).
+            TypePattern::Glob(g) => glob_match(
+                &g.chars().collect::<Vec<_>>(),
+                &event_type.chars().collect::<Vec<_>>(),
+                '*',
+                '?',
+            ),
         }
     }
 }
@@ -63,28 +73,33 @@ impl fmt::Display for TypePattern {
         match self {
             TypePattern::Any => f.write_str("*"),
             TypePattern::Exact(s) | TypePattern::Glob(s) => f.write_str(s),
-            TypePattern::Prefix(p) if p.ends_with('.') => f.write_str(p),
+            // `a.*`, not `a.` (which parses the same but reads like an exact type).
             TypePattern::Prefix(p) => write!(f, "{p}*"),
         }
     }
 }
 
+/// Characters allowed in a pattern: those of an event type, plus `*` and `?`.
+pub(crate) fn is_pattern_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '/' | '*' | '?')
+}
+
 /// Iterative glob matching with single-star backtracking: linear in practice,
 /// never exponential.
-fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
+fn glob_match<T: Copy + PartialEq>(pattern: &[T], text: &[T], any_run: T, any_one: T) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
+    while let Some(&c) = text.get(t) {
         match pattern.get(p) {
-            Some(b'*') => {
+            Some(&s) if s == any_run => {
                 star = Some((p, t));
                 p += 1;
             }
-            Some(b'?') => {
+            Some(&q) if q == any_one => {
                 p += 1;
                 t += 1;
             }
-            Some(&c) if c == text[t] => {
+            Some(&l) if l == c => {
                 p += 1;
                 t += 1;
             }
@@ -98,7 +113,9 @@ fn glob_match(pattern: &[u8], text: &[u8]) -> bool {
             },
         }
     }
-    pattern[p..].iter().all(|&c| c == b'*')
+    pattern
+        .get(p..)
+        .is_some_and(|rest| rest.iter().all(|&c| c == any_run))
 }
 
 #[cfg(test)]
@@ -129,11 +146,12 @@ mod tests {
 
     #[test]
     fn glob_semantics() {
-        assert!(glob_match(b"a?c", b"abc"));
-        assert!(!glob_match(b"a?c", b"ac"));
-        assert!(glob_match(b"*.end", b"x.y.end"));
-        assert!(glob_match(b"a*b*c", b"aXbYbZc"));
-        assert!(!glob_match(b"a*b*c", b"aXbYbZ"));
-        assert!(glob_match(b"**", b""));
+        let glob = |p: &[u8], t: &[u8]| glob_match(p, t, b'*', b'?');
+        assert!(glob(b"a?c", b"abc"));
+        assert!(!glob(b"a?c", b"ac"));
+        assert!(glob(b"*.end", b"x.y.end"));
+        assert!(glob(b"a*b*c", b"aXbYbZc"));
+        assert!(!glob(b"a*b*c", b"aXbYbZ"));
+        assert!(glob(b"**", b""));
     }
 }

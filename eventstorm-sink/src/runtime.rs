@@ -1,0 +1,459 @@
+//! The sink runtime: subscriber thread → bounded channel → batching → sink.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError, bounded};
+use eventstorm_core::{Counter, EventSink, Matcher, RawEvent, ReceiveCounters, Stats};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::subscriber::{Subscriber, SubscriberConfig};
+
+/// What to do when a bounded queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WhenFull {
+    /// Wait for room: back-pressure. The subscriber stops reading, ZeroMQ's
+    /// queue fills, and the publisher drops and counts (drop mode) or waits
+    /// (block mode). The default.
+    #[default]
+    Block,
+    /// Drop the event and count it (`dropped_queue_full`).
+    Drop,
+}
+
+/// How a [`SinkRuntime`] receives and batches.
+///
+/// ```
+/// use eventstorm_sink::{RuntimeConfig, WhenFull};
+///
+/// let config: RuntimeConfig = toml::from_str(r#"
+///     connect = ["tcp://127.0.0.1:5556"]
+///     subscribe = ["volume."]
+///     filter = 'volume.* where body.size_gb >= 100'
+///     channel_capacity = 50000
+///     when_full = "drop"
+///     batch_max_events = 500
+///     batch_max_delay_ms = 50
+/// "#)?;
+/// assert_eq!(config.when_full, WhenFull::Drop);
+/// # Ok::<(), toml::de::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    /// The subscriber's socket and subscriptions.
+    #[serde(flatten)]
+    pub subscriber: SubscriberConfig,
+    /// Only events matching this are handed to the sink; the others are
+    /// counted as `filtered` (default: all).
+    pub filter: Option<Matcher>,
+    /// Events queued between the subscriber thread and the sink thread
+    /// ([`Self::DEFAULT_CHANNEL_CAPACITY`]).
+    pub channel_capacity: usize,
+    /// What the subscriber thread does when that queue is full (default: block).
+    pub when_full: WhenFull,
+    /// Most events in one batch ([`Self::DEFAULT_BATCH_MAX_EVENTS`]).
+    pub batch_max_events: usize,
+    /// Longest a batch waits to fill before it is written
+    /// ([`Self::DEFAULT_BATCH_MAX_DELAY_MS`]).
+    pub batch_max_delay_ms: u64,
+    /// Fail at start when the sink's healthcheck fails (default false: warn and go on).
+    pub require_healthy: bool,
+}
+
+impl RuntimeConfig {
+    /// Default capacity of the subscriber → sink channel.
+    pub const DEFAULT_CHANNEL_CAPACITY: usize = 10_000;
+    /// Default batch size.
+    pub const DEFAULT_BATCH_MAX_EVENTS: usize = 1_000;
+    /// Default batch delay, in milliseconds.
+    pub const DEFAULT_BATCH_MAX_DELAY_MS: u64 = 100;
+
+    /// A config around a subscriber config, with the other defaults.
+    pub fn new(subscriber: SubscriberConfig) -> Self {
+        RuntimeConfig {
+            subscriber,
+            ..Default::default()
+        }
+    }
+
+    /// Sets the batch limits.
+    pub fn with_batch(mut self, max_events: usize, max_delay: Duration) -> Self {
+        self.batch_max_events = max_events;
+        self.batch_max_delay_ms = max_delay.as_millis().try_into().unwrap_or(u64::MAX);
+        self
+    }
+
+    /// Sets the channel capacity and what happens when it is full.
+    pub fn with_channel(mut self, capacity: usize, when_full: WhenFull) -> Self {
+        self.channel_capacity = capacity;
+        self.when_full = when_full;
+        self
+    }
+
+    /// Sets the filter.
+    pub fn with_filter(mut self, filter: Matcher) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            subscriber: SubscriberConfig::default(),
+            filter: None,
+            channel_capacity: Self::DEFAULT_CHANNEL_CAPACITY,
+            when_full: WhenFull::Block,
+            batch_max_events: Self::DEFAULT_BATCH_MAX_EVENTS,
+            batch_max_delay_ms: Self::DEFAULT_BATCH_MAX_DELAY_MS,
+            require_healthy: false,
+        }
+    }
+}
+
+/// The runtime's counters.
+#[derive(Debug, Default)]
+struct RuntimeCounters {
+    filtered: Counter,
+    dropped_queue_full: Counter,
+    written: Counter,
+    dropped_sink: Counter,
+    batches: Counter,
+    sink_errors: Counter,
+    /// Events counted as written when accepted, then lost by a failed flush
+    /// (also in `dropped_sink`).
+    flush_dropped: Counter,
+}
+
+impl RuntimeCounters {
+    fn written(&self) -> u64 {
+        self.written.get().saturating_sub(self.flush_dropped.get())
+    }
+}
+
+/// Drives an [`EventSink`]: a subscriber thread receives, validates and counts;
+/// a bounded channel carries events to the sink thread, which batches them (by
+/// count and delay) and writes.
+///
+/// Every event received is, in the end, exactly one of: `written`, `filtered`,
+/// `dropped_queue_full` or `dropped_sink` ([`SinkRuntime::shutdown`] waits until
+/// nothing is in flight). Together with the subscriber's `lost`, this accounts
+/// for every event the publishers sent.
+///
+/// ```no_run
+/// use eventstorm_sink::{RuntimeConfig, SinkRuntime, SubscriberConfig, sinks::StdoutSink};
+///
+/// let ctx = zmq::Context::new();
+/// let config = RuntimeConfig::new(SubscriberConfig::connect("tcp://127.0.0.1:5556"));
+/// let runtime = SinkRuntime::spawn(&ctx, config, Box::new(StdoutSink::json_lines()))?;
+/// // ... later, on SIGTERM:
+/// let stats = runtime.shutdown()?;
+/// eprintln!("{stats}");
+/// # Ok::<(), eventstorm_sink::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct SinkRuntime {
+    stop: Arc<AtomicBool>,
+    receiver: Option<JoinHandle<Result<()>>>,
+    writer: Option<JoinHandle<()>>,
+    subscriber: Arc<ReceiveCounters>,
+    counters: Arc<RuntimeCounters>,
+    sink_stats: Arc<Mutex<Stats>>,
+    endpoints: Vec<String>,
+}
+
+impl SinkRuntime {
+    /// Opens the subscriber and starts both threads. Runs the sink's
+    /// healthcheck first (see [`RuntimeConfig::require_healthy`]).
+    pub fn spawn(
+        ctx: &zmq::Context,
+        config: RuntimeConfig,
+        mut sink: Box<dyn EventSink>,
+    ) -> Result<SinkRuntime> {
+        if config.batch_max_events == 0 {
+            return Err(Error::config("batch_max_events", "must be at least 1"));
+        }
+        if let Err(e) = sink.healthcheck() {
+            if config.require_healthy {
+                return Err(Error::Unhealthy {
+                    sink: sink.name().to_string(),
+                    source: e,
+                });
+            }
+            tracing::warn!(
+                sink = sink.name(),
+                "healthcheck failed, starting anyway: {e}"
+            );
+        }
+        let subscriber = Subscriber::new(ctx, &config.subscriber)?;
+        let endpoints = subscriber.endpoints().to_vec();
+        let subscriber_counters = subscriber.counters();
+        let counters = Arc::new(RuntimeCounters::default());
+        let sink_stats = Arc::new(Mutex::new(sink.stats()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = bounded(config.channel_capacity.max(1));
+
+        let writer = {
+            let counters = Arc::clone(&counters);
+            let sink_stats = Arc::clone(&sink_stats);
+            let batching = Batching {
+                max_events: config.batch_max_events,
+                max_delay: Duration::from_millis(config.batch_max_delay_ms),
+            };
+            std::thread::Builder::new()
+                .name(format!("sink-{}", sink.name()))
+                .spawn(move || write_loop(&mut *sink, &rx, batching, &counters, &sink_stats))
+                .map_err(Error::Thread)?
+        };
+        let receiver = {
+            let counters = Arc::clone(&counters);
+            let stop = Arc::clone(&stop);
+            let filter = config.filter.clone();
+            let when_full = config.when_full;
+            std::thread::Builder::new()
+                .name("sink-subscriber".into())
+                .spawn(move || receive_loop(subscriber, &tx, filter, when_full, &counters, &stop))
+                .map_err(Error::Thread)?
+        };
+        Ok(SinkRuntime {
+            stop,
+            receiver: Some(receiver),
+            writer: Some(writer),
+            subscriber: subscriber_counters,
+            counters,
+            sink_stats,
+            endpoints,
+        })
+    }
+
+    /// The subscriber's endpoints, with `*` ports resolved for bound ones.
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    /// Events received and decoded so far.
+    pub fn received(&self) -> u64 {
+        self.subscriber.received.get()
+    }
+
+    /// Events missed so far (sequence gaps, see [`ReceiveCounters`]).
+    pub fn lost(&self) -> u64 {
+        self.subscriber.lost.get()
+    }
+
+    /// Events the sink has written so far.
+    pub fn written(&self) -> u64 {
+        self.counters.written()
+    }
+
+    /// A snapshot of every counter: the subscriber's, the runtime's, then the
+    /// sink's own (prefixed with `sink.`).
+    pub fn stats(&self) -> Stats {
+        let c = &self.counters;
+        let mut stats = Stats::new("sink-runtime");
+        self.subscriber.append_to(&mut stats);
+        stats
+            .push("filtered", c.filtered.get())
+            .push("dropped_queue_full", c.dropped_queue_full.get())
+            .push("written", c.written())
+            .push("dropped_sink", c.dropped_sink.get())
+            .push("batches", c.batches.get())
+            .push("sink_errors", c.sink_errors.get());
+        let sink = self
+            .sink_stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        stats.extend_prefixed("sink", &sink);
+        stats
+    }
+
+    /// Stops receiving, writes everything already received, flushes the sink,
+    /// and returns the final counters.
+    pub fn shutdown(mut self) -> Result<Stats> {
+        let result = self.stop_threads();
+        let stats = self.stats();
+        result.map(|()| stats)
+    }
+
+    fn stop_threads(&mut self) -> Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut result = Ok(());
+        if let Some(receiver) = self.receiver.take() {
+            result = receiver.join().unwrap_or_else(|_| {
+                Err(Error::Thread(std::io::Error::other(
+                    "subscriber thread panicked",
+                )))
+            });
+        }
+        if let Some(writer) = self.writer.take()
+            && writer.join().is_err()
+        {
+            result = Err(Error::Thread(std::io::Error::other("sink thread panicked")));
+        }
+        result
+    }
+}
+
+impl Drop for SinkRuntime {
+    fn drop(&mut self) {
+        let _ = self.stop_threads();
+    }
+}
+
+/// How often the receive loop checks the stop flag while idle.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+fn receive_loop(
+    mut subscriber: Subscriber,
+    tx: &Sender<RawEvent>,
+    filter: Option<Matcher>,
+    when_full: WhenFull,
+    counters: &RuntimeCounters,
+    stop: &AtomicBool,
+) -> Result<()> {
+    let mut batch = Vec::with_capacity(256);
+    while !stop.load(Ordering::Relaxed) {
+        match subscriber.recv(POLL_INTERVAL)? {
+            Some(event) => batch.push(event),
+            None => continue,
+        }
+        subscriber.recv_batch(&mut batch, 255)?;
+        for event in batch.drain(..) {
+            if let Some(filter) = &filter
+                && !filter.matches_raw(event.view())
+            {
+                counters.filtered.inc();
+                continue;
+            }
+            match when_full {
+                WhenFull::Block => {
+                    // Wait for room, but keep honouring the stop flag.
+                    let mut event = event;
+                    loop {
+                        match tx.send_timeout(event, POLL_INTERVAL) {
+                            Ok(()) => break,
+                            Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
+                                if stop.load(Ordering::Relaxed) {
+                                    // Shutting down with a stuck sink: the event
+                                    // was received, so it is counted as dropped.
+                                    counters.dropped_queue_full.inc();
+                                    break;
+                                }
+                                event = back;
+                            }
+                            Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => {
+                                counters.dropped_sink.inc();
+                                break;
+                            }
+                        }
+                    }
+                }
+                WhenFull::Drop => match tx.try_send(event) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(_)) => counters.dropped_queue_full.inc(),
+                    Err(TrySendError::Disconnected(_)) => counters.dropped_sink.inc(),
+                },
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Batching {
+    max_events: usize,
+    max_delay: Duration,
+}
+
+fn write_loop(
+    sink: &mut dyn EventSink,
+    rx: &Receiver<RawEvent>,
+    batching: Batching,
+    counters: &RuntimeCounters,
+    sink_stats: &Mutex<Stats>,
+) {
+    let mut batch: Vec<RawEvent> = Vec::with_capacity(batching.max_events);
+    let mut deadline: Option<Instant> = None;
+    let mut unflushed = false;
+    loop {
+        let received = match deadline {
+            Some(at) => rx.recv_deadline(at),
+            None => rx.recv_timeout(Duration::from_millis(200)),
+        };
+        match received {
+            Ok(event) => {
+                if batch.is_empty() {
+                    deadline = Some(Instant::now() + batching.max_delay);
+                }
+                batch.push(event);
+                while batch.len() < batching.max_events {
+                    match rx.try_recv() {
+                        Ok(event) => batch.push(event),
+                        Err(_) => break,
+                    }
+                }
+                if batch.len() >= batching.max_events {
+                    write_batch(sink, &mut batch, counters, sink_stats);
+                    deadline = None;
+                    unflushed = true;
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if !batch.is_empty() {
+                    write_batch(sink, &mut batch, counters, sink_stats);
+                    deadline = None;
+                    unflushed = true;
+                } else if unflushed {
+                    flush(sink, counters, sink_stats);
+                    unflushed = false;
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    if !batch.is_empty() {
+        write_batch(sink, &mut batch, counters, sink_stats);
+    }
+    flush(sink, counters, sink_stats);
+}
+
+fn write_batch(
+    sink: &mut dyn EventSink,
+    batch: &mut Vec<RawEvent>,
+    counters: &RuntimeCounters,
+    sink_stats: &Mutex<Stats>,
+) {
+    let n = batch.len() as u64;
+    counters.batches.inc();
+    match sink.write(batch) {
+        Ok(()) => counters.written.add(n),
+        Err(e) => {
+            let failed = (e.failed as u64).min(n);
+            counters.written.add(n - failed);
+            counters.dropped_sink.add(failed);
+            counters.sink_errors.inc();
+            tracing::warn!(sink = sink.name(), "{e}");
+        }
+    }
+    batch.clear();
+    *sink_stats.lock().unwrap_or_else(|e| e.into_inner()) = sink.stats();
+}
+
+fn flush(sink: &mut dyn EventSink, counters: &RuntimeCounters, sink_stats: &Mutex<Stats>) {
+    if let Err(e) = sink.flush() {
+        // Events a sink buffered and could not flush were counted as written
+        // when accepted; move them to dropped.
+        let failed = e.failed as u64;
+        counters.dropped_sink.add(failed);
+        counters.flush_dropped.add(failed);
+        counters.sink_errors.inc();
+        tracing::warn!(sink = sink.name(), "flush failed: {e}");
+    }
+    *sink_stats.lock().unwrap_or_else(|e| e.into_inner()) = sink.stats();
+}

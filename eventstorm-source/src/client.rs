@@ -1,0 +1,500 @@
+//! The [`Client`]: the Metlog-style API applications emit events with.
+
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bson::{Bson, Document};
+use crossbeam_channel::{Receiver, Sender, TrySendError, bounded};
+use eventstorm_core::event::validate_type;
+use eventstorm_core::{Counter, Event, Severity, Stats};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{DeliveryMode, PublisherConfig};
+use crate::error::{Error, Result};
+use crate::publisher::{Publisher, PublisherCounters};
+use crate::subscriptions::Subscriptions;
+
+/// How a [`Client`] is set up. Build one with [`Client::builder`] or deserialize
+/// it from TOML.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientConfig {
+    /// The publisher's socket.
+    #[serde(flatten)]
+    pub publisher: PublisherConfig,
+    /// The logger name stamped on every event (default: the program's name).
+    pub logger: String,
+    /// Severity of events that do not say ([`Severity::Informational`]).
+    pub severity: Severity,
+    /// Events queued between the application's threads and the publisher
+    /// thread ([`Self::DEFAULT_QUEUE_CAPACITY`]). When full, drop mode drops and
+    /// counts (`dropped_queue_full`); block mode waits.
+    pub queue_capacity: usize,
+    /// Skip (and count as `unsubscribed`) events no subscriber asked for,
+    /// without encoding them (default true).
+    pub skip_unsubscribed: bool,
+}
+
+impl ClientConfig {
+    /// Default capacity of the queue to the publisher thread.
+    pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            publisher: PublisherConfig::default(),
+            logger: program_name(),
+            severity: Severity::Informational,
+            queue_capacity: Self::DEFAULT_QUEUE_CAPACITY,
+            skip_unsubscribed: true,
+        }
+    }
+}
+
+fn program_name() -> String {
+    std::env::args()
+        .next()
+        .and_then(|arg0| {
+            std::path::Path::new(&arg0)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "eventstorm".to_string())
+}
+
+/// Builds a [`Client`].
+#[derive(Clone, Default)]
+pub struct ClientBuilder {
+    config: ClientConfig,
+    context: Option<zmq::Context>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// Binds this endpoint (may be called several times).
+    pub fn bind(mut self, endpoint: impl Into<String>) -> Self {
+        self.config.publisher.bind.push(endpoint.into());
+        self
+    }
+
+    /// Connects to this endpoint (may be called several times).
+    pub fn connect(mut self, endpoint: impl Into<String>) -> Self {
+        self.config.publisher.connect.push(endpoint.into());
+        self
+    }
+
+    /// Sets the logger name.
+    pub fn logger(mut self, logger: impl Into<String>) -> Self {
+        self.config.logger = logger.into();
+        self
+    }
+
+    /// Sets the default severity.
+    pub fn severity(mut self, severity: Severity) -> Self {
+        self.config.severity = severity;
+        self
+    }
+
+    /// Sets the delivery mode.
+    pub fn mode(mut self, mode: DeliveryMode) -> Self {
+        self.config.publisher.mode = mode;
+        self
+    }
+
+    /// Sets the publisher's high-water mark.
+    pub fn hwm(mut self, hwm: i32) -> Self {
+        self.config.publisher.hwm = hwm;
+        self
+    }
+
+    /// Waits up to `timeout` at start for a first subscriber.
+    pub fn wait_for_subscriber(mut self, timeout: Duration) -> Self {
+        self.config.publisher.wait_for_subscriber_ms =
+            timeout.as_millis().try_into().unwrap_or(u64::MAX);
+        self
+    }
+
+    /// Sets the capacity of the queue to the publisher thread.
+    pub fn queue_capacity(mut self, capacity: usize) -> Self {
+        self.config.queue_capacity = capacity;
+        self
+    }
+
+    /// Uses this ZeroMQ context (needed for `inproc://` endpoints shared with
+    /// other sockets of the process).
+    pub fn context(mut self, context: zmq::Context) -> Self {
+        self.context = Some(context);
+        self
+    }
+
+    /// Starts the client: opens the publisher on its own thread.
+    pub fn build(self) -> Result<Client> {
+        let context = self.context.unwrap_or_default();
+        Client::with_context(&context, self.config)
+    }
+}
+
+/// The client's own counters (the publisher's are in [`Client::stats`] too).
+#[derive(Debug, Default)]
+struct ClientCounters {
+    emitted: Counter,
+    dropped_queue_full: Counter,
+    unsubscribed: Counter,
+    invalid: Counter,
+}
+
+enum Command {
+    Event(Box<str>, Vec<u8>),
+    Flush(Sender<()>),
+}
+
+struct Inner {
+    tx: Sender<Command>,
+    mode: DeliveryMode,
+    logger: String,
+    severity: Severity,
+    hostname: String,
+    pid: i64,
+    skip_unsubscribed: bool,
+    subscriptions: Arc<Subscriptions>,
+    counters: ClientCounters,
+    publisher: Arc<PublisherCounters>,
+    endpoints: Vec<String>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The application-side API: emit events, logs, counters, gauges and timers
+/// from any thread, fire-and-forget.
+///
+/// A `Client` is a cheap handle (`Clone`, `Send`, `Sync`) to a publisher that
+/// runs on a thread of its own. Calls encode the event on the caller's thread
+/// and queue it; in drop mode they never block: when the queue is full the event
+/// is dropped and counted. When no subscriber listens for a type, events of it
+/// are not even encoded.
+///
+/// ```
+/// use std::time::Duration;
+/// use eventstorm_core::Severity;
+/// use eventstorm_source::Client;
+///
+/// let client = Client::builder()
+///     .bind("tcp://127.0.0.1:*")
+///     .logger("checkout")
+///     .build()?;
+/// client.emit("order.placed", bson::doc! { "order_id": 42, "total": 99.5 });
+/// client.log(Severity::Warning, "payment provider slow");
+/// client.incr("orders", 1);
+/// client.gauge("queue.depth", 17.0);
+/// {
+///     let _t = client.timer("db.query"); // sends the elapsed time when dropped
+/// }
+/// client.close();
+/// # Ok::<(), eventstorm_source::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("logger", &self.inner.logger)
+            .field("endpoints", &self.inner.endpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Starts building a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// Starts a client from its configuration, with a new ZeroMQ context.
+    pub fn new(config: ClientConfig) -> Result<Client> {
+        Client::with_context(&zmq::Context::new(), config)
+    }
+
+    /// Starts a client on an existing ZeroMQ context.
+    pub fn with_context(context: &zmq::Context, config: ClientConfig) -> Result<Client> {
+        let (tx, rx) = bounded(config.queue_capacity.max(1));
+        let (ready_tx, ready_rx) = bounded(1);
+        let context = context.clone();
+        let publisher_config = config.publisher.clone();
+        let thread = std::thread::Builder::new()
+            .name("eventstorm-client".into())
+            .spawn(move || match Publisher::new(&context, &publisher_config) {
+                Ok(publisher) => {
+                    let shared = (
+                        publisher.counters(),
+                        publisher.subscriptions(),
+                        publisher.endpoints().to_vec(),
+                    );
+                    if ready_tx.send(Ok(shared)).is_ok() {
+                        run_publisher(publisher, &rx);
+                    }
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            })
+            .map_err(Error::Thread)?;
+        let (publisher, subscriptions, endpoints) = match ready_rx.recv() {
+            Ok(Ok(shared)) => shared,
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(Error::Thread(std::io::Error::other(
+                    "publisher thread exited",
+                )));
+            }
+        };
+        Ok(Client {
+            inner: Arc::new(Inner {
+                tx,
+                mode: config.publisher.mode,
+                logger: config.logger,
+                severity: config.severity,
+                hostname: gethostname::gethostname().to_string_lossy().into_owned(),
+                pid: i64::from(std::process::id()),
+                skip_unsubscribed: config.skip_unsubscribed,
+                subscriptions,
+                counters: ClientCounters::default(),
+                publisher,
+                endpoints,
+                thread: Mutex::new(Some(thread)),
+            }),
+        })
+    }
+
+    /// The publisher's endpoints, with `*` ports resolved.
+    pub fn endpoints(&self) -> &[String] {
+        &self.inner.endpoints
+    }
+
+    /// Whether some subscriber listens for events of this type.
+    pub fn is_wanted(&self, event_type: &str) -> bool {
+        !self.inner.skip_unsubscribed || self.inner.subscriptions.wants(event_type)
+    }
+
+    /// Starts an event with this client's envelope (logger, hostname, pid,
+    /// default severity) filled in.
+    pub fn event(&self, event_type: &str) -> eventstorm_core::EventBuilder {
+        Event::builder(event_type)
+            .logger(self.inner.logger.as_str())
+            .hostname(self.inner.hostname.as_str())
+            .pid(self.inner.pid)
+            .severity(self.inner.severity)
+    }
+
+    /// Emits an event of `event_type` with these body fields at the default severity.
+    pub fn emit(&self, event_type: &str, fields: Document) -> bool {
+        self.emit_with(event_type, self.inner.severity, fields)
+    }
+
+    /// Emits an event with an explicit severity.
+    pub fn emit_with(&self, event_type: &str, severity: Severity, fields: Document) -> bool {
+        if !self.is_wanted(event_type) {
+            self.inner.counters.unsubscribed.inc();
+            return false;
+        }
+        let event = self
+            .event(event_type)
+            .severity(severity)
+            .fields(fields)
+            .build();
+        self.send(&event)
+    }
+
+    /// Sends a complete event. Returns whether it was queued; when it was not,
+    /// the reason is counted (`unsubscribed`, `dropped_queue_full`, `invalid`).
+    pub fn send(&self, event: &Event) -> bool {
+        if !self.is_wanted(event.event_type()) {
+            self.inner.counters.unsubscribed.inc();
+            return false;
+        }
+        if let Err(e) = validate_type(event.event_type()) {
+            self.inner.counters.invalid.inc();
+            tracing::debug!("event not sent: {e}");
+            return false;
+        }
+        let mut body = Vec::with_capacity(512);
+        if event.encode_into(&mut body).is_err() {
+            self.inner.counters.invalid.inc();
+            return false;
+        }
+        let command = Command::Event(event.event_type().into(), body);
+        let queued = match self.inner.mode {
+            DeliveryMode::Drop => match self.inner.tx.try_send(command) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    self.inner.counters.dropped_queue_full.inc();
+                    false
+                }
+                Err(TrySendError::Disconnected(_)) => false,
+            },
+            DeliveryMode::Block => self.inner.tx.send(command).is_ok(),
+        };
+        if queued {
+            self.inner.counters.emitted.inc();
+        }
+        queued
+    }
+
+    /// Emits a log message (type `log`, body `{message}`).
+    pub fn log(&self, severity: Severity, message: impl Into<String>) -> bool {
+        self.emit_with("log", severity, bson::doc! { "message": message.into() })
+    }
+
+    /// Adds `n` to a counter (type `counter`, body `{name, value}`).
+    pub fn incr(&self, name: &str, n: i64) -> bool {
+        self.emit("counter", bson::doc! { "name": name, "value": n })
+    }
+
+    /// Reports a gauge's value (type `gauge`, body `{name, value}`).
+    pub fn gauge(&self, name: &str, value: f64) -> bool {
+        self.emit("gauge", bson::doc! { "name": name, "value": value })
+    }
+
+    /// Starts a timer; when the returned guard is dropped it emits the elapsed
+    /// time (type `timer`, body `{name, elapsed_ms}`).
+    pub fn timer(&self, name: &str) -> Timer {
+        Timer {
+            client: self.clone(),
+            name: name.to_string(),
+            start: Instant::now(),
+            fields: Document::new(),
+        }
+    }
+
+    /// Waits until every event queued so far was handed to the socket, or the
+    /// timeout passes. Returns whether it finished in time.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let (done_tx, done_rx) = bounded(1);
+        let deadline = Instant::now() + timeout;
+        if self
+            .inner
+            .tx
+            .send_deadline(Command::Flush(done_tx), deadline)
+            .is_err()
+        {
+            return false;
+        }
+        done_rx.recv_deadline(deadline).is_ok()
+    }
+
+    /// A snapshot of the counters: the client's (`emitted`,
+    /// `dropped_queue_full`, `unsubscribed`, `invalid`) then the publisher's.
+    pub fn stats(&self) -> Stats {
+        let c = &self.inner.counters;
+        let mut stats = Stats::new("client");
+        stats
+            .push("emitted", c.emitted.get())
+            .push("dropped_queue_full", c.dropped_queue_full.get())
+            .push("unsubscribed", c.unsubscribed.get())
+            .push("invalid", c.invalid.get());
+        for (name, value) in self.inner.publisher.snapshot().entries() {
+            stats.push(name, value);
+        }
+        stats
+    }
+
+    /// Sends everything queued, sends final sequence marks and stops the
+    /// publisher thread. Other clones of this client stop working too.
+    pub fn close(&self) {
+        let handle = self
+            .inner
+            .thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(handle) = handle {
+            // Clones may still hold senders, so an empty type marks the end of
+            // the queue; everything queued before it is sent first.
+            let _ = self.inner.tx.send(Command::Event("".into(), Vec::new()));
+            let _ = handle.join();
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(handle) = self
+            .thread
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            let _ = self.tx.send(Command::Event("".into(), Vec::new()));
+            let _ = handle.join();
+        }
+    }
+}
+
+/// Times a block of code; see [`Client::timer`].
+#[derive(Debug)]
+pub struct Timer {
+    client: Client,
+    name: String,
+    start: Instant,
+    fields: Document,
+}
+
+impl Timer {
+    /// Adds a field to the timer event.
+    pub fn field(mut self, key: impl Into<String>, value: impl Into<Bson>) -> Self {
+        self.fields.insert(key, value);
+        self
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        let elapsed_ms = self.start.elapsed().as_secs_f64() * 1000.0;
+        let mut fields = std::mem::take(&mut self.fields);
+        fields.insert("name", std::mem::take(&mut self.name));
+        fields.insert("elapsed_ms", elapsed_ms);
+        self.client.emit("timer", fields);
+    }
+}
+
+/// The publisher thread: sends queued events, ticks when idle, stops on the
+/// empty-type sentinel or when every sender is gone.
+fn run_publisher(mut publisher: Publisher, rx: &Receiver<Command>) {
+    let idle = Duration::from_millis(100);
+    loop {
+        match rx.recv_timeout(idle) {
+            Ok(Command::Event(event_type, body)) => {
+                if event_type.is_empty() {
+                    break;
+                }
+                if let Err(e) = publisher.send_bytes(&event_type, &body) {
+                    tracing::warn!("publisher send failed: {e}");
+                }
+            }
+            Ok(Command::Flush(done)) => {
+                let _ = done.send(());
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                if let Err(e) = publisher.tick() {
+                    tracing::warn!("publisher tick failed: {e}");
+                }
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    publisher.close();
+}

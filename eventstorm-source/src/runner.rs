@@ -1,0 +1,161 @@
+//! Drives any [`EventSource`] into a [`Publisher`] on a thread of its own.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use eventstorm_core::{EventSource, SourceStatus, Stats};
+
+use crate::config::PublisherConfig;
+use crate::error::{Error, Result};
+use crate::publisher::{Publisher, PublisherCounters};
+
+/// Events asked of a source per poll.
+const BATCH: usize = 1024;
+
+/// A running source: see [`SourceRunner::spawn`].
+#[derive(Debug)]
+pub struct SourceRunner {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<Stats>>>,
+    counters: Arc<PublisherCounters>,
+    endpoints: Vec<String>,
+}
+
+impl SourceRunner {
+    /// Opens a publisher and starts polling `source` on a new thread: each batch
+    /// the source appends is published, then the source is told to
+    /// [`commit`](EventSource::commit). Returns once the publisher is open (and
+    /// has seen a subscriber, if the config says to wait for one).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use eventstorm_core::{Event, EventSource, Result, SourceStatus};
+    /// use eventstorm_source::{PublisherConfig, SourceRunner};
+    ///
+    /// struct Once(bool);
+    /// impl EventSource for Once {
+    ///     fn name(&self) -> &str { "once" }
+    ///     fn poll(&mut self, out: &mut Vec<Event>, _max: usize, _t: Duration) -> Result<SourceStatus> {
+    ///         if !self.0 { out.push(Event::builder("hello").build()); self.0 = true; }
+    ///         Ok(SourceStatus::Finished)
+    ///     }
+    /// }
+    ///
+    /// let ctx = zmq::Context::new();
+    /// let runner = SourceRunner::spawn(&ctx, Box::new(Once(false)), PublisherConfig::bind("tcp://127.0.0.1:*"))?;
+    /// let stats = runner.join()?; // the source finishes by itself
+    /// assert_eq!(stats.get("sent"), Some(1));
+    /// # Ok::<(), eventstorm_source::Error>(())
+    /// ```
+    pub fn spawn(
+        ctx: &zmq::Context,
+        mut source: Box<dyn EventSource>,
+        config: PublisherConfig,
+    ) -> Result<SourceRunner> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
+        let ctx = ctx.clone();
+        let thread_stop = Arc::clone(&stop);
+        let name = format!("source-{}", source.name());
+        let thread = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                let mut publisher = match Publisher::new(&ctx, &config) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        let message = e.to_string();
+                        let _ = ready_tx.send(Err(e));
+                        return Err(Error::config("publisher", message));
+                    }
+                };
+                let _ = ready_tx.send(Ok((publisher.counters(), publisher.endpoints().to_vec())));
+                let result = run(&mut *source, &mut publisher, &thread_stop);
+                let mut stats = publisher.stats();
+                stats.extend_prefixed(source.name(), &source.stats());
+                publisher.close();
+                result.map(|()| stats)
+            })
+            .map_err(Error::Thread)?;
+        match ready_rx.recv() {
+            Ok(Ok((counters, endpoints))) => Ok(SourceRunner {
+                stop,
+                thread: Some(thread),
+                counters,
+                endpoints,
+            }),
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                Err(e)
+            }
+            Err(_) => Err(Error::Thread(std::io::Error::other("source thread exited"))),
+        }
+    }
+
+    /// The publisher's endpoints, with `*` ports resolved.
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    /// The publisher's live counters.
+    pub fn stats(&self) -> Stats {
+        self.counters.snapshot()
+    }
+
+    /// Whether the source thread has ended (the source finished or failed).
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Asks the source to stop after its current poll, then waits for it.
+    pub fn stop(mut self) -> Result<Stats> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.wait()
+    }
+
+    /// Waits for the source to finish by itself.
+    pub fn join(mut self) -> Result<Stats> {
+        self.wait()
+    }
+
+    fn wait(&mut self) -> Result<Stats> {
+        match self.thread.take() {
+            Some(thread) => thread.join().unwrap_or_else(|_| {
+                Err(Error::Thread(std::io::Error::other(
+                    "source thread panicked",
+                )))
+            }),
+            None => Ok(self.counters.snapshot()),
+        }
+    }
+}
+
+impl Drop for SourceRunner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(source: &mut dyn EventSource, publisher: &mut Publisher, stop: &AtomicBool) -> Result<()> {
+    let mut batch = Vec::with_capacity(BATCH);
+    while !stop.load(Ordering::Relaxed) {
+        let status = source.poll(&mut batch, BATCH, Duration::from_millis(100))?;
+        for event in batch.drain(..) {
+            if let Err(e) = publisher.send(&event) {
+                // A bad event (an invalid type) is the source's bug, not a reason
+                // to stop: it is logged and skipped.
+                tracing::warn!(source = source.name(), "event not published: {e}");
+            }
+        }
+        source.commit()?;
+        publisher.tick()?;
+        if status == SourceStatus::Finished {
+            break;
+        }
+    }
+    Ok(())
+}
