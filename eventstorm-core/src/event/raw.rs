@@ -42,13 +42,13 @@ impl<'a> RawEventRef<'a> {
         let mut seen = [false; fields::ALL.len()];
         for element in doc.iter() {
             let (key, value) = element.map_err(|e| DecodeError::Bson(e.to_string()))?;
-            if let Some(i) = fields::ALL.iter().position(|f| *f == key.as_str()) {
-                if std::mem::replace(&mut seen[i], true) {
-                    return Err(DecodeError::Envelope {
-                        field: fields::ALL[i],
-                        problem: "present more than once".into(),
-                    });
-                }
+            if let Some(i) = fields::ALL.iter().position(|f| *f == key.as_str())
+                && std::mem::replace(&mut seen[i], true)
+            {
+                return Err(DecodeError::Envelope {
+                    field: fields::ALL[i],
+                    problem: "present more than once".into(),
+                });
             }
             match key.as_str() {
                 fields::ID => id = Some(expect(fields::ID, value.as_object_id(), "an ObjectId")?),

@@ -1,0 +1,299 @@
+//! The three-frame wire format: `[type][header][BSON body]`.
+
+use bson::doc;
+use bson::oid::ObjectId;
+use eventstorm_core::wire::{self, HEADER_LEN, VERSION};
+use eventstorm_core::{DecodeError, Event, Header};
+
+fn frames_for(event: &Event, header: Header) -> (Vec<u8>, [u8; HEADER_LEN], Vec<u8>) {
+    (
+        event.event_type().as_bytes().to_vec(),
+        header.encode(),
+        event.to_bytes(),
+    )
+}
+
+#[test]
+fn header_layout() {
+    let header = Header {
+        publisher: 0x0102_0304_0506_0708,
+        sequence: 0x1112_1314_1516_1718,
+    };
+    let bytes = header.encode();
+    assert_eq!(bytes.len(), HEADER_LEN);
+    assert_eq!(bytes[0], VERSION);
+    assert_eq!(bytes[1], 0, "no flags");
+    assert_eq!(
+        &bytes[2..10],
+        &[8, 7, 6, 5, 4, 3, 2, 1],
+        "publisher, little endian"
+    );
+    assert_eq!(
+        &bytes[10..18],
+        &[0x18, 0x17, 0x16, 0x15, 0x14, 0x13, 0x12, 0x11]
+    );
+    assert_eq!(Header::decode(&bytes), Ok(header));
+}
+
+#[test]
+fn header_round_trips_extremes() {
+    for (publisher, sequence) in [(0, 0), (1, 1), (u64::MAX, u64::MAX), (u64::MAX, 0)] {
+        let header = Header {
+            publisher,
+            sequence,
+        };
+        assert_eq!(Header::decode(&header.encode()), Ok(header));
+    }
+}
+
+#[test]
+fn header_ignores_unknown_flag_bits() {
+    let header = Header {
+        publisher: 9,
+        sequence: 3,
+    };
+    let mut bytes = header.encode();
+    bytes[1] = 0x80;
+    assert_eq!(Header::decode(&bytes), Ok(header));
+}
+
+#[test]
+fn header_length_errors() {
+    assert_eq!(Header::decode(&[]), Err(DecodeError::HeaderLength(0)));
+    assert_eq!(
+        Header::decode(&[VERSION]),
+        Err(DecodeError::HeaderLength(1))
+    );
+    let bytes = Header {
+        publisher: 1,
+        sequence: 1,
+    }
+    .encode();
+    assert_eq!(
+        Header::decode(&bytes[..HEADER_LEN - 1]),
+        Err(DecodeError::HeaderLength(HEADER_LEN - 1))
+    );
+    let mut long = bytes.to_vec();
+    long.push(0);
+    assert_eq!(
+        Header::decode(&long),
+        Err(DecodeError::HeaderLength(HEADER_LEN + 1))
+    );
+}
+
+#[test]
+fn header_version_errors() {
+    let mut bytes = Header {
+        publisher: 1,
+        sequence: 1,
+    }
+    .encode();
+    for version in [0, 2, 255] {
+        bytes[0] = version;
+        assert_eq!(
+            Header::decode(&bytes),
+            Err(DecodeError::UnsupportedVersion(version))
+        );
+    }
+    // Another version's frame may have another length: the version is reported.
+    assert_eq!(
+        Header::decode(&[2, 0, 0]),
+        Err(DecodeError::UnsupportedVersion(2))
+    );
+    let message = DecodeError::UnsupportedVersion(2).to_string();
+    assert!(
+        message.contains("version 2") && message.contains("version 1"),
+        "{message}"
+    );
+}
+
+#[test]
+fn decode_good_message() {
+    let event = Event::builder("volume.create.end")
+        .tenant("acme")
+        .field("size_gb", 20)
+        .build();
+    let header = Header {
+        publisher: 77,
+        sequence: 12,
+    };
+    let (topic, head, body) = frames_for(&event, header);
+    let frames: [&[u8]; 3] = [&topic, &head, &body];
+    let (h, raw) = wire::decode(&frames).expect("decodes");
+    assert_eq!(h, header);
+    assert_eq!(raw.event_type(), "volume.create.end");
+    assert_eq!(raw.id(), event.id());
+    assert_eq!(raw.tenant(), Some("acme"));
+    assert_eq!(raw.get("body.size_gb").and_then(|v| v.as_i32()), Some(20));
+    assert_eq!(raw.as_bytes(), &body[..]);
+    assert_eq!(raw.to_event().expect("decodes"), event);
+}
+
+#[test]
+fn decode_borrows_from_the_frames() {
+    let event = Event::builder("a.b").build();
+    let (topic, head, body) = frames_for(
+        &event,
+        Header {
+            publisher: 1,
+            sequence: 1,
+        },
+    );
+    let frames = vec![&topic[..], &head[..], &body[..]];
+    let (_, raw) = wire::decode(&frames).expect("decodes");
+    drop(frames);
+    // `raw` lives as long as the body bytes, not the slice of frames.
+    assert_eq!(raw.event_type(), "a.b");
+}
+
+#[test]
+fn frame_count_errors() {
+    let event = Event::builder("a").build();
+    let (topic, head, body) = frames_for(
+        &event,
+        Header {
+            publisher: 1,
+            sequence: 1,
+        },
+    );
+    let empty: [&[u8]; 0] = [];
+    assert_eq!(
+        wire::decode(&empty).unwrap_err(),
+        DecodeError::FrameCount(0)
+    );
+    assert_eq!(
+        wire::decode(&[&body[..]]).unwrap_err(),
+        DecodeError::FrameCount(1)
+    );
+    assert_eq!(
+        wire::decode(&[&head[..], &body[..]]).unwrap_err(),
+        DecodeError::FrameCount(2)
+    );
+    assert_eq!(
+        wire::decode(&[&topic[..], &head[..], &body[..], &body[..]]).unwrap_err(),
+        DecodeError::FrameCount(4)
+    );
+    assert!(DecodeError::FrameCount(2).to_string().contains("got 2"));
+}
+
+#[test]
+fn header_errors_through_decode() {
+    let event = Event::builder("a").build();
+    let (topic, mut head, body) = frames_for(
+        &event,
+        Header {
+            publisher: 1,
+            sequence: 1,
+        },
+    );
+    assert_eq!(
+        wire::decode(&[&topic[..], &head[..5], &body[..]]).unwrap_err(),
+        DecodeError::HeaderLength(5)
+    );
+    head[0] = 9;
+    assert_eq!(
+        wire::decode(&[&topic[..], &head[..], &body[..]]).unwrap_err(),
+        DecodeError::UnsupportedVersion(9)
+    );
+}
+
+#[test]
+fn topic_must_equal_the_type() {
+    let event = Event::builder("volume.create.end").build();
+    let (_, head, body) = frames_for(
+        &event,
+        Header {
+            publisher: 1,
+            sequence: 1,
+        },
+    );
+    for topic in [
+        &b"volume.create"[..],
+        b"volume.create.end.",
+        b"",
+        b"VOLUME.create.end",
+    ] {
+        match wire::decode(&[topic, &head[..], &body[..]]) {
+            Err(DecodeError::TopicMismatch {
+                topic: t,
+                event_type,
+            }) => {
+                assert_eq!(t.as_bytes(), topic);
+                assert_eq!(event_type, "volume.create.end");
+            }
+            other => panic!("expected a topic mismatch, got {other:?}"),
+        }
+    }
+    // A non-UTF-8 topic is reported lossily.
+    let err = wire::decode(&[&[0xff, b'a'][..], &head[..], &body[..]]).unwrap_err();
+    assert!(matches!(err, DecodeError::TopicMismatch { ref topic, .. } if topic == "\u{fffd}a"));
+}
+
+#[test]
+fn body_errors() {
+    let head = Header {
+        publisher: 1,
+        sequence: 1,
+    }
+    .encode();
+    let decode = |body: &[u8]| wire::decode(&[b"a", &head[..], body]).map(|_| ());
+
+    assert!(matches!(decode(b""), Err(DecodeError::Bson(_))));
+    assert!(matches!(
+        decode(b"not bson at all"),
+        Err(DecodeError::Bson(_))
+    ));
+    // Length prefix disagreeing with the frame.
+    let mut body = Event::builder("a").build().to_bytes();
+    body[0] += 1;
+    assert!(matches!(decode(&body), Err(DecodeError::Bson(_))));
+    // Not NUL-terminated.
+    let mut body = Event::builder("a").build().to_bytes();
+    let last = body.len() - 1;
+    body[last] = 1;
+    assert!(matches!(decode(&body), Err(DecodeError::Bson(_))));
+    // A broken element inside: an unknown element type byte.
+    let mut body = Event::builder("a").build().to_bytes();
+    body[4] = 0x7e;
+    assert!(matches!(decode(&body), Err(DecodeError::Bson(_))));
+}
+
+#[test]
+fn envelope_errors_through_decode() {
+    let head = Header {
+        publisher: 1,
+        sequence: 1,
+    }
+    .encode();
+    let cases = [
+        (
+            doc! { "_id": ObjectId::new(), "ts": bson::DateTime::now() },
+            "type",
+        ),
+        (doc! { "type": "a", "ts": bson::DateTime::now() }, "_id"),
+        (doc! { "_id": ObjectId::new(), "type": "a" }, "ts"),
+        (
+            doc! { "_id": "x", "type": "a", "ts": bson::DateTime::now() },
+            "_id",
+        ),
+        (
+            doc! { "_id": ObjectId::new(), "type": "a", "ts": bson::DateTime::now(), "body": "x" },
+            "body",
+        ),
+        (
+            doc! { "_id": ObjectId::new(), "type": "a a", "ts": bson::DateTime::now() },
+            "type",
+        ),
+    ];
+    for (doc, expected) in cases {
+        let body = bson::serialize_to_vec(&doc).expect("encodes");
+        match wire::decode(&[b"a", &head[..], &body[..]]) {
+            Err(DecodeError::Envelope { field, problem }) => {
+                assert_eq!(field, expected, "{doc}: {problem}");
+                let message = DecodeError::Envelope { field, problem }.to_string();
+                assert!(message.contains(expected), "{message}");
+            }
+            other => panic!("{doc}: expected an envelope error, got {other:?}"),
+        }
+    }
+}
