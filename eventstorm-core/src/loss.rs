@@ -214,7 +214,7 @@ impl SequenceTracker {
         match streams.next.get_mut(topic) {
             Some(next) if header.sequence >= *next => {
                 let missed = header.sequence - *next + 1;
-                *next = header.sequence + 1;
+                *next = header.sequence.saturating_add(1);
                 Observation::Gap(missed)
             }
             Some(_) => Observation::InOrder,

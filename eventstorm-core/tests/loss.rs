@@ -385,3 +385,18 @@ fn simulation_many_publishers_interleaved() {
     }
     assert_eq!(sent, counters.received.get() + counters.lost.get());
 }
+
+#[test]
+fn marks_survive_hostile_sequences() {
+    let mut tracker = SequenceTracker::default();
+    tracker.observe(&header(1, 1), b"a");
+    assert_eq!(
+        tracker.observe_mark(&header(1, u64::MAX), b"a"),
+        Observation::Gap(u64::MAX - 1)
+    );
+    tracker.observe_mark(&header(1, u64::MAX), b"a");
+    assert_eq!(
+        tracker.observe_mark(&header(1, 0), b"a"),
+        Observation::Unsequenced
+    );
+}
