@@ -1,0 +1,139 @@
+//! Log parsers: pure functions from one line to an [`Event`](eventstorm_core::Event)
+//! or a clear error.
+//!
+//! Every parser implements [`Parser`]; [`parser_by_name`] builds one from its
+//! name and a [`ParserConfig`]. A rejected line gives a [`ParseError`] saying
+//! what is wrong, at which column, and what was expected; no input makes a
+//! parser panic. Trailing `\n` / `\r\n` are ignored by the line-format parsers.
+//!
+//! | name | parser | event type | fields |
+//! |---|---|---|---|
+//! | `nginx` | [`NginxParser`] | `nginx.access` | [`nginx`] |
+//! | `postfix` | [`PostfixParser`] | `postfix.<process>` | [`postfix`] |
+//! | `syslog` | [`SyslogParser`] (RFC 5424 or 3164, detected per line) | `syslog.<facility>` | [`syslog`] |
+//! | `syslog5424` | [`Syslog5424Parser`] | `syslog.<facility>` | [`syslog5424`] |
+//! | `syslog3164` | [`Syslog3164Parser`] | `syslog.<facility>` | [`syslog3164`] |
+//! | `json` | [`JsonParser`] | the `type` field | [`json`] |
+//! | `openstack` | [`OpenStackParser`] | `event_type` | [`openstack`] |
+//!
+//! ```
+//! use eventstorm_source::parse::{parser_by_name, ParserConfig};
+//!
+//! let config: ParserConfig = serde_json::from_str(
+//!     r#"{"log_format": "$remote_addr \"$request\" $status"}"#,
+//! ).unwrap();
+//! let parser = parser_by_name("nginx", &config).unwrap();
+//! let event = parser.parse(r#"10.1.2.3 "GET / HTTP/1.1" 503"#).unwrap();
+//! assert_eq!(event.body().get_i64("status").unwrap(), 503);
+//! assert_eq!(event.severity().code(), 3);
+//!
+//! let err = parser.parse(r#"10.1.2.3 "GET / HTTP/1.1" abc"#).unwrap_err();
+//! assert_eq!(err.to_string(), "column 27: expected an integer for $status, found 'a'");
+//! ```
+
+pub mod error;
+pub mod json;
+pub mod nginx;
+mod nginx_format;
+pub mod openstack;
+pub mod postfix;
+pub mod syslog;
+pub mod syslog3164;
+pub mod syslog5424;
+mod time;
+
+use eventstorm_core::Event;
+use serde::Deserialize;
+
+pub use error::{ConfigError, ParseError};
+pub use json::JsonParser;
+pub use nginx::NginxParser;
+pub use openstack::OpenStackParser;
+pub use postfix::PostfixParser;
+pub use syslog::{SyslogParser, YearPolicy, facility_name};
+pub use syslog3164::Syslog3164Parser;
+pub use syslog5424::Syslog5424Parser;
+
+/// A parser: turns one line into an event, or says why it cannot.
+///
+/// Object-safe, so parsers can be chosen at run time (`Box<dyn Parser>`), and
+/// `Send + Sync`, so one parser can serve many threads.
+pub trait Parser: Send + Sync + std::fmt::Debug {
+    /// The parser's name, as given to [`parser_by_name`].
+    fn name(&self) -> &str;
+
+    /// Parses one line (a trailing newline is allowed).
+    fn parse(&self, line: &str) -> Result<Event, ParseError>;
+}
+
+/// Options of the parsers, e.g. from a TOML or JSON configuration file. Each
+/// option applies to the parsers named in its documentation and is ignored by
+/// the others; unknown options are rejected.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ParserConfig {
+    /// `nginx`: the `log_format` string (default: `combined`).
+    pub log_format: Option<String>,
+    /// `nginx`: the event type (default `nginx.access`).
+    pub event_type: Option<String>,
+    /// `json`: the field holding the event type (default `type`).
+    pub type_field: Option<String>,
+    /// `json`: the type of objects without the type field (default: none, such
+    /// objects are rejected).
+    pub default_type: Option<String>,
+    /// `json`: a field holding the event timestamp (default: none).
+    pub timestamp_field: Option<String>,
+    /// `syslog`, `syslog3164`, `postfix`: the year of the year-less BSD
+    /// timestamps (default: the current year, see [`YearPolicy::Current`]).
+    pub year: Option<i32>,
+}
+
+fn checked_type(option: &'static str, event_type: &str) -> Result<(), ConfigError> {
+    eventstorm_core::event::validate_type(event_type).map_err(|e| ConfigError::Option {
+        option,
+        message: e.to_string(),
+    })
+}
+
+/// Builds the parser called `name` (see the [module docs](self) for the names).
+///
+/// ```
+/// use eventstorm_source::parse::{parser_by_name, ParserConfig};
+/// let syslog = parser_by_name("syslog", &ParserConfig::default()).unwrap();
+/// assert_eq!(syslog.name(), "syslog");
+/// assert!(parser_by_name("apache", &ParserConfig::default()).is_err());
+/// ```
+pub fn parser_by_name(name: &str, config: &ParserConfig) -> Result<Box<dyn Parser>, ConfigError> {
+    let year = config.year.map_or(YearPolicy::Current, YearPolicy::Fixed);
+    Ok(match name {
+        "nginx" => {
+            let mut parser =
+                NginxParser::new(config.log_format.as_deref().unwrap_or(nginx::COMBINED))?;
+            if let Some(event_type) = &config.event_type {
+                checked_type("event_type", event_type)?;
+                parser = parser.with_event_type(event_type.as_str());
+            }
+            Box::new(parser)
+        }
+        "postfix" => Box::new(PostfixParser::new(year)),
+        "syslog" => Box::new(SyslogParser::new(year)),
+        "syslog5424" => Box::new(Syslog5424Parser),
+        "syslog3164" => Box::new(Syslog3164Parser::new(year)),
+        "json" => {
+            let mut parser = JsonParser::new();
+            if let Some(field) = &config.type_field {
+                parser = parser.with_type_field(field.as_str());
+            }
+            if let Some(default_type) = &config.default_type {
+                checked_type("default_type", default_type)?;
+                parser = parser.with_default_type(default_type.as_str());
+            }
+            if let Some(field) = &config.timestamp_field {
+                parser = parser.with_timestamp_field(field.as_str());
+            }
+            Box::new(parser)
+        }
+        "openstack" => Box::new(OpenStackParser),
+        other => return Err(ConfigError::UnknownParser(other.to_string())),
+    })
+}

@@ -1,0 +1,389 @@
+//! nginx access logs: the predefined `combined` format or any `log_format`.
+//!
+//! A format string is compiled once into literal segments and variables; a
+//! line is then matched by hand-written scanning (no regex, one pass). A
+//! variable's value ends where the next literal starts (the first occurrence;
+//! when that literal ends the format, the value runs to the literal at the end of
+//! the line, so a user agent may contain quotes).
+//!
+//! Event type: `nginx.access` (configurable). Envelope: `ts` from `$time_local`,
+//! `$time_iso8601` or `$msec` (else the parse time); `logger` = `nginx`;
+//! `severity` from `$status` (5xx → error, 4xx → warning, else informational);
+//! `hostname` from `$hostname`, `pid` from `$pid` when logged.
+//!
+//! Body: one field per variable, named like the variable without `$`; a value
+//! `-` means absent and the field is omitted.
+//!
+//! | variable | field(s) | BSON type |
+//! |---|---|---|
+//! | `$request` | `request` (raw), and when it has the shape `METHOD URI [HTTP/x]`: `method`, `uri`, `protocol` | string |
+//! | `$time_local` | `time_local` (as logged) and the envelope `ts` (UTC) | string |
+//! | `$time_iso8601` | `time_iso8601` (as logged) and `ts` | string |
+//! | `$msec` | `msec` and `ts` | double |
+//! | `$status`, `$body_bytes_sent`, `$bytes_sent`, `$request_length`, `$connection`, `$connection_requests`, `$remote_port`, `$server_port`, `$content_length`, `$pid` | same name | int64 (a non-integer is an error) |
+//! | `$request_time`, `$gzip_ratio` | same name | double (a non-number is an error) |
+//! | `$upstream_*_time` | same name | double, or the string as logged when it lists several upstreams (`0.1, 0.2`) |
+//! | `$upstream_status`, `$upstream_bytes_*`, `$upstream_response_length` | same name | int64, or the string as logged for lists |
+//! | anything else (`$remote_addr`, `$remote_user`, `$http_referer`, `$http_user_agent`, ...) | same name | string |
+
+use bson::{Bson, DateTime, Document};
+use eventstorm_core::{Event, Severity};
+
+use super::Parser;
+use super::error::{ConfigError, ParseError};
+use super::nginx_format::{Kind, Segment, compile};
+use super::time::{Civil, digits, expect_byte, month_from_abbrev, rfc3339};
+
+/// nginx's predefined `combined` log format.
+pub const COMBINED: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent""#;
+
+/// The default event type of nginx access events.
+pub const DEFAULT_TYPE: &str = "nginx.access";
+
+/// A compiled nginx `log_format`: parses access-log lines in that format.
+///
+/// ```
+/// use eventstorm_source::parse::{NginxParser, Parser};
+/// let parser = NginxParser::new(
+///     r#"$remote_addr [$time_local] "$request" $status $request_time"#,
+/// ).unwrap();
+/// let event = parser
+///     .parse(r#"10.0.0.1 [01/Mar/2026:10:00:00 +0100] "GET /a HTTP/1.1" 200 0.004"#)
+///     .unwrap();
+/// assert_eq!(event.event_type(), "nginx.access");
+/// assert_eq!(event.body().get_str("uri").unwrap(), "/a");
+/// assert_eq!(event.body().get_f64("request_time").unwrap(), 0.004);
+/// assert_eq!(event.timestamp().timestamp_millis(), 1_772_355_600_000);
+/// ```
+#[derive(Debug, Clone)]
+pub struct NginxParser {
+    segments: Vec<Segment>,
+    event_type: String,
+}
+
+impl NginxParser {
+    /// The parser of the predefined `combined` format.
+    pub fn combined() -> NginxParser {
+        match NginxParser::new(COMBINED) {
+            Ok(parser) => parser,
+            Err(e) => unreachable!("the combined format compiles: {e}"),
+        }
+    }
+
+    /// Compiles a `log_format` string. It may be given bare, or as in
+    /// `nginx.conf`: one or more quoted strings (`'...' '...'`) that are joined.
+    /// `combined` names the predefined format. Variables are `$name` or
+    /// `${name}`; two variables must be separated by some literal text.
+    pub fn new(format: &str) -> Result<NginxParser, ConfigError> {
+        let trimmed = format.trim();
+        if trimmed == "combined" {
+            return NginxParser::new(COMBINED);
+        }
+        let segments = compile(format)?;
+        Ok(NginxParser {
+            segments,
+            event_type: DEFAULT_TYPE.to_string(),
+        })
+    }
+
+    /// Uses this event type instead of `nginx.access`.
+    pub fn with_event_type(mut self, event_type: impl Into<String>) -> Self {
+        self.event_type = event_type.into();
+        self
+    }
+}
+
+/// The first occurrence of `lit` in `line` at or after `from`.
+fn find_literal(line: &str, from: usize, lit: &str) -> Option<usize> {
+    let hay = line.as_bytes();
+    let needle = lit.as_bytes();
+    let first = *needle.first()?;
+    let mut i = from;
+    while i + needle.len() <= hay.len() {
+        let off = hay[i..hay.len() - needle.len() + 1]
+            .iter()
+            .position(|&b| b == first)?;
+        i += off;
+        if &hay[i..i + needle.len()] == needle {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The error for a literal that is not where it should be: points at the first
+/// character that differs from the best partial match after `from`.
+fn literal_error(line: &str, from: usize, lit: &str, context: &str) -> ParseError {
+    let hay = line.as_bytes();
+    let needle = lit.as_bytes();
+    let matched_at = |p: usize| {
+        hay[p..]
+            .iter()
+            .zip(needle)
+            .take_while(|(a, b)| a == b)
+            .count()
+    };
+    let (best_pos, best_len) =
+        (from..=hay.len())
+            .map(|p| (p, matched_at(p)))
+            .fold(
+                (from, 0),
+                |best, cur| if cur.1 > best.1 { cur } else { best },
+            );
+    // Nothing of the literal anywhere: it is missing at the end of the line.
+    let best_pos = if best_len == 0 { hay.len() } else { best_pos };
+    let wanted = lit[best_len.min(lit.len())..].chars().next().unwrap_or(' ');
+    ParseError::expected(line, best_pos + best_len, format!("{wanted:?} {context}"))
+}
+
+fn parse_int(line: &str, at: usize, value: &str, name: &str) -> Result<i64, ParseError> {
+    let digits = value.strip_prefix('-').unwrap_or(value);
+    if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ParseError::expected(
+            line,
+            at,
+            format!("an integer for ${name}"),
+        ));
+    }
+    let n = digits
+        .bytes()
+        .fold(0i64, |n, b| n * 10 + i64::from(b - b'0'));
+    Ok(if value.starts_with('-') { -n } else { n })
+}
+
+fn parse_float(value: &str) -> Option<f64> {
+    let ok = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'e' | b'E' | b'+'))
+        && value.bytes().any(|b| b.is_ascii_digit());
+    if ok { value.parse().ok() } else { None }
+}
+
+/// `01/Mar/2026:09:00:02 +0000`, which must span `line[at..end]`.
+fn parse_time_local(line: &str, at: usize, end: usize) -> Result<DateTime, ParseError> {
+    let mut pos = at;
+    let day = digits(line, &mut pos, 2, "day")?;
+    expect_byte(line, &mut pos, b'/', "after the day")?;
+    let month = line
+        .as_bytes()
+        .get(pos..pos + 3)
+        .and_then(month_from_abbrev)
+        .ok_or_else(|| ParseError::expected(line, pos, "a month name (Jan-Dec)"))?;
+    pos += 3;
+    expect_byte(line, &mut pos, b'/', "after the month")?;
+    let year = digits(line, &mut pos, 4, "year")?;
+    expect_byte(line, &mut pos, b':', "after the year")?;
+    let hour = digits(line, &mut pos, 2, "hour")?;
+    expect_byte(line, &mut pos, b':', "after the hour")?;
+    let minute = digits(line, &mut pos, 2, "minute")?;
+    expect_byte(line, &mut pos, b':', "after the minute")?;
+    let second = digits(line, &mut pos, 2, "second")?;
+    expect_byte(line, &mut pos, b' ', "before the time zone offset")?;
+    let sign = match line.as_bytes().get(pos) {
+        Some(b'+') => 1,
+        Some(b'-') => -1,
+        _ => {
+            return Err(ParseError::expected(
+                line,
+                pos,
+                "'+' or '-' of the time zone offset",
+            ));
+        }
+    };
+    pos += 1;
+    let oh = digits(line, &mut pos, 2, "offset hours")?;
+    let om = digits(line, &mut pos, 2, "offset minutes")?;
+    let civil = Civil {
+        year: i64::from(year),
+        month,
+        day,
+        hour,
+        minute,
+        second,
+        millis: 0,
+        offset_minutes: sign * i64::from(oh * 60 + om),
+    };
+    if pos != end {
+        return Err(ParseError::expected(line, pos, "the end of $time_local"));
+    }
+    civil.to_datetime(line, at)
+}
+
+impl Parser for NginxParser {
+    fn name(&self) -> &str {
+        "nginx"
+    }
+
+    fn parse(&self, line: &str) -> Result<Event, ParseError> {
+        let line = line.strip_suffix('\n').unwrap_or(line);
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let mut body = Document::new();
+        let mut ts = None;
+        let mut severity = Severity::Informational;
+        let mut hostname = None;
+        let mut pid = None;
+        let mut pos = 0;
+        let n = self.segments.len();
+        for (i, segment) in self.segments.iter().enumerate() {
+            match segment {
+                Segment::Literal(lit) => {
+                    if line.as_bytes()[pos..].starts_with(lit.as_bytes()) {
+                        pos += lit.len();
+                    } else {
+                        let context = match self.segments.get(i + 1) {
+                            Some(Segment::Var { name, .. }) => format!("before ${name}"),
+                            _ => "at the end of the line".to_string(),
+                        };
+                        return Err(literal_error(line, pos, lit, &context));
+                    }
+                }
+                Segment::Var { name, kind } => {
+                    let end = match self.segments.get(i + 1) {
+                        None => line.len(),
+                        Some(Segment::Literal(lit)) if i + 2 == n => {
+                            if line.len() >= pos + lit.len() && line.ends_with(&**lit) {
+                                line.len() - lit.len()
+                            } else {
+                                return Err(literal_error(
+                                    line,
+                                    pos,
+                                    lit,
+                                    "at the end of the line",
+                                ));
+                            }
+                        }
+                        Some(Segment::Literal(lit)) => {
+                            find_literal(line, pos, lit).ok_or_else(|| {
+                                let context = match self.segments.get(i + 2) {
+                                    Some(Segment::Var { name: next, .. }) => {
+                                        format!("before ${next}")
+                                    }
+                                    _ => format!("after ${name}"),
+                                };
+                                literal_error(line, pos, lit, &context)
+                            })?
+                        }
+                        Some(Segment::Var { .. }) => unreachable!("variables are never adjacent"),
+                    };
+                    let value = &line[pos..end];
+                    if value != "-" {
+                        self.store(line, pos, value, name, *kind, &mut body, &mut ts)?;
+                        match (&**name, *kind) {
+                            ("status", _) => {
+                                severity = match value.as_bytes().first() {
+                                    Some(b'5') => Severity::Error,
+                                    Some(b'4') => Severity::Warning,
+                                    _ => Severity::Informational,
+                                };
+                            }
+                            ("hostname", _) => hostname = Some(value.to_string()),
+                            ("pid", _) => pid = body.get_i64("pid").ok(),
+                            _ => {}
+                        }
+                    }
+                    pos = end;
+                }
+            }
+        }
+        if pos != line.len() {
+            return Err(ParseError::expected(line, pos, "end of line"));
+        }
+        let mut builder = Event::builder(self.event_type.as_str())
+            .severity(severity)
+            .logger("nginx");
+        if let Some(ts) = ts {
+            builder = builder.timestamp(ts);
+        }
+        if let Some(hostname) = hostname {
+            builder = builder.hostname(hostname);
+        }
+        if let Some(pid) = pid {
+            builder = builder.pid(pid);
+        }
+        Ok(builder.fields(body).build())
+    }
+}
+
+impl NginxParser {
+    #[allow(clippy::too_many_arguments)]
+    fn store(
+        &self,
+        line: &str,
+        at: usize,
+        value: &str,
+        name: &str,
+        kind: Kind,
+        body: &mut Document,
+        ts: &mut Option<DateTime>,
+    ) -> Result<(), ParseError> {
+        let number_or_str = |v: Option<Bson>| v.unwrap_or_else(|| Bson::String(value.to_string()));
+        let bson = match kind {
+            Kind::Str => Bson::String(value.to_string()),
+            Kind::Int => Bson::Int64(parse_int(line, at, value, name)?),
+            Kind::Float => {
+                Bson::Double(parse_float(value).ok_or_else(|| {
+                    ParseError::expected(line, at, format!("a number for ${name}"))
+                })?)
+            }
+            Kind::IntOrStr => number_or_str(parse_int(line, at, value, name).ok().map(Bson::Int64)),
+            Kind::FloatOrStr => number_or_str(parse_float(value).map(Bson::Double)),
+            Kind::Request => {
+                split_request(value, body);
+                Bson::String(value.to_string())
+            }
+            Kind::TimeLocal => {
+                *ts = Some(parse_time_local(line, at, at + value.len())?);
+                Bson::String(value.to_string())
+            }
+            Kind::TimeIso8601 => {
+                let mut p = at;
+                *ts = Some(rfc3339(line, &mut p, false, false)?);
+                if p != at + value.len() {
+                    return Err(ParseError::expected(line, p, "the end of $time_iso8601"));
+                }
+                Bson::String(value.to_string())
+            }
+            Kind::Msec => {
+                let secs = parse_float(value)
+                    .filter(|s| s.is_finite() && s.abs() < 1e14)
+                    .ok_or_else(|| {
+                        ParseError::expected(line, at, "seconds since the epoch for $msec")
+                    })?;
+                *ts = Some(DateTime::from_millis((secs * 1000.0).round() as i64));
+                Bson::Double(secs)
+            }
+        };
+        body.insert(name, bson);
+        Ok(())
+    }
+}
+
+/// Splits `GET /path HTTP/1.1` into `method`, `uri` and `protocol` when the
+/// request has that shape (the method all uppercase letters; the protocol, when
+/// present, starting with `HTTP/`).
+fn split_request(request: &str, body: &mut Document) {
+    let Some((method, rest)) = request.split_once(' ') else {
+        return;
+    };
+    if method.is_empty()
+        || !method
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b == b'_' || b == b'-')
+    {
+        return;
+    }
+    let (uri, protocol) = match rest.rsplit_once(' ') {
+        Some((uri, protocol)) if protocol.starts_with("HTTP/") => (uri, Some(protocol)),
+        _ => (rest, None),
+    };
+    if uri.is_empty() {
+        return;
+    }
+    body.insert("method", method);
+    body.insert("uri", uri);
+    if let Some(protocol) = protocol {
+        body.insert("protocol", protocol);
+    }
+}
