@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The whole test suite, as README.md gives it: formatting, lints, docs, every
+# test against real test servers (started here, in the git-ignored .test-env/,
+# and stopped on exit), the examples, and the benches' build.
+#
+#   scripts/test.sh            everything
+#   scripts/test.sh --quick    skip the release build of the examples and benches
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=false
+[[ "${1:-}" == "--quick" ]] && quick=true
+
+step() { printf '\n==> %s\n' "$*"; }
+
+services=()
+cleanup() {
+  for service in "${services[@]}"; do
+    scripts/services/"$service".sh stop || true
+  done
+}
+trap cleanup EXIT
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+
+# Test servers: each script prints VAR=value lines for the tests to read.
+for service in mongo cql; do
+  step "starting the $service test server"
+  services+=("$service")
+  env_lines=$(scripts/services/"$service".sh start)
+  echo "$env_lines"
+  while IFS= read -r line; do
+    [[ "$line" == EVENTSTORM_*=* ]] && export "${line?}"
+  done <<<"$env_lines"
+done
+
+step "cargo test"
+cargo test --workspace --all-targets --no-fail-fast
+cargo test --workspace --doc
+
+if [[ "$quick" == false ]]; then
+  step "examples (release build) and the quickstart"
+  cargo build --release -p eventstorm-examples --examples
+  last=$(cargo run --release --quiet -p eventstorm-examples --example quickstart 2>/dev/null | tail -n 1)
+  echo "quickstart: $last"
+  if ! [[ "$last" =~ ^sent=([0-9]+)\ received=([0-9]+)\ lost=0$ ]] \
+     || [[ "${BASH_REMATCH[1]}" != "${BASH_REMATCH[2]}" ]] || [[ "${BASH_REMATCH[1]}" == 0 ]]; then
+    echo "quickstart's last line is not 'sent=N received=N lost=0'" >&2
+    exit 1
+  fi
+
+  step "cargo bench --no-run"
+  cargo bench --workspace --no-run
+fi
+
+step "all checks passed"
