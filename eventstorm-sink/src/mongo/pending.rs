@@ -1,0 +1,124 @@
+//! Events accepted by the sink and not yet written, per collection.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use bson::RawDocumentBuf;
+
+/// One accepted event: its bytes (as received) and whether an insert of it
+/// was already sent (so that a duplicate-key error on a later attempt means
+/// "that earlier attempt did write it").
+#[derive(Debug)]
+pub(crate) struct PendingDoc {
+    pub(crate) doc: RawDocumentBuf,
+    pub(crate) attempted: bool,
+}
+
+/// The pending events, grouped by collection, oldest first.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    queues: BTreeMap<String, VecDeque<PendingDoc>>,
+    len: usize,
+}
+
+impl Pending {
+    /// How many events are pending.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is pending.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends a never-attempted event for `collection`.
+    pub(crate) fn push(&mut self, collection: &str, doc: RawDocumentBuf) {
+        let doc = PendingDoc {
+            doc,
+            attempted: false,
+        };
+        match self.queues.get_mut(collection) {
+            Some(queue) => queue.push_back(doc),
+            None => {
+                self.queues
+                    .insert(collection.to_owned(), VecDeque::from([doc]));
+            }
+        }
+        self.len += 1;
+    }
+
+    /// The collections that have pending events.
+    pub(crate) fn collections(&self) -> Vec<String> {
+        self.queues
+            .iter()
+            .filter(|(_, queue)| !queue.is_empty())
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// Removes and returns up to `max` of the oldest events of `collection`.
+    pub(crate) fn take(&mut self, collection: &str, max: usize) -> Vec<PendingDoc> {
+        let Some(queue) = self.queues.get_mut(collection) else {
+            return Vec::new();
+        };
+        let n = max.min(queue.len());
+        let chunk: Vec<PendingDoc> = queue.drain(..n).collect();
+        self.len -= chunk.len();
+        if queue.is_empty() {
+            self.queues.remove(collection);
+        }
+        chunk
+    }
+
+    /// Puts events back at the front of `collection`'s queue, in their order.
+    pub(crate) fn put_back(&mut self, collection: &str, docs: Vec<PendingDoc>) {
+        if docs.is_empty() {
+            return;
+        }
+        self.len += docs.len();
+        let queue = self.queues.entry(collection.to_owned()).or_default();
+        for doc in docs.into_iter().rev() {
+            queue.push_front(doc);
+        }
+    }
+
+    /// Removes everything; returns how many events were removed.
+    pub(crate) fn clear(&mut self) -> usize {
+        let n = self.len;
+        self.queues.clear();
+        self.len = 0;
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(i: i32) -> RawDocumentBuf {
+        bson::rawdoc! { "i": i }
+    }
+
+    #[test]
+    fn take_and_put_back_keep_order() {
+        let mut pending = Pending::default();
+        for i in 0..5 {
+            pending.push("a", doc(i));
+        }
+        pending.push("b", doc(9));
+        assert_eq!(pending.len(), 6);
+        assert_eq!(pending.collections(), vec!["a", "b"]);
+        let mut chunk = pending.take("a", 3);
+        assert_eq!(pending.len(), 3);
+        chunk.remove(0);
+        pending.put_back("a", chunk);
+        let order: Vec<i32> = pending
+            .take("a", 10)
+            .iter()
+            .map(|d| d.doc.get_i32("i").expect("i"))
+            .collect();
+        assert_eq!(order, vec![1, 2, 3, 4]);
+        assert_eq!(pending.clear(), 1);
+        assert!(pending.is_empty());
+    }
+}
