@@ -1,0 +1,540 @@
+//! The router runtime: owns the sockets and runs the forwarding loop on one
+//! thread.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use eventstorm_core::wire::{self, Message};
+use eventstorm_core::{EventRouter, Routed, Stats};
+
+use crate::config::RouterConfig;
+use crate::error::{Error, Result};
+use crate::input::Input;
+use crate::output::Output;
+use crate::rules::Rules;
+use crate::stats::{Counters, RuntimeCounters};
+
+/// Most messages read from one input before the others get a turn.
+const BATCH: usize = 4096;
+/// Longest the loop sleeps, so that a stop request is seen quickly.
+const MAX_WAIT: Duration = Duration::from_millis(50);
+/// Delay before subscriptions are sent again after a peer connected.
+const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(100);
+
+/// The resolved endpoints of a router's inputs and outputs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Each input's name and endpoints (`*` ports resolved).
+    pub inputs: Vec<(String, Vec<String>)>,
+    /// Each output's name and endpoints (`*` ports resolved).
+    pub outputs: Vec<(String, Vec<String>)>,
+}
+
+impl Endpoints {
+    /// The endpoints of the named input.
+    pub fn input(&self, name: &str) -> &[String] {
+        find(&self.inputs, name)
+    }
+
+    /// The endpoints of the named output.
+    pub fn output(&self, name: &str) -> &[String] {
+        find(&self.outputs, name)
+    }
+}
+
+fn find<'a>(list: &'a [(String, Vec<String>)], name: &str) -> &'a [String] {
+    list.iter()
+        .find(|(n, _)| n == name)
+        .map_or(&[], |(_, e)| e.as_slice())
+}
+
+/// A router with its sockets open, ready to [`run`](Self::run) on this thread
+/// or to be [`spawn`](Self::spawn)ed on a thread of its own.
+///
+/// ```
+/// use eventstorm_router::{InputConfig, OutputConfig, RouterConfig, RouterRuntime};
+///
+/// let config = RouterConfig {
+///     inputs: vec![InputConfig::bind("apps", "tcp://127.0.0.1:*")],
+///     outputs: vec![OutputConfig::bind("all", "tcp://127.0.0.1:*")],
+///     ..Default::default()
+/// };
+/// let mut config = config;
+/// config.router.default_output = Some("all".into());
+/// let handle = RouterRuntime::new(&zmq::Context::new(), &config)?.spawn()?;
+/// println!("publish to {:?}", handle.endpoints().input("apps"));
+/// let stats = handle.shutdown()?;
+/// assert_eq!(stats.get("in.apps.received"), Some(0));
+/// # Ok::<(), eventstorm_router::Error>(())
+/// ```
+pub struct RouterRuntime {
+    inputs: Vec<Input>,
+    outputs: Vec<Output>,
+    router: Box<dyn EventRouter>,
+    /// Per output, the prefixes its events can have (`None`: any).
+    reachable: Vec<Option<Vec<Vec<u8>>>>,
+    upstream: BTreeSet<Vec<u8>>,
+    stats_interval: Option<Duration>,
+    stats_outputs: Vec<usize>,
+    counters: Counters,
+    snapshot: Arc<Mutex<Stats>>,
+    routes: Vec<Routed>,
+    resubscribe_at: Option<Instant>,
+}
+
+impl std::fmt::Debug for RouterRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouterRuntime")
+            .field("name", &self.counters.name)
+            .field("inputs", &self.inputs)
+            .field("outputs", &self.outputs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RouterRuntime {
+    /// Opens every socket of `config`, routing with its [`Rules`].
+    pub fn new(ctx: &zmq::Context, config: &RouterConfig) -> Result<Self> {
+        let rules = Rules::new(config)?;
+        let reachable = rules
+            .output_prefixes()
+            .into_iter()
+            .map(|list| Some(list.into_iter().map(String::into_bytes).collect()))
+            .collect();
+        let counters = rules.counters();
+        let mut runtime = Self::open(ctx, config, Box::new(rules), reachable)?;
+        runtime.counters.rules = Some(counters);
+        Ok(runtime)
+    }
+
+    /// Opens every socket of `config` but routes with a custom [`EventRouter`],
+    /// whose [`outputs`](EventRouter::outputs) must name configured outputs
+    /// (the config's rules are ignored). Downstream subscriptions are sent
+    /// upstream unchanged.
+    pub fn with_router(
+        ctx: &zmq::Context,
+        config: &RouterConfig,
+        router: Box<dyn EventRouter>,
+    ) -> Result<Self> {
+        let mut config = config.clone();
+        config.rules.clear();
+        config.validate()?;
+        let names = router.outputs();
+        let mut ordered = Vec::with_capacity(names.len());
+        for name in &names {
+            let output = config
+                .outputs
+                .iter()
+                .find(|o| &o.name == name)
+                .ok_or_else(|| {
+                    crate::ConfigError::new(
+                        "outputs",
+                        format!("the router names output `{name}`, which is not configured"),
+                    )
+                })?;
+            ordered.push(output.clone());
+        }
+        config.outputs = ordered;
+        let reachable = vec![None; names.len()];
+        Self::open(ctx, &config, router, reachable)
+    }
+
+    fn open(
+        ctx: &zmq::Context,
+        config: &RouterConfig,
+        router: Box<dyn EventRouter>,
+        reachable: Vec<Option<Vec<Vec<u8>>>>,
+    ) -> Result<Self> {
+        let monitor = config.router.resubscribe_on_connect;
+        let inputs = config
+            .inputs
+            .iter()
+            .map(|c| Input::open(ctx, c, monitor))
+            .collect::<Result<Vec<_>>>()?;
+        let outputs = config
+            .outputs
+            .iter()
+            .map(|c| Output::open(ctx, c))
+            .collect::<Result<Vec<_>>>()?;
+        let index = |name: &str| outputs.iter().position(|o| o.name == name);
+        let stats_outputs = config
+            .router
+            .stats_outputs
+            .iter()
+            .filter_map(|n| index(n))
+            .collect();
+        let counters = Counters {
+            name: config.router.name.clone(),
+            inputs: inputs
+                .iter()
+                .map(|i| (i.name.clone(), Arc::clone(&i.counters)))
+                .collect(),
+            outputs: outputs
+                .iter()
+                .map(|o| (o.name.clone(), Arc::clone(&o.counters)))
+                .collect(),
+            rules: None,
+            runtime: Arc::new(RuntimeCounters::default()),
+        };
+        for output in &outputs {
+            tracing::info!(output = %output.name, endpoints = ?output.endpoints, publisher_id = output.publisher_id(), "output ready");
+        }
+        for input in &inputs {
+            tracing::info!(input = %input.name, endpoints = ?input.endpoints, "input ready");
+        }
+        Ok(RouterRuntime {
+            inputs,
+            outputs,
+            router,
+            reachable,
+            upstream: BTreeSet::new(),
+            stats_interval: (config.router.stats_interval_ms > 0)
+                .then(|| Duration::from_millis(config.router.stats_interval_ms)),
+            stats_outputs,
+            snapshot: Arc::new(Mutex::new(Stats::new(config.router.name.clone()))),
+            counters,
+            routes: Vec::with_capacity(8),
+            resubscribe_at: None,
+        })
+    }
+
+    /// The resolved endpoints.
+    pub fn endpoints(&self) -> Endpoints {
+        Endpoints {
+            inputs: self
+                .inputs
+                .iter()
+                .map(|i| (i.name.clone(), i.endpoints.clone()))
+                .collect(),
+            outputs: self
+                .outputs
+                .iter()
+                .map(|o| (o.name.clone(), o.endpoints.clone()))
+                .collect(),
+        }
+    }
+
+    /// A snapshot of every counter.
+    pub fn stats(&self) -> Stats {
+        let own = self.counters.rules.is_none().then(|| self.router.stats());
+        self.counters.snapshot(own.as_ref())
+    }
+
+    /// Runs on a new thread; stop it with [`RouterHandle::shutdown`].
+    pub fn spawn(self) -> Result<RouterHandle> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let endpoints = self.endpoints();
+        let snapshot = Arc::clone(&self.snapshot);
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("eventstorm-router".into())
+            .spawn(move || self.run(&flag))
+            .map_err(|e| Error::Thread(e.to_string()))?;
+        Ok(RouterHandle {
+            stop,
+            thread: Some(thread),
+            snapshot,
+            endpoints,
+        })
+    }
+
+    /// Forwards until `stop` is set, then sends final sequence marks (and a
+    /// final stats event), logs the final stats line and returns the stats.
+    pub fn run(mut self, stop: &AtomicBool) -> Result<Stats> {
+        let mut last_stats = Instant::now();
+        let mut last_snapshot = Instant::now();
+        let mut ready = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            let mut wait = MAX_WAIT;
+            for output in &self.outputs {
+                wait = wait.min(output.next_mark_in().unwrap_or(MAX_WAIT));
+            }
+            self.poll(&mut ready, wait)?;
+            let (n_in, n_out) = (self.inputs.len(), self.outputs.len());
+            for (i, _) in ready[..n_in].iter().enumerate().filter(|(_, r)| **r) {
+                self.drain(i, stop)?;
+            }
+            let mut changed = false;
+            for o in 0..n_out {
+                if ready[n_in + o] {
+                    changed |= self.outputs[o].read_subscriptions()?;
+                }
+            }
+            if changed {
+                self.propagate()?;
+            }
+            for i in 0..n_in {
+                if ready[n_in + n_out + i] && self.inputs[i].peer_connected() {
+                    self.resubscribe_at
+                        .get_or_insert(Instant::now() + RESUBSCRIBE_DELAY);
+                }
+            }
+            if self.resubscribe_at.is_some_and(|at| at <= Instant::now()) {
+                self.resubscribe_at = None;
+                self.resubscribe()?;
+            }
+            for output in &mut self.outputs {
+                output.tick()?;
+            }
+            if last_snapshot.elapsed() >= MAX_WAIT {
+                last_snapshot = Instant::now();
+                self.refresh_snapshot();
+            }
+            if let Some(interval) = self.stats_interval
+                && last_stats.elapsed() >= interval
+            {
+                last_stats = Instant::now();
+                self.report(stop)?;
+            }
+        }
+        self.report(stop)?;
+        for output in &mut self.outputs {
+            output.close();
+        }
+        let stats = self.stats();
+        self.refresh_snapshot();
+        Ok(stats)
+    }
+
+    fn refresh_snapshot(&self) {
+        let stats = self.stats();
+        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = stats;
+    }
+
+    /// Logs the stats line and publishes the stats event.
+    fn report(&mut self, stop: &AtomicBool) -> Result<()> {
+        let stats = self.stats();
+        tracing::info!(target: "eventstorm_router::stats", "{stats}");
+        if !self.stats_outputs.is_empty() {
+            let body = crate::stats::stats_event(&stats);
+            for &o in &self.stats_outputs {
+                let output = &mut self.outputs[o];
+                output.send(crate::STATS_TYPE.as_bytes(), &body[..], body.len(), stop)?;
+            }
+            self.counters.runtime.stats_events.inc();
+        }
+        Ok(())
+    }
+
+    /// Waits for a readable input, output (subscriptions) or monitor.
+    fn poll(&mut self, ready: &mut Vec<bool>, wait: Duration) -> Result<()> {
+        let mut items: Vec<zmq::PollItem<'_>> =
+            Vec::with_capacity(2 * self.inputs.len() + self.outputs.len());
+        for input in &self.inputs {
+            items.push(input.socket.as_poll_item(zmq::POLLIN));
+        }
+        for output in &self.outputs {
+            items.push(output.socket.as_poll_item(zmq::POLLIN));
+        }
+        for input in &self.inputs {
+            if let Some(m) = &input.monitor {
+                items.push(m.as_poll_item(zmq::POLLIN));
+            }
+        }
+        let ms = i64::try_from(wait.as_millis()).unwrap_or(50).max(1);
+        match zmq::poll(&mut items, ms) {
+            Ok(_) | Err(zmq::Error::EINTR) => {}
+            Err(e) => return Err(Error::zmq("polling", e)),
+        }
+        ready.clear();
+        ready.extend(items.iter().map(zmq::PollItem::is_readable));
+        // Inputs without a monitor are never ready on the monitor side.
+        let mut monitors = ready
+            .split_off(self.inputs.len() + self.outputs.len())
+            .into_iter();
+        for input in &self.inputs {
+            ready.push(input.monitor.is_some() && monitors.next().unwrap_or(false));
+        }
+        Ok(())
+    }
+
+    /// Reads and forwards up to [`BATCH`] messages of input `i`.
+    fn drain(&mut self, i: usize, stop: &AtomicBool) -> Result<()> {
+        for _ in 0..BATCH {
+            if !self.inputs[i].recv()? {
+                break;
+            }
+            self.forward(i, stop)?;
+        }
+        Ok(())
+    }
+
+    /// Decodes the message in input `i`'s frames, routes it and sends it.
+    #[inline]
+    fn forward(&mut self, i: usize, stop: &AtomicBool) -> Result<()> {
+        let input = &mut self.inputs[i];
+        let frames = &mut input.frames;
+        if frames.count != 3 || frames.extra != 0 {
+            let n = frames.count + frames.extra;
+            input.undecodable(&format_args!(
+                "expected 3 frames [type][header][body], got {n}"
+            ));
+            return Ok(());
+        }
+        self.routes.clear();
+        let slices: [&[u8]; 3] = [&frames.topic, &frames.header, &frames.body];
+        match wire::decode_message(&slices) {
+            Ok(Message::Event(header, raw)) => {
+                let observation = input.tracker.observe(&header, &frames.topic);
+                input.counters.record(observation);
+                input.counters.received.inc();
+                input.counters.bytes.add(frames.body.len() as u64);
+                if let Err(e) = self.router.route(raw, &mut self.routes) {
+                    self.counters.runtime.route_errors.inc();
+                    tracing::debug!("router error: {e}");
+                }
+            }
+            Ok(Message::Mark(header, topic)) => {
+                input.counters.marks.inc();
+                let observation = input.tracker.observe_mark(&header, topic);
+                input.counters.record(observation);
+                return Ok(());
+            }
+            Err(e) => {
+                input.undecodable(&e);
+                return Ok(());
+            }
+        }
+        let last_original = self
+            .routes
+            .iter()
+            .rposition(|r| matches!(r, Routed::Original(_)));
+        let input = &mut self.inputs[i];
+        let frames = &mut input.frames;
+        for (k, route) in self.routes.drain(..).enumerate() {
+            let sent = match route {
+                Routed::Original(o) => {
+                    let Some(output) = self.outputs.get_mut(o) else {
+                        self.counters.runtime.route_errors.inc();
+                        continue;
+                    };
+                    let len = frames.body.len();
+                    if Some(k) == last_original {
+                        let body = std::mem::replace(&mut frames.body, zmq::Message::new());
+                        output.send(&frames.topic, body, len, stop)?
+                    } else {
+                        output.send(&frames.topic, &frames.body[..], len, stop)?
+                    }
+                }
+                Routed::Transformed(o, raw) => {
+                    let Some(output) = self.outputs.get_mut(o) else {
+                        self.counters.runtime.route_errors.inc();
+                        continue;
+                    };
+                    let len = raw.as_bytes().len();
+                    let topic = raw.event_type().as_bytes().to_vec();
+                    output.send(&topic, raw.into_bytes(), len, stop)?
+                }
+            };
+            if sent {
+                self.counters.runtime.routed.inc();
+            }
+        }
+        Ok(())
+    }
+
+    /// The upstream prefixes: each downstream prefix narrowed to the types
+    /// its output can receive.
+    fn wanted(&self) -> BTreeSet<Vec<u8>> {
+        let mut wanted = BTreeSet::new();
+        for (output, reachable) in self.outputs.iter().zip(&self.reachable) {
+            for p in &output.prefixes {
+                match reachable {
+                    None => {
+                        wanted.insert(p.clone());
+                    }
+                    Some(list) => {
+                        for q in list {
+                            if p.starts_with(q) {
+                                wanted.insert(p.clone());
+                            } else if q.starts_with(p) {
+                                wanted.insert(q.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        wanted
+    }
+
+    /// Sends the changes in the wanted prefixes to every input.
+    fn propagate(&mut self) -> Result<()> {
+        let wanted = self.wanted();
+        for prefix in wanted.difference(&self.upstream) {
+            tracing::debug!(prefix = %String::from_utf8_lossy(prefix), "subscribing upstream");
+            for input in &mut self.inputs {
+                input.subscribe(prefix)?;
+            }
+        }
+        for prefix in self.upstream.difference(&wanted) {
+            tracing::debug!(prefix = %String::from_utf8_lossy(prefix), "unsubscribing upstream");
+            for input in &mut self.inputs {
+                input.unsubscribe(prefix)?;
+            }
+        }
+        self.upstream = wanted;
+        Ok(())
+    }
+
+    /// Sends every upstream prefix again (after a peer connected). Upstream
+    /// XPUB sockets ignore a repeated subscription from the same peer.
+    fn resubscribe(&mut self) -> Result<()> {
+        if self.upstream.is_empty() {
+            return Ok(());
+        }
+        self.counters.runtime.resubscribes.inc();
+        for prefix in &self.upstream {
+            for input in &mut self.inputs {
+                input.subscribe(prefix)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A router running on its own thread.
+#[derive(Debug)]
+pub struct RouterHandle {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<Stats>>>,
+    snapshot: Arc<Mutex<Stats>>,
+    endpoints: Endpoints,
+}
+
+impl RouterHandle {
+    /// The resolved endpoints.
+    pub fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    /// The latest snapshot of the counters (at most ~50 ms old).
+    pub fn stats(&self) -> Stats {
+        self.snapshot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Stops the router: final marks, final stats line; returns the final stats.
+    pub fn shutdown(mut self) -> Result<Stats> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(Error::Thread("the router thread panicked".into())),
+            None => Err(Error::Thread("already stopped".into())),
+        }
+    }
+}
+
+impl Drop for RouterHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
