@@ -37,7 +37,8 @@ for service in mongo cql; do
   env_lines=$(scripts/services/"$service".sh start)
   echo "$env_lines"
   while IFS= read -r line; do
-    [[ "$line" == EVENTSTORM_*=* ]] && export "${line?}"
+    line=${line#export }
+    if [[ "$line" == EVENTSTORM_*=* ]]; then export "${line?}"; fi
   done <<<"$env_lines"
 done
 

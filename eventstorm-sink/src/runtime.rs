@@ -125,8 +125,8 @@ struct RuntimeCounters {
     dropped_sink: Counter,
     batches: Counter,
     sink_errors: Counter,
-    /// Events counted as written when accepted, then lost by a failed flush
-    /// (also in `dropped_sink`).
+    /// Events counted as written when accepted, then given up by the sink in
+    /// a later write or flush (also in `dropped_sink`).
     flush_dropped: Counter,
 }
 
@@ -434,9 +434,14 @@ fn write_batch(
     match sink.write(batch) {
         Ok(()) => counters.written.add(n),
         Err(e) => {
-            let failed = (e.failed as u64).min(n);
-            counters.written.add(n - failed);
+            // `failed` may exceed the batch: a sink that keeps pending events
+            // (a database sink during an outage) can give up on events it
+            // accepted in earlier calls, which were counted as written then.
+            let failed = e.failed as u64;
+            let from_batch = failed.min(n);
+            counters.written.add(n - from_batch);
             counters.dropped_sink.add(failed);
+            counters.flush_dropped.add(failed - from_batch);
             counters.sink_errors.inc();
             tracing::warn!(sink = sink.name(), "{e}");
         }
