@@ -1,4 +1,4 @@
-//! Log parsers: pure functions from one line to an [`Event`](eventstorm_core::Event)
+//! Log parsers: pure functions from one line to an [`Event`]
 //! or a clear error.
 //!
 //! Every parser implements [`Parser`]; [`parser_by_name`] builds one from its
