@@ -1,0 +1,565 @@
+//! [`CqlSinkConfig`]: where the Cassandra/ScyllaDB sink connects and how it
+//! writes.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::CqlError;
+use crate::WhenFull;
+
+/// Default [`CqlSinkConfig::contact_points`].
+pub const DEFAULT_CONTACT_POINT: &str = "127.0.0.1:9042";
+/// Default [`CqlSinkConfig::keyspace`].
+pub const DEFAULT_KEYSPACE: &str = "eventstorm";
+/// Default [`CqlSinkConfig::table`].
+pub const DEFAULT_TABLE: &str = "events";
+/// Default [`CqlSinkConfig::max_concurrent_requests`]: inserts in flight at
+/// once. Enough to keep one node busy without flooding a small cluster.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 64;
+/// Default [`CqlSinkConfig::max_pending`]: events accepted by `write` and not
+/// yet written (in flight, waiting for a request slot or a retry).
+pub const DEFAULT_MAX_PENDING: usize = 10_000;
+/// Default [`CqlSinkConfig::bucket_secs`]: one hour per partition and type.
+pub const DEFAULT_BUCKET_SECS: u64 = 3_600;
+/// Default [`CqlSinkConfig::request_timeout_ms`].
+pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 5_000;
+/// Default [`CqlSinkConfig::connect_timeout_ms`].
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
+/// Default [`RetryConfig::max_attempts`].
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+/// Default [`RetryConfig::initial_backoff_ms`].
+pub const DEFAULT_INITIAL_BACKOFF_MS: u64 = 100;
+/// Default [`RetryConfig::max_backoff_ms`].
+pub const DEFAULT_MAX_BACKOFF_MS: u64 = 5_000;
+/// Default [`RetryConfig::multiplier`].
+pub const DEFAULT_BACKOFF_MULTIPLIER: f64 = 2.0;
+
+/// Configuration of a [`CqlSink`](super::CqlSink).
+///
+/// Every field has a default (the `DEFAULT_*` constants of this module), so a
+/// configuration file needs only what differs:
+///
+/// ```
+/// use eventstorm_sink::cql::{ColumnType, CqlSinkConfig, Replication};
+///
+/// let config: CqlSinkConfig = toml::from_str(r#"
+///     contact_points = ["10.0.0.1:9042", "10.0.0.2:9042"]
+///     keyspace = "ops"
+///     replication = { class = "NetworkTopologyStrategy", datacenters = { dc1 = 3 } }
+///     consistency = "local_quorum"
+///     bucket_secs = 86400
+///     ttl_secs = 2592000
+///     columns = [
+///         { field = "body.instance_id", column = "instance_id", type = "text" },
+///         { field = "body.memory_mb", column = "memory_mb", type = "bigint" },
+///     ]
+///     retry = { max_attempts = 10 }
+/// "#).unwrap();
+/// assert_eq!(config.columns[1].r#type, ColumnType::Bigint);
+/// assert_eq!(config.table, "events"); // a default
+/// config.validate().unwrap();
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CqlSinkConfig {
+    /// `host:port` of one or more nodes; the driver discovers the others.
+    /// Default: one, [`DEFAULT_CONTACT_POINT`].
+    pub contact_points: Vec<String>,
+    /// Keyspace of the table, created when missing. Default
+    /// [`DEFAULT_KEYSPACE`].
+    pub keyspace: String,
+    /// Table of the events, created when missing. Default [`DEFAULT_TABLE`].
+    pub table: String,
+    /// Replication of the keyspace when the sink creates it (an existing
+    /// keyspace is left as it is). Default: `SimpleStrategy`, factor 1.
+    pub replication: Replication,
+    /// Consistency level of inserts and queries. Default `local_quorum`.
+    pub consistency: ConsistencyLevel,
+    /// Most insert requests in flight at once. Default
+    /// [`DEFAULT_MAX_CONCURRENT_REQUESTS`].
+    pub max_concurrent_requests: usize,
+    /// Most events accepted and not yet written. Default
+    /// [`DEFAULT_MAX_PENDING`].
+    pub max_pending: usize,
+    /// What `write` does when `max_pending` events are already pending (the
+    /// cluster is slow or down): wait for room (`block`, the default:
+    /// back-pressure), or drop the event, count it as `dropped_full` and report
+    /// it in the write's error (`drop`).
+    pub when_full: WhenFull,
+    /// Width of a time bucket, in seconds: each partition holds the events of
+    /// one type whose `ts` falls in one bucket. Do not change it for an
+    /// existing table (queries would look in the wrong partitions). Default
+    /// [`DEFAULT_BUCKET_SECS`].
+    pub bucket_secs: u64,
+    /// When set, rows expire this many seconds after they are written (`USING
+    /// TTL`). Default none: keep forever.
+    pub ttl_secs: Option<u32>,
+    /// Body fields also stored in columns of their own, for use in CQL
+    /// (the whole document is always in the `doc` blob). Default none.
+    pub columns: Vec<ColumnConfig>,
+    /// How failed inserts are retried.
+    pub retry: RetryConfig,
+    /// One request's timeout. Default [`DEFAULT_REQUEST_TIMEOUT_MS`].
+    pub request_timeout_ms: u64,
+    /// Connection timeout when the sink starts. Default
+    /// [`DEFAULT_CONNECT_TIMEOUT_MS`].
+    pub connect_timeout_ms: u64,
+    /// Username and password, when the cluster requires authentication.
+    pub credentials: Option<Credentials>,
+}
+
+impl Default for CqlSinkConfig {
+    fn default() -> Self {
+        CqlSinkConfig {
+            contact_points: vec![DEFAULT_CONTACT_POINT.into()],
+            keyspace: DEFAULT_KEYSPACE.into(),
+            table: DEFAULT_TABLE.into(),
+            replication: Replication::default(),
+            consistency: ConsistencyLevel::default(),
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
+            max_pending: DEFAULT_MAX_PENDING,
+            when_full: WhenFull::Block,
+            bucket_secs: DEFAULT_BUCKET_SECS,
+            ttl_secs: None,
+            columns: Vec::new(),
+            retry: RetryConfig::default(),
+            request_timeout_ms: DEFAULT_REQUEST_TIMEOUT_MS,
+            connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
+            credentials: None,
+        }
+    }
+}
+
+impl CqlSinkConfig {
+    /// A default configuration for a URI and keyspace. The URI is a
+    /// comma-separated list of `host:port` contact points, optionally with a
+    /// `cql://` or `cassandra://` scheme (the form of `EVENTSTORM_CQL_URI`).
+    ///
+    /// ```
+    /// use eventstorm_sink::cql::CqlSinkConfig;
+    /// let config = CqlSinkConfig::from_uri("cql://10.0.0.1:9042,10.0.0.2:9042", "ops");
+    /// assert_eq!(config.contact_points, ["10.0.0.1:9042", "10.0.0.2:9042"]);
+    /// ```
+    pub fn from_uri(uri: &str, keyspace: impl Into<String>) -> Self {
+        let hosts = ["cql://", "cassandra://", "scylla://"]
+            .iter()
+            .find_map(|scheme| uri.strip_prefix(scheme))
+            .unwrap_or(uri);
+        CqlSinkConfig {
+            contact_points: hosts
+                .trim_end_matches('/')
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(String::from)
+                .collect(),
+            keyspace: keyspace.into(),
+            ..CqlSinkConfig::default()
+        }
+    }
+
+    /// Checks what serde cannot: the error names the key and what was
+    /// expected.
+    pub fn validate(&self) -> Result<(), CqlError> {
+        let bad = |key: &str, message: String| Err(CqlError::config(key, message));
+        if self.contact_points.is_empty() {
+            return bad("contact_points", "expected at least one host:port".into());
+        }
+        check_identifier("keyspace", &self.keyspace)?;
+        check_identifier("table", &self.table)?;
+        if self.max_concurrent_requests == 0 {
+            return bad("max_concurrent_requests", "expected at least 1".into());
+        }
+        if self.max_pending == 0 || self.max_pending > u32::MAX as usize >> 3 {
+            return bad("max_pending", "expected 1 to 536870911".into());
+        }
+        if self.bucket_secs == 0 || self.bucket_secs > 366 * 86_400 {
+            return bad("bucket_secs", "expected 1 second to 366 days".into());
+        }
+        if matches!(self.ttl_secs, Some(ttl) if ttl == 0 || ttl > 630_720_000) {
+            return bad(
+                "ttl_secs",
+                "expected 1 to 630720000 (20 years), or no value to keep rows forever".into(),
+            );
+        }
+        if self.retry.max_attempts == 0 {
+            return bad("retry.max_attempts", "expected at least 1".into());
+        }
+        if self.retry.multiplier.is_nan() || self.retry.multiplier < 1.0 {
+            return bad("retry.multiplier", "expected a number >= 1".into());
+        }
+        if self.retry.max_backoff_ms < self.retry.initial_backoff_ms {
+            return bad(
+                "retry.max_backoff_ms",
+                "expected at least retry.initial_backoff_ms".into(),
+            );
+        }
+        if self.request_timeout_ms == 0 || self.connect_timeout_ms == 0 {
+            return bad(
+                "request_timeout_ms",
+                "timeouts must be at least 1 ms".into(),
+            );
+        }
+        if let Replication::SimpleStrategy {
+            replication_factor: 0,
+        } = self.replication
+        {
+            return bad(
+                "replication.replication_factor",
+                "expected at least 1".into(),
+            );
+        }
+        if let Replication::NetworkTopologyStrategy { datacenters } = &self.replication {
+            if datacenters.is_empty() {
+                return bad(
+                    "replication.datacenters",
+                    "expected at least one `name = factor`".into(),
+                );
+            }
+            if let Some(dc) = datacenters.keys().find(|dc| {
+                !dc.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+            }) {
+                return bad(
+                    "replication.datacenters",
+                    format!("{dc:?}: expected letters, digits, _ - ."),
+                );
+            }
+        }
+        for (i, column) in self.columns.iter().enumerate() {
+            let key = format!("columns[{i}].column");
+            check_identifier(&key, &column.column)?;
+            if super::schema::RESERVED_COLUMNS
+                .contains(&column.column.to_ascii_lowercase().as_str())
+            {
+                return bad(
+                    &key,
+                    format!(
+                        "{:?} is one of the table's own columns ({})",
+                        column.column,
+                        super::schema::RESERVED_COLUMNS.join(", ")
+                    ),
+                );
+            }
+            if self.columns[..i]
+                .iter()
+                .any(|c| c.column.eq_ignore_ascii_case(&column.column))
+            {
+                return bad(&key, format!("{:?} is configured twice", column.column));
+            }
+            if column.field.is_empty() || column.field.split('.').any(str::is_empty) {
+                return bad(
+                    &format!("columns[{i}].field"),
+                    format!(
+                        "{:?}: expected a dotted path such as \"body.instance_id\"",
+                        column.field
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+}
+
+/// CQL identifiers the sink writes unquoted: a letter, then letters, digits
+/// or `_`, at most 48 characters (Cassandra's limit for keyspaces and tables).
+/// Unquoted identifiers are case-insensitive in CQL.
+fn check_identifier(key: &str, name: &str) -> Result<(), CqlError> {
+    let mut chars = name.chars();
+    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && name.len() <= 48;
+    if ok {
+        Ok(())
+    } else {
+        Err(CqlError::config(
+            key,
+            format!(
+                "{name:?}: expected a letter, then letters, digits or _, at most 48 characters"
+            ),
+        ))
+    }
+}
+
+/// Replication of the keyspace the sink creates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "class", deny_unknown_fields)]
+pub enum Replication {
+    /// One replication factor for the whole cluster (development, single data
+    /// centre).
+    SimpleStrategy {
+        /// Copies of each row.
+        replication_factor: u32,
+    },
+    /// A replication factor per data centre (production).
+    NetworkTopologyStrategy {
+        /// Data centre name → copies of each row there.
+        datacenters: BTreeMap<String, u32>,
+    },
+}
+
+impl Default for Replication {
+    fn default() -> Self {
+        Replication::SimpleStrategy {
+            replication_factor: 1,
+        }
+    }
+}
+
+impl Replication {
+    /// The CQL map literal of `WITH replication = ...`.
+    pub fn to_cql(&self) -> String {
+        match self {
+            Replication::SimpleStrategy { replication_factor } => {
+                format!("{{'class': 'SimpleStrategy', 'replication_factor': {replication_factor}}}")
+            }
+            Replication::NetworkTopologyStrategy { datacenters } => {
+                let mut cql = String::from("{'class': 'NetworkTopologyStrategy'");
+                for (dc, factor) in datacenters {
+                    cql.push_str(&format!(", '{dc}': {factor}"));
+                }
+                cql.push('}');
+                cql
+            }
+        }
+    }
+}
+
+/// Consistency level of the sink's requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[allow(missing_docs)] // The CQL consistency levels, named as in CQL.
+pub enum ConsistencyLevel {
+    Any,
+    One,
+    Two,
+    Three,
+    Quorum,
+    All,
+    /// The default (also the driver's).
+    #[default]
+    LocalQuorum,
+    EachQuorum,
+    LocalOne,
+}
+
+impl From<ConsistencyLevel> for scylla::statement::Consistency {
+    fn from(level: ConsistencyLevel) -> Self {
+        use scylla::statement::Consistency as C;
+        match level {
+            ConsistencyLevel::Any => C::Any,
+            ConsistencyLevel::One => C::One,
+            ConsistencyLevel::Two => C::Two,
+            ConsistencyLevel::Three => C::Three,
+            ConsistencyLevel::Quorum => C::Quorum,
+            ConsistencyLevel::All => C::All,
+            ConsistencyLevel::LocalQuorum => C::LocalQuorum,
+            ConsistencyLevel::EachQuorum => C::EachQuorum,
+            ConsistencyLevel::LocalOne => C::LocalOne,
+        }
+    }
+}
+
+/// A body field stored in a column of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnConfig {
+    /// Dotted path from the document root, e.g. `body.instance_id` (numeric
+    /// segments index arrays).
+    pub field: String,
+    /// The column's name.
+    pub column: String,
+    /// The column's CQL type. A value of another BSON type is stored as null
+    /// (and counted as `column_mismatches`); the blob still has it.
+    pub r#type: ColumnType,
+}
+
+/// CQL type of a [`ColumnConfig`] column, and which BSON values fill it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    /// `text`: BSON strings.
+    Text,
+    /// `bigint`: BSON int32, int64, and doubles without a fraction.
+    Bigint,
+    /// `double`: BSON doubles, int32 and int64.
+    Double,
+    /// `boolean`: BSON booleans.
+    Boolean,
+}
+
+impl ColumnType {
+    /// The CQL name of the type.
+    pub fn cql(self) -> &'static str {
+        match self {
+            ColumnType::Text => "text",
+            ColumnType::Bigint => "bigint",
+            ColumnType::Double => "double",
+            ColumnType::Boolean => "boolean",
+        }
+    }
+}
+
+/// Exponential backoff between the attempts of one insert: `initial_backoff_ms`,
+/// multiplied by `multiplier` after each failed attempt, capped at
+/// `max_backoff_ms`. Requests that cannot succeed (invalid statement or value)
+/// are not retried.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Attempts per insert, the first included; an insert still failing then
+    /// is counted as `failed`. Default [`DEFAULT_MAX_ATTEMPTS`].
+    pub max_attempts: u32,
+    /// First delay. Default [`DEFAULT_INITIAL_BACKOFF_MS`].
+    pub initial_backoff_ms: u64,
+    /// Largest delay. Default [`DEFAULT_MAX_BACKOFF_MS`].
+    pub max_backoff_ms: u64,
+    /// Growth factor. Default [`DEFAULT_BACKOFF_MULTIPLIER`].
+    pub multiplier: f64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            initial_backoff_ms: DEFAULT_INITIAL_BACKOFF_MS,
+            max_backoff_ms: DEFAULT_MAX_BACKOFF_MS,
+            multiplier: DEFAULT_BACKOFF_MULTIPLIER,
+        }
+    }
+}
+
+impl RetryConfig {
+    /// The delay before attempt `attempt + 1`, after `attempt` (1-based) failed.
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
+        let factor = self
+            .multiplier
+            .powi(attempt.saturating_sub(1).min(64) as i32);
+        let ms = (self.initial_backoff_ms as f64 * factor).min(self.max_backoff_ms as f64);
+        Duration::from_millis(ms as u64)
+    }
+}
+
+/// Plain-text authentication.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    /// The user name.
+    pub username: String,
+    /// The password (never printed by `Debug`).
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_unknown_keys() {
+        let config: CqlSinkConfig = serde_json::from_str("{}").expect("empty config");
+        assert_eq!(config, CqlSinkConfig::default());
+        config.validate().expect("defaults are valid");
+        let err = serde_json::from_str::<CqlSinkConfig>(r#"{"keyspcae": "x"}"#).expect_err("typo");
+        assert!(err.to_string().contains("keyspcae"), "{err}");
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let bad = |config: CqlSinkConfig, key: &str| {
+            let err = config.validate().expect_err(key).to_string();
+            assert!(err.contains(&format!("`{key}`")), "{err}");
+        };
+        bad(
+            CqlSinkConfig {
+                keyspace: "my-ks".into(),
+                ..Default::default()
+            },
+            "keyspace",
+        );
+        bad(
+            CqlSinkConfig {
+                bucket_secs: 0,
+                ..Default::default()
+            },
+            "bucket_secs",
+        );
+        bad(
+            CqlSinkConfig {
+                max_concurrent_requests: 0,
+                ..Default::default()
+            },
+            "max_concurrent_requests",
+        );
+        let column = |column: &str| ColumnConfig {
+            field: "body.x".into(),
+            column: column.into(),
+            r#type: ColumnType::Text,
+        };
+        bad(
+            CqlSinkConfig {
+                columns: vec![column("doc")],
+                ..Default::default()
+            },
+            "columns[0].column",
+        );
+        bad(
+            CqlSinkConfig {
+                columns: vec![column("x"), column("X")],
+                ..Default::default()
+            },
+            "columns[1].column",
+        );
+    }
+
+    #[test]
+    fn replication_and_backoff() {
+        let nts: Replication = serde_json::from_str(
+            r#"{"class": "NetworkTopologyStrategy", "datacenters": {"dc1": 3, "dc2": 2}}"#,
+        )
+        .expect("nts");
+        assert_eq!(
+            nts.to_cql(),
+            "{'class': 'NetworkTopologyStrategy', 'dc1': 3, 'dc2': 2}"
+        );
+        assert_eq!(
+            Replication::default().to_cql(),
+            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+        );
+        let retry = RetryConfig {
+            initial_backoff_ms: 100,
+            max_backoff_ms: 300,
+            ..Default::default()
+        };
+        assert_eq!(retry.backoff(1), Duration::from_millis(100));
+        assert_eq!(retry.backoff(2), Duration::from_millis(200));
+        assert_eq!(retry.backoff(3), Duration::from_millis(300));
+        assert_eq!(retry.backoff(60), Duration::from_millis(300));
+    }
+
+    #[test]
+    fn uri_forms() {
+        let config = CqlSinkConfig::from_uri("127.0.0.1:9042", "ks");
+        assert_eq!(config.contact_points, ["127.0.0.1:9042"]);
+        let config = CqlSinkConfig::from_uri("scylla://a:1, b:2/", "ks");
+        assert_eq!(config.contact_points, ["a:1", "b:2"]);
+    }
+}
