@@ -39,7 +39,10 @@ fn subscriptions_reach_the_source() {
             InputConfig::bind("apps", "tcp://127.0.0.1:*"),
             vec![OutputConfig::bind("all", "tcp://127.0.0.1:*")],
         );
-        let router = RouterRuntime::new(&ctx, &config).expect("router").spawn().expect("spawn");
+        let router = RouterRuntime::new(&ctx, &config)
+            .expect("router")
+            .spawn()
+            .expect("spawn");
         let mut subscriber = Subscriber::new(
             &ctx,
             &SubscriberConfig::connect(&router.endpoints().output("all")[0]).subscribe(["volume."]),
@@ -63,7 +66,10 @@ fn subscriptions_reach_the_source() {
         assert!(client.flush(WAIT));
         let mut received = 0;
         while received < 100 {
-            let event = subscriber.recv(WAIT).expect("recv").expect("an event in time");
+            let event = subscriber
+                .recv(WAIT)
+                .expect("recv")
+                .expect("an event in time");
             assert!(event.event_type().starts_with("volume."));
             received += 1;
         }
@@ -71,7 +77,11 @@ fn subscriptions_reach_the_source() {
         assert_eq!(stats.get("unsubscribed"), Some(100), "{stats}");
         assert_eq!(stats.get("sent"), Some(100), "{stats}");
         let final_stats = router.shutdown().expect("shutdown");
-        assert_eq!(final_stats.get("in.apps.received"), Some(100), "{final_stats}");
+        assert_eq!(
+            final_stats.get("in.apps.received"),
+            Some(100),
+            "{final_stats}"
+        );
         assert_eq!(final_stats.get("out.all.sent"), Some(100), "{final_stats}");
         assert_eq!(subscriber.stats().get("lost"), Some(0));
     });
@@ -88,18 +98,29 @@ fn rules_narrow_what_is_asked_upstream() {
             vec![OutputConfig::bind("billing", "tcp://127.0.0.1:*")],
         );
         config.router.default_output = None;
-        config.rules.push(RuleConfig::new("volume.*".parse().expect("matcher"), ["billing"]));
-        let router = RouterRuntime::new(&ctx, &config).expect("router").spawn().expect("spawn");
+        config.rules.push(RuleConfig::new(
+            "volume.*".parse().expect("matcher"),
+            ["billing"],
+        ));
+        let router = RouterRuntime::new(&ctx, &config)
+            .expect("router")
+            .spawn()
+            .expect("spawn");
         let _subscriber = Subscriber::new(
             &ctx,
             &SubscriberConfig::connect(&router.endpoints().output("billing")[0]),
         )
         .expect("subscriber");
-        let mut publisher =
-            Publisher::new(&ctx, &PublisherConfig::connect(&router.endpoints().input("apps")[0]))
-                .expect("publisher");
+        let mut publisher = Publisher::new(
+            &ctx,
+            &PublisherConfig::connect(&router.endpoints().input("apps")[0]),
+        )
+        .expect("publisher");
         assert!(publisher.wait_for_subscribers(1, WAIT).expect("wait"));
-        assert_eq!(publisher.subscriptions().prefixes(), vec!["volume.".to_string()]);
+        assert_eq!(
+            publisher.subscriptions().prefixes(),
+            vec!["volume.".to_string()]
+        );
         drop(router);
     });
 }
@@ -129,7 +150,10 @@ fn upstream_restart(resubscribe_on_connect: bool) {
         vec![OutputConfig::bind("all", "tcp://127.0.0.1:*")],
     );
     config.router.resubscribe_on_connect = resubscribe_on_connect;
-    let router = RouterRuntime::new(&ctx, &config).expect("router").spawn().expect("spawn");
+    let router = RouterRuntime::new(&ctx, &config)
+        .expect("router")
+        .spawn()
+        .expect("spawn");
     let mut subscriber = Subscriber::new(
         &ctx,
         &SubscriberConfig::connect(&router.endpoints().output("all")[0]).subscribe(["volume."]),
@@ -137,7 +161,9 @@ fn upstream_restart(resubscribe_on_connect: bool) {
     .expect("subscriber");
     let mut first = first;
     assert!(first.wait_for_subscribers(1, WAIT).expect("wait"));
-    first.send(&Event::builder("volume.a").build()).expect("send");
+    first
+        .send(&Event::builder("volume.a").build())
+        .expect("send");
     assert!(subscriber.recv(WAIT).expect("recv").is_some());
     drop(first);
 
@@ -146,9 +172,17 @@ fn upstream_restart(resubscribe_on_connect: bool) {
         second.wait_for_subscribers(1, WAIT).expect("wait"),
         "the restarted publisher never got the subscription again"
     );
-    assert_eq!(second.subscriptions().prefixes(), vec!["volume.".to_string()]);
-    second.send(&Event::builder("volume.b").build()).expect("send");
-    let event = subscriber.recv(WAIT).expect("recv").expect("an event after the restart");
+    assert_eq!(
+        second.subscriptions().prefixes(),
+        vec!["volume.".to_string()]
+    );
+    second
+        .send(&Event::builder("volume.b").build())
+        .expect("send");
+    let event = subscriber
+        .recv(WAIT)
+        .expect("recv")
+        .expect("an event after the restart");
     assert_eq!(event.event_type(), "volume.b");
     let stats = router.shutdown().expect("shutdown");
     if resubscribe_on_connect {
@@ -177,7 +211,10 @@ fn subscribers_receive_again_after_a_router_restart() {
         let ctx = zmq::Context::new();
         let input = format!("tcp://127.0.0.1:{}", free_port());
         let output = format!("tcp://127.0.0.1:{}", free_port());
-        let config = config(InputConfig::bind("apps", &input), vec![OutputConfig::bind("all", &output)]);
+        let config = config(
+            InputConfig::bind("apps", &input),
+            vec![OutputConfig::bind("all", &output)],
+        );
         let start = |ctx: &zmq::Context| {
             let deadline = Instant::now() + WAIT;
             loop {
@@ -198,23 +235,36 @@ fn subscribers_receive_again_after_a_router_restart() {
         let pub_ctx = ctx.clone();
         let input_endpoint = input.clone();
         let sender = std::thread::spawn(move || {
-            let mut publisher =
-                Publisher::new(&pub_ctx, &PublisherConfig::connect(input_endpoint).with_linger_ms(0))
-                    .expect("publisher");
+            let mut publisher = Publisher::new(
+                &pub_ctx,
+                &PublisherConfig::connect(input_endpoint).with_linger_ms(0),
+            )
+            .expect("publisher");
             while !flag.load(Ordering::Relaxed) {
-                publisher.send(&Event::builder("volume.tick").build()).expect("send");
+                publisher
+                    .send(&Event::builder("volume.tick").build())
+                    .expect("send");
                 publisher.tick().expect("tick");
                 std::thread::sleep(Duration::from_millis(2));
             }
         });
 
-        let mut subscriber =
-            Subscriber::new(&ctx, &SubscriberConfig::connect(&output).subscribe(["volume."]))
-                .expect("subscriber");
-        assert!(subscriber.recv(WAIT).expect("recv").is_some(), "nothing before the restart");
+        let mut subscriber = Subscriber::new(
+            &ctx,
+            &SubscriberConfig::connect(&output).subscribe(["volume."]),
+        )
+        .expect("subscriber");
+        assert!(
+            subscriber.recv(WAIT).expect("recv").is_some(),
+            "nothing before the restart"
+        );
         router.shutdown().expect("shutdown");
         // Drain what was queued before the restart.
-        while subscriber.recv(Duration::from_millis(50)).expect("recv").is_some() {}
+        while subscriber
+            .recv(Duration::from_millis(50))
+            .expect("recv")
+            .is_some()
+        {}
 
         let restarted = Instant::now();
         let router = start(&ctx);

@@ -44,7 +44,10 @@ fn config_error(extra: &str) -> ConfigError {
 
 /// The 1-based line of the config text holding `needle`.
 fn line_of(extra: &str, needle: &str) -> Option<usize> {
-    text(extra).lines().position(|l| l.contains(needle)).map(|i| i + 1)
+    text(extra)
+        .lines()
+        .position(|l| l.contains(needle))
+        .map(|i| i + 1)
 }
 
 #[test]
@@ -59,8 +62,14 @@ match = "*"
 outputs = ["b"]
 "#,
     );
-    assert_eq!(route(&mut r, &Event::builder("volume.x").build()), vec![Routed::Original(0)]);
-    assert_eq!(route(&mut r, &Event::builder("compute.x").build()), vec![Routed::Original(1)]);
+    assert_eq!(
+        route(&mut r, &Event::builder("volume.x").build()),
+        vec![Routed::Original(0)]
+    );
+    assert_eq!(
+        route(&mut r, &Event::builder("compute.x").build()),
+        vec![Routed::Original(1)]
+    );
 
     let mut r = rules(
         r#"
@@ -90,8 +99,14 @@ match = 'volume.* where body.size_gb >= 100 and tenant == "acme"'
 outputs = ["b"]
 "#,
     );
-    let big = Event::builder("volume.create").tenant("acme").field("size_gb", 200).build();
-    let small = Event::builder("volume.create").tenant("acme").field("size_gb", 20).build();
+    let big = Event::builder("volume.create")
+        .tenant("acme")
+        .field("size_gb", 200)
+        .build();
+    let small = Event::builder("volume.create")
+        .tenant("acme")
+        .field("size_gb", 20)
+        .build();
     assert_eq!(route(&mut r, &big), vec![Routed::Original(1)]);
     assert_eq!(route(&mut r, &small), vec![]);
     let stats = r.stats();
@@ -109,7 +124,10 @@ match = "volume.*"
 outputs = ["a"]
 "#,
     );
-    assert_eq!(route(&mut r, &Event::builder("other").build()), vec![Routed::Original(1)]);
+    assert_eq!(
+        route(&mut r, &Event::builder("other").build()),
+        vec![Routed::Original(1)]
+    );
     assert_eq!(r.stats().get("unmatched_default"), Some(1));
 }
 
@@ -140,14 +158,26 @@ tenant = "acme"
         };
         assert_eq!(*o, i);
         assert!(raw.get("body.password").is_none());
-        assert_eq!(raw.get("body.hostname").and_then(|v| v.as_str()), Some("web1"));
-        assert_eq!(raw.get("body.region").and_then(|v| v.as_str()), Some("eu-1"));
+        assert_eq!(
+            raw.get("body.hostname").and_then(|v| v.as_str()),
+            Some("web1")
+        );
+        assert_eq!(
+            raw.get("body.region").and_then(|v| v.as_str()),
+            Some("eu-1")
+        );
         assert_eq!(raw.view().tenant(), Some("acme"));
         assert_eq!(raw.id(), event.id());
     }
     // Already in shape: forwarded as the original bytes.
-    let clean = Event::builder("login.ok").tenant("acme").field("region", "eu-1").build();
-    assert_eq!(route(&mut r, &clean), vec![Routed::Original(0), Routed::Original(1)]);
+    let clean = Event::builder("login.ok")
+        .tenant("acme")
+        .field("region", "eu-1")
+        .build();
+    assert_eq!(
+        route(&mut r, &clean),
+        vec![Routed::Original(0), Routed::Original(1)]
+    );
     let stats = r.stats();
     assert_eq!(stats.get("rule.scrub.matches"), Some(2));
     assert_eq!(stats.get("rule.scrub.transformed"), Some(1));
@@ -183,7 +213,10 @@ outputs = ["a"]
     );
     assert_eq!(
         r.output_prefixes(),
-        vec![vec!["compute.instance.".to_string(), "volume.".to_string()], vec![String::new()]]
+        vec![
+            vec!["compute.instance.".to_string(), "volume.".to_string()],
+            vec![String::new()]
+        ]
     );
 }
 
@@ -221,11 +254,26 @@ fn bad_matcher_gives_the_matcher_column() {
 fn semantic_errors() {
     for (extra, needle) in [
         ("router.default_output = \"zzz\"", "unknown output `zzz`"),
-        ("[[rules]]\nmatch = \"a\"\noutputs = []", "at least one output"),
-        ("[[rules]]\nmatch = \"a\"\noutputs = [\"a\"]\ntransform.remove = [\"_id\"]", "envelope field"),
-        ("[[rules]]\nmatch = \"a\"\noutputs = [\"a\"]\ntransform.sample = 0", "sample must be"),
-        ("[[outputs]]\nname = \"a\"\nbind = [\"tcp://127.0.0.1:*\"]", "used twice"),
-        ("[[outputs]]\nname = \"c\"\nbind = [\"localhost:5\"]", "is not an endpoint"),
+        (
+            "[[rules]]\nmatch = \"a\"\noutputs = []",
+            "at least one output",
+        ),
+        (
+            "[[rules]]\nmatch = \"a\"\noutputs = [\"a\"]\ntransform.remove = [\"_id\"]",
+            "envelope field",
+        ),
+        (
+            "[[rules]]\nmatch = \"a\"\noutputs = [\"a\"]\ntransform.sample = 0",
+            "sample must be",
+        ),
+        (
+            "[[outputs]]\nname = \"a\"\nbind = [\"tcp://127.0.0.1:*\"]",
+            "used twice",
+        ),
+        (
+            "[[outputs]]\nname = \"c\"\nbind = [\"localhost:5\"]",
+            "is not an endpoint",
+        ),
     ] {
         let err = config_error(extra);
         assert!(err.to_string().contains(needle), "{extra}: {err}");
@@ -235,7 +283,11 @@ fn semantic_errors() {
 
 #[test]
 fn default_and_example_configs_are_valid() {
-    RouterConfig::from_toml_str(eventstorm_router::DEFAULT_CONFIG, "default").expect("default config");
-    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/config/router.toml");
+    RouterConfig::from_toml_str(eventstorm_router::DEFAULT_CONFIG, "default")
+        .expect("default config");
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/config/router.toml"
+    );
     RouterConfig::from_file(std::path::Path::new(example)).expect("examples/config/router.toml");
 }
