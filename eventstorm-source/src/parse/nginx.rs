@@ -26,7 +26,9 @@
 //! | `$upstream_status`, `$upstream_bytes_*`, `$upstream_response_length` | same name | int64, or the string as logged for lists |
 //! | anything else (`$remote_addr`, `$remote_user`, `$http_referer`, `$http_user_agent`, ...) | same name | string |
 
+use bson::oid::ObjectId;
 use bson::{Bson, DateTime, Document};
+use eventstorm_core::event::fields;
 use eventstorm_core::{Event, Severity};
 
 use super::Parser;
@@ -290,19 +292,22 @@ impl Parser for NginxParser {
         if pos != line.len() {
             return Err(ParseError::expected(line, pos, "end of line"));
         }
-        let mut builder = Event::builder(self.event_type.as_str())
-            .severity(severity)
-            .logger("nginx");
-        if let Some(ts) = ts {
-            builder = builder.timestamp(ts);
-        }
+        // The envelope is written directly (as `EventBuilder::build` would)
+        // so that the body's fields are not inserted twice.
+        let mut doc = Document::new();
+        doc.insert(fields::ID, ObjectId::new());
+        doc.insert(fields::TYPE, self.event_type.as_str());
+        doc.insert(fields::TIMESTAMP, ts.unwrap_or_else(DateTime::now));
+        doc.insert(fields::SEVERITY, i32::from(severity.code()));
+        doc.insert(fields::LOGGER, "nginx");
         if let Some(hostname) = hostname {
-            builder = builder.hostname(hostname);
+            doc.insert(fields::HOSTNAME, hostname);
         }
         if let Some(pid) = pid {
-            builder = builder.pid(pid);
+            doc.insert(fields::PID, pid);
         }
-        Ok(builder.fields(body).build())
+        doc.insert(fields::BODY, body);
+        Event::from_document(doc).map_err(|e| ParseError::invalid(line, 0, e))
     }
 }
 
