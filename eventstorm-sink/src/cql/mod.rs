@@ -55,6 +55,7 @@
 
 mod config;
 mod connection;
+mod options;
 mod query;
 mod schema;
 mod sink;
