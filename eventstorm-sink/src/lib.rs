@@ -26,6 +26,8 @@ mod runtime;
 pub mod sinks;
 mod subscriber;
 
+#[cfg(feature = "cql")]
+pub mod cql;
 #[cfg(feature = "mongodb")]
 pub mod mongo;
 
