@@ -10,7 +10,8 @@
 //!   optionally waiting for a first subscriber;
 //! - [`SourceRunner`]: drives any [`EventSource`](eventstorm_core::EventSource)
 //!   into a publisher on its own thread;
-//! - [`parse`]: log parsers.
+//! - [`parse`]: log parsers;
+//! - sources: [`tail`] (follow a log file).
 //!
 //! ```
 //! use eventstorm_source::Client;
@@ -26,8 +27,10 @@ mod config;
 mod error;
 pub mod parse;
 mod publisher;
+mod ratelimit;
 mod runner;
 mod subscriptions;
+pub mod tail;
 
 pub use client::{Client, ClientBuilder, ClientConfig, Timer};
 pub use config::{DeliveryMode, PublisherConfig};

@@ -1,0 +1,3 @@
+//! The `eventstorm-source` binary (work in progress).
+
+fn main() {}

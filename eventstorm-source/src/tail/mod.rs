@@ -1,0 +1,408 @@
+//! A file tail: follows a log file like `tail -F` and parses each line.
+//!
+//! - **Rotation by rename** (logrotate's default): when another file appears at
+//!   the path, the old one is read to its end and drained until it has been
+//!   quiet for [`rotate_wait_ms`](TailConfig::rotate_wait_ms), then the new one
+//!   is read from its start. A last line without newline in the old file is
+//!   taken as complete.
+//! - **Copytruncate**: when the file becomes shorter than what was read (or its
+//!   first bytes change), reading starts again at 0. Lines written between the
+//!   copy and the truncation are lost by the nature of copytruncate, as with
+//!   every tail.
+//! - **Partial lines** are kept until their newline arrives.
+//! - **Restart**: with a [`state_file`](TailConfig::state_file), the device,
+//!   inode and offset after the last line are saved only in
+//!   [`commit`](EventSource::commit), i.e. once the publisher has accepted the
+//!   events, so a restart neither re-sends nor skips. When the file was rotated
+//!   while the tail was down, the old file is found by its inode in the same
+//!   directory and finished first.
+//! - **Bad lines** (the parser rejects them, or longer than
+//!   [`max_line_bytes`](TailConfig::max_line_bytes)) are counted as `rejected`
+//!   and skipped with a rate-limited warning; blank lines are ignored.
+//!
+//! Counters ([`TailCounters`]): `lines`, `events`, `rejected`, `too_long`,
+//! `bytes`, `rotations`, `truncations`, `state_errors`.
+//!
+//! ```
+//! use std::io::Write;
+//! use std::time::Duration;
+//! use eventstorm_core::EventSource;
+//! use eventstorm_source::tail::{StartAt, TailConfig, TailSource};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let path = dir.path().join("app.log");
+//! std::fs::write(&path, "{\"type\":\"a\"}\n{\"type\":\"b\"}\n{\"type\":")?;
+//! let config = TailConfig::new(&path, "json").with_start_at(StartAt::Beginning);
+//! let mut tail = TailSource::new(config)?;
+//! let mut out = Vec::new();
+//! tail.poll(&mut out, 100, Duration::from_millis(10))?;
+//! assert_eq!(out.len(), 2); // the third line is not complete yet
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod config;
+mod file;
+mod state;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use eventstorm_core::{Counter, Event, EventSource, SourceStatus, Stats};
+
+pub use config::{StartAt, TailConfig};
+
+use crate::error::{Error, Result};
+use crate::parse::{Parser, parser_by_name};
+use crate::ratelimit::RateLimitedWarn;
+use file::{Line, OpenFile};
+use state::{FileId, SavedPosition};
+
+/// The counters of a [`TailSource`], readable from any thread.
+#[derive(Debug, Default)]
+pub struct TailCounters {
+    /// Non-blank lines read.
+    pub lines: Counter,
+    /// Lines parsed into events.
+    pub events: Counter,
+    /// Lines rejected (by the parser, or too long).
+    pub rejected: Counter,
+    /// Of the rejected lines, those longer than the limit.
+    pub too_long: Counter,
+    /// Bytes read.
+    pub bytes: Counter,
+    /// Rotations by rename followed.
+    pub rotations: Counter,
+    /// Truncations (copytruncate) followed.
+    pub truncations: Counter,
+    /// Failed writes of the state file.
+    pub state_errors: Counter,
+}
+
+impl TailCounters {
+    /// A snapshot for the named component.
+    pub fn snapshot(&self, component: &str) -> Stats {
+        let mut stats = Stats::new(component);
+        stats
+            .push("lines", self.lines.get())
+            .push("events", self.events.get())
+            .push("rejected", self.rejected.get())
+            .push("too_long", self.too_long.get())
+            .push("bytes", self.bytes.get())
+            .push("rotations", self.rotations.get())
+            .push("truncations", self.truncations.get())
+            .push("state_errors", self.state_errors.get());
+        stats
+    }
+}
+
+/// Follows a file and parses its lines: see the [module docs](self).
+#[derive(Debug)]
+pub struct TailSource {
+    name: String,
+    config: TailConfig,
+    parser: Box<dyn Parser>,
+    current: Option<OpenFile>,
+    /// The file found at the path after a rotation, read once the current
+    /// one is drained.
+    next: Option<OpenFile>,
+    /// A new file is at the path: since when the old one has been quiet.
+    rotated_quiet_since: Option<Instant>,
+    /// The last read found the end of the file.
+    at_eof: bool,
+    last_saved: Option<SavedPosition>,
+    counters: Arc<TailCounters>,
+    warn: RateLimitedWarn,
+}
+
+impl TailSource {
+    /// Builds the parser and opens the file at its saved position (or where
+    /// [`start_at`](TailConfig::start_at) says). A file that does not exist
+    /// yet is waited for. Fails on an unknown parser or an unreadable state
+    /// file.
+    pub fn new(config: TailConfig) -> Result<TailSource> {
+        let parser = parser_by_name(&config.parser, &config.parser_options)
+            .map_err(|e| Error::config("parser", e.to_string()))?;
+        let saved = match &config.state_file {
+            Some(path) => state::load(path).map_err(|e| {
+                Error::config(
+                    "state_file",
+                    format!(
+                        "cannot read {}: {e} (delete it to start afresh)",
+                        path.display()
+                    ),
+                )
+            })?,
+            None => None,
+        };
+        let mut source = TailSource {
+            name: config.source_name(),
+            parser,
+            current: None,
+            next: None,
+            rotated_quiet_since: None,
+            at_eof: false,
+            last_saved: saved,
+            counters: Arc::new(TailCounters::default()),
+            warn: RateLimitedWarn::default(),
+            config,
+        };
+        source.open_first(saved);
+        Ok(source)
+    }
+
+    /// The live counters (clone the `Arc` before handing the source to a runner).
+    pub fn counters(&self) -> Arc<TailCounters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// Opens the file for the first time, resuming from `saved` when it applies.
+    fn open_first(&mut self, saved: Option<SavedPosition>) {
+        let path = self.config.path.clone();
+        let Ok(meta) = path.metadata() else {
+            // Not there yet: the first file that appears is read from 0.
+            return;
+        };
+        let at_path = FileId::of(&meta);
+        let offset = match saved {
+            Some(saved) if saved.file == at_path => {
+                let same = std::fs::File::open(&path)
+                    .and_then(|mut file| saved.fingerprint.matches(&mut file))
+                    .unwrap_or(false);
+                // Truncated or replaced while we were down: read it all.
+                if same && saved.offset <= meta.len() {
+                    saved.offset
+                } else {
+                    0
+                }
+            }
+            Some(saved) => {
+                // Rotated while we were down: finish the old file first.
+                if let Some(old) = state::find_rotated(&path, saved.file)
+                    && let Ok(file) = OpenFile::open(&old, saved.offset)
+                {
+                    tracing::info!(source = %self.name, file = %old.display(), "resuming the rotated file");
+                    self.current = Some(file);
+                    self.rotated_quiet_since = Some(Instant::now());
+                    return;
+                }
+                0
+            }
+            None => match self.config.start_at {
+                StartAt::Beginning => 0,
+                StartAt::End => meta.len(),
+            },
+        };
+        self.open_at(&path, offset);
+    }
+
+    fn open_at(&mut self, path: &Path, offset: u64) {
+        match OpenFile::open(path, offset) {
+            Ok(file) => {
+                tracing::debug!(source = %self.name, file = %path.display(), offset, "following");
+                self.current = Some(file);
+            }
+            Err(e) => self.warn.warn(&self.name, || {
+                format!("cannot open {}: {e}", path.display())
+            }),
+        }
+    }
+
+    /// Parses one line into `out`, or counts it as rejected.
+    fn handle_line(&mut self, line: &[u8], out: &mut Vec<Event>) {
+        let text = String::from_utf8_lossy(line);
+        if text.trim().is_empty() {
+            return;
+        }
+        self.counters.lines.inc();
+        match self.parser.parse(&text) {
+            Ok(event) => {
+                self.counters.events.inc();
+                out.push(event);
+            }
+            Err(e) => {
+                self.counters.rejected.inc();
+                let name = &self.name;
+                self.warn.warn(name, || {
+                    format!("line rejected by the {} parser: {e}", self.parser.name())
+                });
+            }
+        }
+    }
+
+    /// Reads a chunk of the current file; false at its end (or without file).
+    fn fill_current(&mut self) -> bool {
+        let Some(file) = self.current.as_mut() else {
+            return false;
+        };
+        match file.fill(self.config.max_line_bytes) {
+            Ok((n, too_long)) => {
+                self.counters.bytes.add(n as u64);
+                if too_long {
+                    self.counters.lines.inc();
+                    self.counters.rejected.inc();
+                    self.counters.too_long.inc();
+                    let limit = self.config.max_line_bytes;
+                    self.warn.warn(&self.name, || {
+                        format!("line longer than {limit} bytes rejected")
+                    });
+                }
+                if n > 0 && self.rotated_quiet_since.is_some() {
+                    self.rotated_quiet_since = Some(Instant::now());
+                }
+                n > 0
+            }
+            Err(e) => {
+                let path = file.path.display().to_string();
+                self.warn
+                    .warn(&self.name, || format!("cannot read {path}: {e}"));
+                false
+            }
+        }
+    }
+
+    /// Moves complete lines of the current file into `out`.
+    fn drain_lines(&mut self, out: &mut Vec<Event>, max: usize) {
+        while out.len() < max {
+            let Some(file) = self.current.as_mut() else {
+                return;
+            };
+            match file.next_line() {
+                Some(Line::Complete(line)) => self.handle_line(&line, out),
+                Some(Line::TooLong) => {}
+                None => return,
+            }
+        }
+    }
+
+    /// At the end of the current file: follows a rotation or a truncation.
+    /// Returns true when something changed (read again at once).
+    fn check_path(&mut self, out: &mut Vec<Event>) -> bool {
+        let path = self.config.path.clone();
+        let Some(file) = self.current.as_mut() else {
+            if path.exists() {
+                self.open_at(&path, 0);
+                return self.current.is_some();
+            }
+            return false;
+        };
+        let at_path = path.metadata().ok().map(|m| FileId::of(&m));
+        if at_path.is_some_and(|id| id != file.id) || self.next.is_some() {
+            // Rotated: open the new file now (so that it is read even if it is
+            // rotated away in turn), drain the old one until it is quiet.
+            if self.next.is_none() {
+                match OpenFile::open(&path, 0) {
+                    Ok(next) => self.next = Some(next),
+                    Err(_) => return false, // gone again: look next time
+                }
+                self.rotated_quiet_since = Some(Instant::now());
+            }
+            let quiet_since = *self.rotated_quiet_since.get_or_insert_with(Instant::now);
+            if quiet_since.elapsed() < Duration::from_millis(self.config.rotate_wait_ms) {
+                return false;
+            }
+            if let Some(line) = file.take_partial() {
+                self.handle_line(&line, out);
+            }
+            tracing::info!(source = %self.name, file = %path.display(), "file rotated: following the new file");
+            self.counters.rotations.inc();
+            self.current = self.next.take();
+            self.rotated_quiet_since = None;
+            return true;
+        }
+        match file.was_truncated() {
+            Ok(true) => {
+                let dropped = file.restart().unwrap_or(0);
+                self.counters.truncations.inc();
+                tracing::info!(source = %self.name, file = %path.display(), dropped_partial_bytes = dropped, "file truncated: reading from the start");
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                self.warn.warn(&self.name, || {
+                    format!("cannot check {}: {e}", path.display())
+                });
+                false
+            }
+        }
+    }
+}
+
+impl EventSource for TailSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn poll(
+        &mut self,
+        out: &mut Vec<Event>,
+        max: usize,
+        timeout: Duration,
+    ) -> eventstorm_core::Result<SourceStatus> {
+        let deadline = Instant::now() + timeout;
+        let start_len = out.len();
+        let max = start_len + max;
+        loop {
+            self.drain_lines(out, max);
+            if out.len() >= max {
+                return Ok(SourceStatus::Ready);
+            }
+            // New data may follow a truncation or a rotation: look before
+            // reading it (a truncated file that grew past our offset would
+            // otherwise be read from the middle).
+            if std::mem::take(&mut self.at_eof) && self.config.follow && self.check_path(out) {
+                continue;
+            }
+            if self.fill_current() {
+                continue;
+            }
+            self.at_eof = true;
+            if !self.config.follow {
+                if let Some(line) = self.current.as_mut().and_then(OpenFile::take_partial) {
+                    self.handle_line(&line, out);
+                }
+                return Ok(SourceStatus::Finished);
+            }
+            if out.len() > start_len {
+                return Ok(SourceStatus::Ready);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(SourceStatus::Idle);
+            }
+            let interval = Duration::from_millis(self.config.poll_interval_ms);
+            std::thread::sleep((deadline - now).min(interval));
+        }
+    }
+
+    fn commit(&mut self) -> eventstorm_core::Result<()> {
+        let (Some(state_file), Some(file)) = (&self.config.state_file, &self.current) else {
+            return Ok(());
+        };
+        let position = SavedPosition {
+            file: file.id,
+            fingerprint: file.fingerprint,
+            offset: file.consumed,
+        };
+        if self.last_saved == Some(position) {
+            return Ok(());
+        }
+        // A position that cannot be saved costs duplicates after a restart,
+        // not lost lines: warn and go on.
+        match state::save(state_file, &position) {
+            Ok(()) => self.last_saved = Some(position),
+            Err(e) => {
+                self.counters.state_errors.inc();
+                let path = state_file.display().to_string();
+                self.warn.warn(&self.name, || {
+                    format!("cannot save the position in {path}: {e}")
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> Stats {
+        self.counters.snapshot(&self.name)
+    }
+}
