@@ -11,7 +11,8 @@
 //! - [`SourceRunner`]: drives any [`EventSource`](eventstorm_core::EventSource)
 //!   into a publisher on its own thread;
 //! - [`parse`]: log parsers;
-//! - sources: [`tail`] (follow a log file).
+//! - sources: [`tail`] (follow a log file) and [`syslog_listener`] (UDP and
+//!   TCP syslog).
 //!
 //! ```
 //! use eventstorm_source::Client;
@@ -30,6 +31,7 @@ mod publisher;
 mod ratelimit;
 mod runner;
 mod subscriptions;
+pub mod syslog_listener;
 pub mod tail;
 
 pub use client::{Client, ClientBuilder, ClientConfig, Timer};
