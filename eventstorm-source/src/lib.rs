@@ -11,8 +11,8 @@
 //! - [`SourceRunner`]: drives any [`EventSource`](eventstorm_core::EventSource)
 //!   into a publisher on its own thread;
 //! - [`parse`]: log parsers;
-//! - sources: [`tail`] (follow a log file) and [`syslog_listener`] (UDP and
-//!   TCP syslog).
+//! - sources: [`tail`] (follow a log file), [`syslog_listener`] (UDP and TCP
+//!   syslog) and [`http`] (`POST /v1/events`).
 //!
 //! ```
 //! use eventstorm_source::Client;
@@ -26,6 +26,7 @@
 mod client;
 mod config;
 mod error;
+pub mod http;
 pub mod parse;
 mod publisher;
 mod ratelimit;
