@@ -12,7 +12,8 @@
 //!   into a publisher on its own thread;
 //! - [`parse`]: log parsers;
 //! - sources: [`tail`] (follow a log file), [`syslog_listener`] (UDP and TCP
-//!   syslog) and [`http`] (`POST /v1/events`).
+//!   syslog) and [`http`] (`POST /v1/events`), and [`sources_config`], the
+//!   configuration file of the `eventstorm-source` binary.
 //!
 //! ```
 //! use eventstorm_source::Client;
@@ -31,6 +32,7 @@ pub mod parse;
 mod publisher;
 mod ratelimit;
 mod runner;
+pub mod sources_config;
 mod subscriptions;
 pub mod syslog_listener;
 pub mod tail;

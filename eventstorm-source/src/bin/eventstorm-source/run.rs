@@ -1,0 +1,146 @@
+//! Runs the configured sources until SIGINT/SIGTERM (or until they all finish),
+//! with a periodic stats line.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use eventstorm_core::{EventSource, Stats};
+use eventstorm_source::http::HttpSource;
+use eventstorm_source::sources_config::SourcesConfig;
+use eventstorm_source::syslog_listener::SyslogSource;
+use eventstorm_source::tail::TailSource;
+use eventstorm_source::{PublisherConfig, SourceRunner};
+
+/// One running source: its runner and how to read its own counters.
+struct Running {
+    name: String,
+    runner: SourceRunner,
+    counters: Box<dyn Fn() -> Stats>,
+}
+
+/// Builds every source, runs them, and stops them all on a signal. Err when a
+/// source cannot start or stopped with an error.
+pub(crate) fn run(config: SourcesConfig) -> Result<(), String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| format!("cannot handle signal {signal}: {e}"))?;
+    }
+    let ctx = zmq::Context::new();
+    let mut running = Vec::new();
+    let started = start_all(&ctx, &config, &mut running);
+    if let Err(e) = started {
+        shutdown(running);
+        return Err(e);
+    }
+    tracing::info!(sources = running.len(), "running; SIGINT or SIGTERM stops");
+    let interval = Duration::from_secs(config.stats_interval_secs);
+    let mut next_stats = Instant::now() + interval;
+    while !stop.load(Ordering::Relaxed) && running.iter().any(|r| !r.runner.is_finished()) {
+        std::thread::sleep(Duration::from_millis(50));
+        if !interval.is_zero() && Instant::now() >= next_stats {
+            next_stats += interval;
+            for r in &running {
+                let mut stats = r.runner.stats();
+                stats.extend_prefixed(&r.name, &(r.counters)());
+                tracing::info!("stats {stats}");
+            }
+        }
+    }
+    tracing::info!("stopping: committing positions and closing publishers");
+    if shutdown(running) {
+        Ok(())
+    } else {
+        Err("a source stopped with an error".to_string())
+    }
+}
+
+fn start_all(
+    ctx: &zmq::Context,
+    config: &SourcesConfig,
+    running: &mut Vec<Running>,
+) -> Result<(), String> {
+    let publisher = &config.publisher;
+    for tail in &config.tail {
+        let source = TailSource::new(tail.clone())
+            .map_err(|e| format!("tail {}: {e}", tail.source_name()))?;
+        let counters = source.counters();
+        let name = source.name().to_string();
+        let stats_name = name.clone();
+        start(
+            ctx,
+            running,
+            Box::new(source),
+            publisher,
+            name,
+            Box::new(move || counters.snapshot(&stats_name)),
+        )?;
+    }
+    for syslog in &config.syslog {
+        let source = SyslogSource::new(syslog.clone())
+            .map_err(|e| format!("syslog {}: {e}", syslog.name))?;
+        let counters = source.counters();
+        let name = source.name().to_string();
+        let stats_name = name.clone();
+        start(
+            ctx,
+            running,
+            Box::new(source),
+            publisher,
+            name,
+            Box::new(move || counters.snapshot(&stats_name)),
+        )?;
+    }
+    for http in &config.http {
+        let source =
+            HttpSource::new(http.clone()).map_err(|e| format!("http {}: {e}", http.name))?;
+        let counters = source.counters();
+        let name = source.name().to_string();
+        let stats_name = name.clone();
+        start(
+            ctx,
+            running,
+            Box::new(source),
+            publisher,
+            name,
+            Box::new(move || counters.snapshot(&stats_name)),
+        )?;
+    }
+    Ok(())
+}
+
+fn start(
+    ctx: &zmq::Context,
+    running: &mut Vec<Running>,
+    source: Box<dyn EventSource>,
+    publisher: &PublisherConfig,
+    name: String,
+    counters: Box<dyn Fn() -> Stats>,
+) -> Result<(), String> {
+    let runner =
+        SourceRunner::spawn(ctx, source, publisher.clone()).map_err(|e| format!("{name}: {e}"))?;
+    tracing::info!(source = %name, endpoints = ?runner.endpoints(), "publishing");
+    running.push(Running {
+        name,
+        runner,
+        counters,
+    });
+    Ok(())
+}
+
+/// Stops every runner (each commits and closes its publisher, which sends its
+/// final sequence marks) and logs the final stats. False if one failed.
+fn shutdown(running: Vec<Running>) -> bool {
+    let mut ok = true;
+    for r in running {
+        match r.runner.stop() {
+            Ok(stats) => tracing::info!("final {stats}"),
+            Err(e) => {
+                ok = false;
+                tracing::error!(source = %r.name, "stopped with an error: {e}");
+            }
+        }
+    }
+    ok
+}

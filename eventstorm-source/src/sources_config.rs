@@ -1,0 +1,154 @@
+//! The configuration file of the `eventstorm-source` binary: several sources
+//! in one process, each publishing through a publisher of its own.
+//!
+//! ```
+//! use eventstorm_source::sources_config::SourcesConfig;
+//!
+//! let config = SourcesConfig::from_toml(r#"
+//!     stats_interval_secs = 30
+//!
+//!     [publisher]
+//!     connect = ["tcp://127.0.0.1:5555"]
+//!
+//!     [[tail]]
+//!     path = "/var/log/nginx/access.log"
+//!     parser = "nginx"
+//!     state_file = "/var/lib/eventstorm/nginx.state"
+//!
+//!     [[syslog]]
+//!     udp = "127.0.0.1:5514"
+//! "#, "sources.toml")?;
+//! assert_eq!(config.tail.len(), 1);
+//! assert_eq!(config.syslog[0].parser, "syslog");
+//!
+//! // Unknown keys are errors that name the file, the line and the key.
+//! let err = SourcesConfig::from_toml("[publisher]\nconect = []\n", "sources.toml").unwrap_err();
+//! let message = err.to_string();
+//! assert!(message.contains("sources.toml") && message.contains("line 2") && message.contains("conect"));
+//! # Ok::<(), eventstorm_source::Error>(())
+//! ```
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::config::PublisherConfig;
+use crate::error::{Error, Result};
+use crate::http::HttpConfig;
+use crate::syslog_listener::SyslogConfig;
+use crate::tail::TailConfig;
+
+/// Every source of one `eventstorm-source` process.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourcesConfig {
+    /// How each source's publisher connects or binds (each source opens its
+    /// own socket with these settings; with several sources, bind only
+    /// endpoints with a `*` port, or connect to a router).
+    pub publisher: PublisherConfig,
+    /// Seconds between two stats lines in the log
+    /// ([`Self::DEFAULT_STATS_INTERVAL_SECS`]; 0 disables them).
+    #[serde(default = "default_stats_interval")]
+    pub stats_interval_secs: u64,
+    /// File tails (`[[tail]]` tables).
+    #[serde(default)]
+    pub tail: Vec<TailConfig>,
+    /// Syslog listeners (`[[syslog]]` tables).
+    #[serde(default)]
+    pub syslog: Vec<SyslogConfig>,
+    /// HTTP ingest endpoints (`[[http]]` tables).
+    #[serde(default)]
+    pub http: Vec<HttpConfig>,
+}
+
+fn default_stats_interval() -> u64 {
+    SourcesConfig::DEFAULT_STATS_INTERVAL_SECS
+}
+
+impl SourcesConfig {
+    /// Default interval between stats lines, in seconds.
+    pub const DEFAULT_STATS_INTERVAL_SECS: u64 = 10;
+
+    /// Reads and checks a TOML file.
+    pub fn load(path: &Path) -> Result<SourcesConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::config(
+                path.display().to_string(),
+                format!("cannot read the file: {e}"),
+            )
+        })?;
+        SourcesConfig::from_toml(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks TOML text; `origin` (a file name) goes into errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<SourcesConfig> {
+        let config: SourcesConfig = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|span| line_column(text, span.start))
+                .unwrap_or((0, 0));
+            Error::config(
+                format!("{origin}:{line}:{column}"),
+                format!("line {line}: {}", e.message()),
+            )
+        })?;
+        config.check(origin)?;
+        Ok(config)
+    }
+
+    /// The number of sources.
+    pub fn len(&self) -> usize {
+        self.tail.len() + self.syslog.len() + self.http.len()
+    }
+
+    /// Whether no source is configured.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn check(&self, origin: &str) -> Result<()> {
+        if self.is_empty() {
+            return Err(Error::config(
+                origin,
+                "no source: expected at least one [[tail]], [[syslog]] or [[http]] table",
+            ));
+        }
+        if self.publisher.bind.is_empty() && self.publisher.connect.is_empty() {
+            return Err(Error::config(
+                format!("{origin}: publisher"),
+                "expected `connect` (a router's frontend) or `bind` endpoints",
+            ));
+        }
+        if self.len() > 1 && self.publisher.bind.iter().any(|e| !e.ends_with(":*")) {
+            return Err(Error::config(
+                format!("{origin}: publisher.bind"),
+                "each source binds its own socket: with several sources, bind `tcp://HOST:*` or connect to a router",
+            ));
+        }
+        let mut names = BTreeSet::new();
+        let all = self
+            .tail
+            .iter()
+            .map(TailConfig::source_name)
+            .chain(self.syslog.iter().map(|s| s.name.clone()))
+            .chain(self.http.iter().map(|h| h.name.clone()));
+        for name in all {
+            if !names.insert(name.clone()) {
+                return Err(Error::config(
+                    format!("{origin}: name"),
+                    format!("two sources are named {name:?}: give each a unique `name`"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// 1-based line and column of byte offset `at`.
+fn line_column(text: &str, at: usize) -> (usize, usize) {
+    let before = text.get(..at).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.len() - before.rfind('\n').map_or(0, |p| p + 1) + 1;
+    (line, column)
+}
