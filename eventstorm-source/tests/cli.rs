@@ -211,3 +211,17 @@ fn sigterm_stops_the_sources_gracefully() {
     assert!(stderr.contains("app.log.events=2"), "{stderr}");
     assert!(stderr.contains("syslog.received=0"), "{stderr}");
 }
+
+#[test]
+fn the_example_config_is_valid() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/config/sources.toml"
+    );
+    let config = eventstorm_source::sources_config::SourcesConfig::load(std::path::Path::new(path))
+        .expect("examples/config/sources.toml");
+    assert_eq!(
+        (config.tail.len(), config.syslog.len(), config.http.len()),
+        (2, 1, 1)
+    );
+}
