@@ -276,9 +276,7 @@ mod tests {
     fn rfc3339_offsets() {
         let mut pos = 0;
         let t = rfc3339("2026-03-01T10:00:00.5+01:00", &mut pos, false, false).unwrap();
-        assert_eq!(
-            t.try_to_rfc3339_string().unwrap(),
-            "2026-03-01T09:00:00.500Z"
-        );
+        let expected = bson::DateTime::parse_rfc3339_str("2026-03-01T09:00:00.500Z").unwrap();
+        assert_eq!(t.timestamp_millis(), expected.timestamp_millis());
     }
 }
