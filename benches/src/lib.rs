@@ -1,4 +1,15 @@
 //! Shared fixtures for Eventstorm's benchmarks and comparison harnesses.
+//!
+//! - [`typical_event`]: the ~550-byte event every measurement uses;
+//! - [`raw`]: plain ZeroMQ publisher, subscriber and proxy, the baselines;
+//! - [`stats`]: medians, percentiles, process memory;
+//! - [`data_dir`]: the sample log lines the parser benches read.
+//!
+//! The harnesses are binaries of this package: `throughput` (see
+//! `docs/performance.md`) and `sink_bench`.
+
+pub mod raw;
+pub mod stats;
 
 use eventstorm_core::{Event, Severity};
 
@@ -23,6 +34,12 @@ pub fn typical_event(i: u64) -> Event {
         .field("launched_at", "2026-11-25T12:00:00.000000")
         .field("message", "Instance web-frontend-03 created on compute-17")
         .build()
+}
+
+/// The directory of the sample inputs (`/work/shared/data` in this
+/// checkout's layout: `../../shared/data` from this package).
+pub fn data_dir() -> std::path::PathBuf {
+    std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"))
 }
 
 #[cfg(test)]

@@ -1,0 +1,51 @@
+//! cargo bench -p eventstorm-benches --bench parsers
+//!
+//! Lines per second of each log parser over the sample inputs in
+//! `shared/data` (every line of the file per iteration, rejected lines
+//! included: they cost time too). Target for nginx: ≥ 500k lines/s on one core.
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use eventstorm_benches::data_dir;
+use eventstorm_source::parse::{ParserConfig, parser_by_name};
+use std::hint::black_box;
+
+/// (parser name, sample file under shared/data).
+const CASES: [(&str, &str); 6] = [
+    ("nginx", "nginx/access.log"),
+    ("postfix", "postfix/maillog"),
+    ("syslog5424", "syslog/rfc5424.log"),
+    ("syslog3164", "syslog/rfc3164.log"),
+    ("syslog", "syslog/rfc5424.log"),
+    ("openstack", "openstack/notifications.jsonl"),
+];
+
+fn parsers(c: &mut Criterion) {
+    let mut group = c.benchmark_group("parse");
+    let config = ParserConfig {
+        year: Some(2026),
+        ..ParserConfig::default()
+    };
+    for (name, file) in CASES {
+        let path = data_dir().join(file);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+        let parser = parser_by_name(name, &config).expect("parser");
+        let parsed = lines.iter().filter(|l| parser.parse(l).is_ok()).count();
+        assert!(parsed * 2 > lines.len(), "{name}: only {parsed} of {} lines parse", lines.len());
+        group.throughput(Throughput::Elements(lines.len() as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut ok = 0usize;
+                for line in &lines {
+                    ok += usize::from(parser.parse(black_box(line)).is_ok());
+                }
+                ok
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, parsers);
+criterion_main!(benches);

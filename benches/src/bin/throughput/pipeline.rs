@@ -1,0 +1,415 @@
+//! The measurements: raw baselines, the router, the whole pipeline, `emit`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use eventstorm_benches::raw::{RawProxy, RawPublisher, RawSubscriber, Transport};
+use eventstorm_benches::typical_event;
+use eventstorm_core::{EventSink, RawEvent, SinkError, Stats};
+use eventstorm_router::{InputConfig, OutputConfig, RouterConfig, RouterHandle, RouterRuntime};
+use eventstorm_sink::sinks::NullSink;
+use eventstorm_sink::{RuntimeConfig, SinkRuntime, SubscriberConfig};
+use eventstorm_source::{Client, DeliveryMode};
+
+/// Any error, as text.
+pub(crate) type Res<T> = Result<T, String>;
+
+/// How long a receiver waits for more after the sender stopped.
+const QUIET: Duration = Duration::from_millis(250);
+/// How long set-up waits for subscriptions to reach a publisher.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// The event type of the typical event.
+pub(crate) const TYPE: &str = "compute.instance.create.end";
+
+fn err<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> String {
+    move |e| format!("{what}: {e}")
+}
+
+/// One measured run.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Run {
+    /// Events per second delivered (or calls per second for `emit`).
+    pub(crate) rate: f64,
+    /// Events the sender tried to send.
+    pub(crate) sent: u64,
+    /// Events delivered at the end of the pipeline.
+    pub(crate) received: u64,
+    /// Events counted as lost along the way.
+    pub(crate) lost: u64,
+    /// Whether `sent = received + lost` holds.
+    pub(crate) accounted: bool,
+    /// Where the losses were counted, for the report.
+    pub(crate) detail: Vec<(String, u64)>,
+}
+
+fn body() -> Vec<u8> {
+    typical_event(0).to_bytes()
+}
+
+/// Raw PUB → SUB: a raw publisher binds, a SUB connects.
+pub(crate) fn raw_direct(transport: Transport, duration: Duration) -> Res<Run> {
+    let ctx = zmq::Context::new();
+    let (mut publisher, endpoint) =
+        RawPublisher::open(&ctx, &transport.endpoint(), true, TYPE, body())
+            .map_err(err("raw publisher"))?;
+    let subscriber = RawSubscriber::connect(&ctx, &endpoint).map_err(err("raw subscriber"))?;
+    if !publisher.wait_for_subscriber(JOIN_TIMEOUT) {
+        return Err("raw subscriber never subscribed".into());
+    }
+    measure_raw(&mut publisher, subscriber, duration)
+}
+
+fn measure_raw(
+    publisher: &mut RawPublisher,
+    subscriber: RawSubscriber,
+    duration: Duration,
+) -> Res<Run> {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let stop = &stop;
+        let counter = s.spawn(move || subscriber.count_until(stop, QUIET));
+        let start = Instant::now();
+        let sent = publisher.send_for(duration);
+        stop.store(true, Ordering::Relaxed);
+        let (received, last) = counter
+            .join()
+            .map_err(|_| "subscriber panicked".to_string())?
+            .map_err(err("receiving"))?;
+        let sent = sent.map_err(err("sending"))?;
+        Ok(Run {
+            rate: received as f64 / last.duration_since(start).as_secs_f64(),
+            sent,
+            received,
+            lost: sent.saturating_sub(received),
+            accounted: true,
+            detail: Vec::new(),
+        })
+    })
+}
+
+/// What sits between a raw publisher and a raw subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Middle {
+    /// The hand-written XSUB/XPUB proxy.
+    Proxy,
+    /// Eventstorm's router, forwarding everything to one block-mode output.
+    Router,
+}
+
+/// A router config: one input, one output, everything to it.
+fn router_config(transport: Transport, mode: eventstorm_router::DeliveryMode) -> RouterConfig {
+    let mut config = RouterConfig {
+        inputs: vec![InputConfig::bind("in", transport.endpoint())],
+        outputs: vec![OutputConfig {
+            mode,
+            ..OutputConfig::bind("out", transport.endpoint())
+        }],
+        ..Default::default()
+    };
+    config.router.default_output = Some("out".into());
+    config.router.stats_interval_ms = 0;
+    config
+}
+
+/// Spawns a router; returns it with its input and output endpoints.
+pub(crate) fn spawn_router(
+    ctx: &zmq::Context,
+    transport: Transport,
+    mode: eventstorm_router::DeliveryMode,
+) -> Res<(RouterHandle, String, String)> {
+    let handle = RouterRuntime::new(ctx, &router_config(transport, mode))
+        .and_then(RouterRuntime::spawn)
+        .map_err(err("router"))?;
+    let input = handle.endpoints().input("in")[0].clone();
+    let output = handle.endpoints().output("out")[0].clone();
+    Ok((handle, input, output))
+}
+
+/// Raw publisher → (proxy or router) → raw SUB.
+pub(crate) fn routed(middle: Middle, transport: Transport, duration: Duration) -> Res<Run> {
+    let ctx = zmq::Context::new();
+    let (proxy, router, frontend, backend) = match middle {
+        Middle::Proxy => {
+            let proxy = RawProxy::spawn(&ctx, transport).map_err(err("raw proxy"))?;
+            let (f, b) = (proxy.frontend.clone(), proxy.backend.clone());
+            (Some(proxy), None, f, b)
+        }
+        Middle::Router => {
+            let (handle, f, b) =
+                spawn_router(&ctx, transport, eventstorm_router::DeliveryMode::Block)?;
+            (None, Some(handle), f, b)
+        }
+    };
+    let subscriber = RawSubscriber::connect(&ctx, &backend).map_err(err("raw subscriber"))?;
+    let (mut publisher, _) = RawPublisher::open(&ctx, &frontend, false, TYPE, body())
+        .map_err(err("raw publisher"))?;
+    if !publisher.wait_for_subscriber(JOIN_TIMEOUT) {
+        return Err("the subscription never reached the publisher".into());
+    }
+    let mut run = measure_raw(&mut publisher, subscriber, duration)?;
+    if let Some(proxy) = proxy {
+        proxy.stop();
+    }
+    if let Some(router) = router {
+        let stats = router.shutdown().map_err(err("router shutdown"))?;
+        run.detail = pick(&stats, &["in.in.received", "in.in.lost", "out.out.sent"]);
+    }
+    Ok(run)
+}
+
+fn pick(stats: &Stats, names: &[&str]) -> Vec<(String, u64)> {
+    names
+        .iter()
+        .map(|n| ((*n).to_string(), stats.get(n).unwrap_or(0)))
+        .collect()
+}
+
+fn source_mode(block: bool) -> DeliveryMode {
+    if block {
+        DeliveryMode::Block
+    } else {
+        DeliveryMode::Drop
+    }
+}
+
+fn router_mode(block: bool) -> eventstorm_router::DeliveryMode {
+    if block {
+        eventstorm_router::DeliveryMode::Block
+    } else {
+        eventstorm_router::DeliveryMode::Drop
+    }
+}
+
+/// A client connected to `endpoint`, waiting until the subscription reached it.
+fn connected_client(ctx: &zmq::Context, endpoint: &str, block: bool) -> Res<Client> {
+    Client::builder()
+        .context(ctx.clone())
+        .connect(endpoint)
+        .logger("bench")
+        .mode(source_mode(block))
+        .wait_for_subscriber(JOIN_TIMEOUT)
+        .build()
+        .map_err(err("client"))
+}
+
+/// Watches a counter until `stop` is set and it stayed still for [`QUIET`];
+/// returns the instant it last changed.
+fn settle(counter: impl Fn() -> u64, stop: &AtomicBool) -> Instant {
+    let mut value = counter();
+    let mut changed = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_millis(2));
+        let now = counter();
+        if now != value {
+            value = now;
+            changed = Instant::now();
+        } else if stop.load(Ordering::Relaxed) && changed.elapsed() >= QUIET {
+            return changed;
+        }
+    }
+}
+
+/// `Client::send` → router → `SinkRuntime` with a null sink.
+pub(crate) fn end_to_end(block: bool, transport: Transport, duration: Duration) -> Res<Run> {
+    let ctx = zmq::Context::new();
+    let (router, input, output) = spawn_router(&ctx, transport, router_mode(block))?;
+    let sink = SinkRuntime::spawn(
+        &ctx,
+        RuntimeConfig::new(SubscriberConfig::connect(output)),
+        Box::new(NullSink::new()),
+    )
+    .map_err(err("sink runtime"))?;
+    let client = connected_client(&ctx, &input, block)?;
+    let events: Vec<_> = (0..16).map(typical_event).collect();
+    let stop = AtomicBool::new(false);
+    let (attempted, start, last) = std::thread::scope(|s| {
+        let watcher = s.spawn(|| settle(|| sink.written(), &stop));
+        let start = Instant::now();
+        let mut attempted = 0u64;
+        while start.elapsed() < duration {
+            for event in &events {
+                client.send(event);
+            }
+            attempted += events.len() as u64;
+        }
+        client.close();
+        stop.store(true, Ordering::Relaxed);
+        let last = watcher.join().unwrap_or_else(|_| Instant::now());
+        (attempted, start, last)
+    });
+    let client_stats = client.stats();
+    let router_stats = router.shutdown().map_err(err("router shutdown"))?;
+    // Let the router's final sequence marks reach the sink.
+    let marks = AtomicBool::new(true);
+    settle(|| sink.received() + sink.lost(), &marks);
+    let sink_stats = sink.shutdown().map_err(err("sink shutdown"))?;
+    let received = sink_stats.get("written").unwrap_or(0);
+    let get = |s: &Stats, n: &str| s.get(n).unwrap_or(0);
+    let detail = vec![
+        ("client.not_queued".to_string(), attempted - get(&client_stats, "emitted")),
+        ("publisher.dropped_hwm".to_string(), get(&client_stats, "dropped_hwm")),
+        ("router.in.lost".to_string(), get(&router_stats, "in.in.lost")),
+        ("router.in.undecodable".to_string(), get(&router_stats, "in.in.undecodable")),
+        ("router.out.dropped_hwm".to_string(), get(&router_stats, "out.out.dropped_hwm")),
+        ("sink.lost".to_string(), get(&sink_stats, "lost")),
+        ("sink.undecodable".to_string(), get(&sink_stats, "undecodable")),
+        ("sink.dropped_queue_full".to_string(), get(&sink_stats, "dropped_queue_full")),
+        ("sink.dropped_sink".to_string(), get(&sink_stats, "dropped_sink")),
+    ];
+    // publisher.dropped_hwm is inside router.in.lost, and router.out.dropped_hwm
+    // inside sink.lost (each is a sequence gap at the next hop): not added twice.
+    let lost: u64 = detail
+        .iter()
+        .filter(|(n, _)| !n.ends_with("dropped_hwm"))
+        .map(|(_, v)| v)
+        .sum();
+    Ok(Run {
+        rate: received as f64 / last.duration_since(start).as_secs_f64(),
+        sent: attempted,
+        received,
+        lost,
+        accounted: attempted == received + lost,
+        detail,
+    })
+}
+
+/// `Client::emit` (or `send` of a prebuilt event) calls per second on one
+/// thread, with a subscriber attached so that every event is encoded.
+pub(crate) fn emit_rate(prebuilt: bool, duration: Duration) -> Res<Run> {
+    let ctx = zmq::Context::new();
+    let client = Client::builder()
+        .context(ctx.clone())
+        .bind("tcp://127.0.0.1:*")
+        .logger("bench")
+        .build()
+        .map_err(err("client"))?;
+    let subscriber =
+        RawSubscriber::connect(&ctx, &client.endpoints()[0]).map_err(err("subscriber"))?;
+    let deadline = Instant::now() + JOIN_TIMEOUT;
+    while !client.is_wanted(TYPE) {
+        if Instant::now() > deadline {
+            return Err("the subscriber never reached the client".into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let event = typical_event(0);
+    let fields = event.body().clone();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let stop = &stop;
+        let counter = s.spawn(move || subscriber.count_until(stop, QUIET));
+        let start = Instant::now();
+        let mut calls = 0u64;
+        while start.elapsed() < duration {
+            for _ in 0..64 {
+                if prebuilt {
+                    client.send(&event);
+                } else {
+                    client.emit(TYPE, fields.clone());
+                }
+            }
+            calls += 64;
+        }
+        let elapsed = start.elapsed().as_secs_f64();
+        client.close();
+        stop.store(true, Ordering::Relaxed);
+        let received = counter.join().ok().and_then(Result::ok).map_or(0, |r| r.0);
+        let stats = client.stats();
+        let lost = stats.get("dropped_queue_full").unwrap_or(0) + stats.get("dropped_hwm").unwrap_or(0);
+        Ok(Run {
+            rate: calls as f64 / elapsed,
+            sent: calls,
+            received,
+            lost,
+            accounted: calls == received + lost,
+            detail: pick(&stats, &["emitted", "dropped_queue_full", "dropped_hwm"]),
+        })
+    })
+}
+
+/// Records, per event, the time from `emit` to the sink's `write`.
+#[derive(Debug)]
+struct LatencySink {
+    epoch: Instant,
+    samples: Arc<Mutex<Vec<u64>>>,
+}
+
+impl EventSink for LatencySink {
+    fn name(&self) -> &str {
+        "latency"
+    }
+
+    fn write(&mut self, batch: &[RawEvent]) -> Result<(), SinkError> {
+        let now = self.epoch.elapsed().as_nanos() as u64;
+        let mut samples = self.samples.lock().unwrap_or_else(|e| e.into_inner());
+        for event in batch {
+            if let Some(sent) = event.get("body.sent_ns").and_then(|v| v.as_i64()) {
+                samples.push(now.saturating_sub(sent as u64));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Latency percentiles in microseconds.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Latency {
+    pub(crate) rate: u64,
+    pub(crate) samples: usize,
+    pub(crate) p50_us: f64,
+    pub(crate) p99_us: f64,
+    pub(crate) max_us: f64,
+}
+
+/// Emits at a fixed `rate` through router and sink runtime (block mode, tcp,
+/// batches of one) and measures each event's time from `emit` to `write`.
+pub(crate) fn latency(rate: u64, duration: Duration) -> Res<Latency> {
+    let ctx = zmq::Context::new();
+    let (router, input, output) = spawn_router(&ctx, Transport::Tcp, router_mode(true))?;
+    let epoch = Instant::now();
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let sink = SinkRuntime::spawn(
+        &ctx,
+        RuntimeConfig::new(SubscriberConfig::connect(output)).with_batch(1, Duration::from_millis(1)),
+        Box::new(LatencySink {
+            epoch,
+            samples: Arc::clone(&samples),
+        }),
+    )
+    .map_err(err("sink runtime"))?;
+    let client = connected_client(&ctx, &input, true)?;
+    let fields = typical_event(0).body().clone();
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = Instant::now();
+    let mut n = 0u32;
+    while start.elapsed() < duration {
+        let due = start + interval * n;
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let mut body = fields.clone();
+        body.insert("sent_ns", epoch.elapsed().as_nanos() as i64);
+        client.emit(TYPE, body);
+        n += 1;
+    }
+    client.close();
+    let done = AtomicBool::new(true);
+    settle(|| sink.written(), &done);
+    let _ = router.shutdown();
+    let _ = sink.shutdown();
+    let mut all = std::mem::take(&mut *samples.lock().unwrap_or_else(|e| e.into_inner()));
+    // The first 5% include connection warm-up.
+    let all = all.split_off(all.len() / 20);
+    let mut sorted = all;
+    sorted.sort_unstable();
+    let us = |ns: u64| ns as f64 / 1000.0;
+    Ok(Latency {
+        rate,
+        samples: sorted.len(),
+        p50_us: us(eventstorm_benches::stats::percentile(&sorted, 50.0)),
+        p99_us: us(eventstorm_benches::stats::percentile(&sorted, 99.0)),
+        max_us: us(sorted.last().copied().unwrap_or(0)),
+    })
+}
