@@ -18,9 +18,11 @@
 //! [`RawEvent`] and [`RawEventRef`] give borrowed access to received bytes
 //! without decoding the whole document.
 
+mod encode;
 mod raw;
 mod severity;
 
+pub use encode::{Envelope, encode_event, write_document};
 pub use raw::{RawEvent, RawEventRef};
 pub use severity::{ParseSeverityError, Severity};
 
@@ -286,8 +288,9 @@ impl Event {
 
     /// Appends the encoded document to `buf` (reuse one buffer for many events).
     pub fn encode_into(&self, buf: &mut Vec<u8>) -> Result<()> {
-        self.doc.to_writer(buf)?;
-        Ok(())
+        // Straight into `buf`: `Document::to_writer` would encode into a
+        // buffer of its own first, then copy.
+        encode::write_document(buf, &self.doc)
     }
 
     /// The encoded document: the bytes of the body frame.
