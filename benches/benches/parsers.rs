@@ -32,7 +32,11 @@ fn parsers(c: &mut Criterion) {
         let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
         let parser = parser_by_name(name, &config).expect("parser");
         let parsed = lines.iter().filter(|l| parser.parse(l).is_ok()).count();
-        assert!(parsed * 2 > lines.len(), "{name}: only {parsed} of {} lines parse", lines.len());
+        assert!(
+            parsed * 2 > lines.len(),
+            "{name}: only {parsed} of {} lines parse",
+            lines.len()
+        );
         group.throughput(Throughput::Elements(lines.len() as u64));
         group.bench_function(name, |b| {
             b.iter(|| {

@@ -50,9 +50,7 @@ impl Kind {
         match self {
             Kind::RawDirect(t) => pipeline::raw_direct(t, duration),
             Kind::Routed(m, t) => pipeline::routed(m, t, duration),
-            Kind::EndToEnd { block, transport } => {
-                pipeline::end_to_end(block, transport, duration)
-            }
+            Kind::EndToEnd { block, transport } => pipeline::end_to_end(block, transport, duration),
             Kind::Emit { prebuilt } => pipeline::emit_rate(prebuilt, duration),
         }
     }
@@ -86,7 +84,9 @@ fn main() {
             "--quick" => options.quick = true,
             "--json" => options.json = true,
             "-h" | "--help" => {
-                println!("usage: throughput [--quick] [--json] [--only MEASUREMENT]   (see docs/performance.md)");
+                println!(
+                    "usage: throughput [--quick] [--json] [--only MEASUREMENT]   (see docs/performance.md)"
+                );
                 return;
             }
             other => {
@@ -116,13 +116,25 @@ fn run(options: &Options) -> pipeline::Res<()> {
         Kind::RawDirect(tcp),
         Kind::Routed(Middle::Proxy, tcp),
         Kind::Routed(Middle::Router, tcp),
-        Kind::EndToEnd { block: true, transport: tcp },
-        Kind::EndToEnd { block: false, transport: tcp },
+        Kind::EndToEnd {
+            block: true,
+            transport: tcp,
+        },
+        Kind::EndToEnd {
+            block: false,
+            transport: tcp,
+        },
         Kind::RawDirect(ipc),
         Kind::Routed(Middle::Proxy, ipc),
         Kind::Routed(Middle::Router, ipc),
-        Kind::EndToEnd { block: true, transport: ipc },
-        Kind::EndToEnd { block: false, transport: ipc },
+        Kind::EndToEnd {
+            block: true,
+            transport: ipc,
+        },
+        Kind::EndToEnd {
+            block: false,
+            transport: ipc,
+        },
         Kind::Emit { prebuilt: false },
         Kind::Emit { prebuilt: true },
     ];
@@ -132,7 +144,10 @@ fn run(options: &Options) -> pipeline::Res<()> {
             .find(|k| &k.name() == only)
             .ok_or_else(|| format!("no measurement {only:?}"))?;
         let run = kind.run(duration)?;
-        println!("{only}: {:.0}/s sent={} received={} lost={} {:?}", run.rate, run.sent, run.received, run.lost, run.detail);
+        println!(
+            "{only}: {:.0}/s sent={} received={} lost={} {:?}",
+            run.rate, run.sent, run.received, run.lost, run.detail
+        );
         return Ok(());
     }
     let mut results: Results = plan.iter().map(|k| (*k, Vec::new())).collect();
@@ -141,7 +156,10 @@ fn run(options: &Options) -> pipeline::Res<()> {
             if !options.json {
                 eprint!("\rround {}/{rounds}: {:<24}", round + 1, kind.name());
             }
-            runs.push(kind.run(duration).map_err(|e| format!("{}: {e}", kind.name()))?);
+            runs.push(
+                kind.run(duration)
+                    .map_err(|e| format!("{}: {e}", kind.name()))?,
+            );
         }
     }
     if !options.json {
@@ -172,14 +190,54 @@ fn med(results: &Results, name: &str) -> f64 {
 
 /// The ratios the targets are about: (name, numerator, denominator, target).
 const RATIOS: [(&str, &str, &str, f64); 8] = [
-    ("router_vs_raw_proxy_tcp", "router_tcp", "raw_proxy_tcp", 0.9),
-    ("router_vs_raw_proxy_ipc", "router_ipc", "raw_proxy_ipc", 0.9),
-    ("e2e_block_vs_raw_routed_tcp", "e2e_block_tcp", "raw_proxy_tcp", 0.8),
-    ("e2e_drop_vs_raw_routed_tcp", "e2e_drop_tcp", "raw_proxy_tcp", 0.8),
-    ("e2e_block_vs_raw_routed_ipc", "e2e_block_ipc", "raw_proxy_ipc", 0.8),
-    ("e2e_drop_vs_raw_routed_ipc", "e2e_drop_ipc", "raw_proxy_ipc", 0.8),
-    ("raw_proxy_vs_raw_pubsub_tcp", "raw_proxy_tcp", "raw_pubsub_tcp", 0.0),
-    ("raw_proxy_vs_raw_pubsub_ipc", "raw_proxy_ipc", "raw_pubsub_ipc", 0.0),
+    (
+        "router_vs_raw_proxy_tcp",
+        "router_tcp",
+        "raw_proxy_tcp",
+        0.9,
+    ),
+    (
+        "router_vs_raw_proxy_ipc",
+        "router_ipc",
+        "raw_proxy_ipc",
+        0.9,
+    ),
+    (
+        "e2e_block_vs_raw_routed_tcp",
+        "e2e_block_tcp",
+        "raw_proxy_tcp",
+        0.8,
+    ),
+    (
+        "e2e_drop_vs_raw_routed_tcp",
+        "e2e_drop_tcp",
+        "raw_proxy_tcp",
+        0.8,
+    ),
+    (
+        "e2e_block_vs_raw_routed_ipc",
+        "e2e_block_ipc",
+        "raw_proxy_ipc",
+        0.8,
+    ),
+    (
+        "e2e_drop_vs_raw_routed_ipc",
+        "e2e_drop_ipc",
+        "raw_proxy_ipc",
+        0.8,
+    ),
+    (
+        "raw_proxy_vs_raw_pubsub_tcp",
+        "raw_proxy_tcp",
+        "raw_pubsub_tcp",
+        0.0,
+    ),
+    (
+        "raw_proxy_vs_raw_pubsub_ipc",
+        "raw_proxy_ipc",
+        "raw_pubsub_ipc",
+        0.0,
+    ),
 ];
 
 fn ratio(results: &Results, num: &str, den: &str) -> f64 {
@@ -274,7 +332,10 @@ fn print_table(
     for (name, num, den, target) in RATIOS {
         let r = ratio(results, num, den);
         let (t, met) = if target > 0.0 {
-            (format!("{target:.2}"), if r >= target { "yes" } else { "NO" })
+            (
+                format!("{target:.2}"),
+                if r >= target { "yes" } else { "NO" },
+            )
         } else {
             ("-".to_string(), "")
         };
@@ -293,7 +354,11 @@ fn print_table(
             sum(|r| r.sent),
             sum(|r| r.received),
             sum(|r| r.lost),
-            if runs.iter().all(|r| r.accounted) { "yes" } else { "NO" }
+            if runs.iter().all(|r| r.accounted) {
+                "yes"
+            } else {
+                "NO"
+            }
         );
         for run in runs.iter().take(1) {
             let nonzero: Vec<String> = run
@@ -310,7 +375,11 @@ fn print_table(
     let emit = med(results, "client_emit");
     println!(
         "\nClient::emit: {emit:.0} calls/s from one thread (target 1M: {})",
-        if emit >= 1_000_000.0 { "met" } else { "NOT met" }
+        if emit >= 1_000_000.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
     println!(
         "latency at {} events/s (tcp, router, block mode, batches of 1): p50 {:.0} us, p99 {:.0} us, max {:.0} us ({} samples)",
