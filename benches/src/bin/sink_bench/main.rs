@@ -1,0 +1,139 @@
+//! cargo run --release -p eventstorm-benches --bin sink_bench -- mongo|cql [--quick] [--events N]
+//!
+//! A database sink against a plain driver loop, same driver, batch size (or
+//! concurrency) and server, in one run: `mongo` compares `MongoSink` with an
+//! `insert_many` loop of `RawDocumentBuf`s (mongodb crate); `cql` compares
+//! `CqlSink` with a loop of prepared inserts, as many in flight as the sink
+//! allows (scylla crate). Runs alternate (sink, plain, sink, plain, ...) and
+//! the medians are compared, so the noise of a shared machine does not
+//! favour one side. The server is `EVENTSTORM_MONGODB_URI` /
+//! `EVENTSTORM_CQL_URI`, or the test server `scripts/services/*.sh start`
+//! starts. The last line printed is `ratio=X` (sink ÷ plain loop).
+
+mod cql;
+mod mongo;
+
+use std::time::Duration;
+
+use eventstorm_benches::stats::median;
+use eventstorm_benches::typical_event;
+use eventstorm_core::RawEvent;
+
+/// Any error, as text.
+type Res<T> = Result<T, String>;
+
+/// One side of the comparison, run once over `events`; returns the time taken.
+trait Side {
+    fn name(&self) -> &'static str;
+    fn run(&mut self, round: usize, events: &[RawEvent]) -> Res<Duration>;
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(e) = run(&args) {
+        eprintln!("sink_bench: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &[String]) -> Res<()> {
+    let mut target = None;
+    let mut quick = false;
+    let mut events = None;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "mongo" | "cql" => target = Some(arg.clone()),
+            "--quick" => quick = true,
+            "--events" => {
+                events = Some(
+                    it.next()
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .ok_or("--events needs a number")?,
+                )
+            }
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?} (expected mongo|cql [--quick] [--events N])"
+                ));
+            }
+        }
+    }
+    let target = target.ok_or("say which: sink_bench mongo | sink_bench cql")?;
+    let rounds = if quick { 2 } else { 5 };
+    let ((sink, plain), n) = match target.as_str() {
+        "mongo" => (mongo::sides()?, if quick { 5_000 } else { 20_000 }),
+        _ => (cql::sides()?, if quick { 2_000 } else { 10_000 }),
+    };
+    compare(sink, plain, events.unwrap_or(n), rounds)
+}
+
+fn compare(mut sink: Box<dyn Side>, mut plain: Box<dyn Side>, n: usize, rounds: usize) -> Res<()> {
+    let events: Vec<RawEvent> = (0..n as u64)
+        .map(|i| RawEvent::from_event(&typical_event(i)).map_err(|e| format!("event: {e}")))
+        .collect::<Res<_>>()?;
+    // One untimed warm-up of each (connections, first collection/table).
+    sink.run(1000, &events[..events.len().min(500)])?;
+    plain.run(1000, &events[..events.len().min(500)])?;
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        // Alternate which side goes first: A B B A A B ...
+        let order: [&mut Box<dyn Side>; 2] = if round % 2 == 0 {
+            [&mut sink, &mut plain]
+        } else {
+            [&mut plain, &mut sink]
+        };
+        for side in order {
+            let took = side.run(round, &events)?;
+            let rate = n as f64 / took.as_secs_f64();
+            println!(
+                "round {}: {:<6} {rate:>10.0} events/s ({:.2} s)",
+                round + 1,
+                side.name(),
+                took.as_secs_f64()
+            );
+            if side.name() == "sink" {
+                a.push(rate)
+            } else {
+                b.push(rate)
+            }
+        }
+    }
+    let (ma, mb) = (median(&a), median(&b));
+    println!("sink   median {ma:.0} events/s");
+    println!("plain  median {mb:.0} events/s");
+    println!("ratio={:.3}", if mb > 0.0 { ma / mb } else { 0.0 });
+    Ok(())
+}
+
+/// Reads `NAME` from the environment or from the `export NAME=...` /
+/// `NAME=...` line `script start` prints.
+fn service_uri(name: &str, script: &str) -> Res<String> {
+    if let Ok(uri) = std::env::var(name)
+        && !uri.is_empty()
+    {
+        return Ok(uri);
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/services/");
+    eprintln!("{name} not set: starting the test server with {script} start");
+    let out = std::process::Command::new("bash")
+        .arg(format!("{path}{script}"))
+        .arg("start")
+        .output()
+        .map_err(|e| format!("running {script}: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    stdout
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .trim_start_matches("export ")
+                .strip_prefix(&format!("{name}="))
+                .map(str::to_string)
+        })
+        .ok_or_else(|| {
+            format!(
+                "{script} start printed no {name}= line: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+}
