@@ -29,6 +29,7 @@
 
 pub mod error;
 pub mod event;
+pub mod flow;
 pub mod loss;
 pub mod matcher;
 pub mod stats;
@@ -38,6 +39,7 @@ pub mod wire;
 pub use bson;
 pub use error::{DecodeError, Error, Result, SinkError};
 pub use event::{Event, EventBuilder, RawEvent, RawEventRef, Severity};
+pub use flow::{DeliveryMode, WhenFull};
 pub use loss::{ReceiveCounters, SequenceTracker, Stamper};
 pub use matcher::Matcher;
 pub use stats::{Counter, Stats};

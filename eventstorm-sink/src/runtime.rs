@@ -12,18 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::subscriber::{Subscriber, SubscriberConfig};
 
-/// What to do when a bounded queue is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WhenFull {
-    /// Wait for room: back-pressure. The subscriber stops reading, ZeroMQ's
-    /// queue fills, and the publisher drops and counts (drop mode) or waits
-    /// (block mode). The default.
-    #[default]
-    Block,
-    /// Drop the event and count it (`dropped_queue_full`).
-    Drop,
-}
+pub use eventstorm_core::WhenFull;
 
 /// How a [`SinkRuntime`] receives and batches.
 ///

@@ -1,19 +1,7 @@
 //! Configuration of a [`Publisher`](crate::Publisher).
 
+pub use eventstorm_core::DeliveryMode;
 use serde::{Deserialize, Serialize};
-
-/// What a publisher does when a subscriber's queue (its high-water mark) is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeliveryMode {
-    /// Fire-and-forget: the send never waits; an event that finds a full queue is
-    /// dropped and counted (`dropped_hwm`). The default.
-    #[default]
-    Drop,
-    /// Lossless: the send waits until every matching subscriber has room
-    /// (back-pressure through `ZMQ_XPUB_NODROP`).
-    Block,
-}
 
 /// How a [`Publisher`](crate::Publisher) opens its socket.
 ///

@@ -207,18 +207,11 @@ impl MongoSinkConfig {
 }
 
 /// What [`MongoSink::write`](super::MongoSink) does with a batch that does not
-/// fit in `max_pending` while the server is unreachable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WhenFull {
-    /// Wait (retrying with backoff) until there is room: back-pressure, nothing
-    /// lost, the pipeline upstream slows down. The default.
-    #[default]
-    Block,
-    /// Drop the events that do not fit, count them as `dropped` and report them
-    /// in the `SinkError` of the `write`.
-    Drop,
-}
+/// fit in `max_pending` while the server is unreachable: `block` (the default)
+/// waits, retrying with backoff, until there is room (back-pressure, nothing
+/// lost); `drop` drops the events that do not fit, counts them as `dropped` and
+/// reports them in the `SinkError` of the `write`.
+pub use eventstorm_core::WhenFull;
 
 /// Write concern of the inserts. Unset fields use the server's defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

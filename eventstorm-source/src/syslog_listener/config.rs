@@ -4,19 +4,12 @@ use serde::Deserialize;
 
 use crate::parse::ParserConfig;
 
-/// What a socket thread does when the channel to the source's `poll` is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WhenFull {
-    /// Drop the message and count it in `dropped` (the default: a syslog
-    /// sender is never slowed down).
-    #[default]
-    Drop,
-    /// Wait for room: TCP senders are slowed down (back-pressure); UDP
-    /// datagrams pile up in the kernel, which drops them uncounted when its
-    /// buffer is full.
-    Block,
-}
+/// What a socket thread does when the channel to the source's `poll` is full:
+/// `drop` (this source's default: a syslog sender is never slowed down) drops
+/// the message and counts it in `dropped`; `block` waits for room, so TCP
+/// senders are slowed down while UDP datagrams pile up in the kernel, which
+/// drops them uncounted when its buffer is full.
+pub use eventstorm_core::WhenFull;
 
 /// Where a [`SyslogSource`](super::SyslogSource) listens and how it parses.
 ///
