@@ -290,11 +290,14 @@ impl RouterRuntime {
                 self.report(stop)?;
             }
         }
-        self.report(stop)?;
+        // The last stats event goes out before the final marks, so the marks
+        // cover it; the last stats line comes after them, so it counts them.
+        self.publish_stats(&self.stats(), stop)?;
         for output in &mut self.outputs {
             output.close();
         }
         let stats = self.stats();
+        tracing::info!(target: "eventstorm_router::stats", "final: {stats}");
         self.refresh_snapshot();
         Ok(stats)
     }
@@ -308,8 +311,13 @@ impl RouterRuntime {
     fn report(&mut self, stop: &AtomicBool) -> Result<()> {
         let stats = self.stats();
         tracing::info!(target: "eventstorm_router::stats", "{stats}");
+        self.publish_stats(&stats, stop)
+    }
+
+    /// Publishes the stats as an event on the stats outputs.
+    fn publish_stats(&mut self, stats: &Stats, stop: &AtomicBool) -> Result<()> {
         if !self.stats_outputs.is_empty() {
-            let body = crate::stats::stats_event(&stats);
+            let body = crate::stats::stats_event(stats);
             for &o in &self.stats_outputs {
                 let output = &mut self.outputs[o];
                 output.send(crate::STATS_TYPE.as_bytes(), &body[..], body.len(), stop)?;
