@@ -20,6 +20,7 @@
 
 mod encode;
 mod raw;
+mod scan;
 mod severity;
 
 pub use encode::{Envelope, encode_event, write_document};

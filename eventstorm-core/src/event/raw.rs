@@ -35,49 +35,13 @@ impl<'a> RawEventRef<'a> {
     /// present twice (a duplicate would read differently here, where the first
     /// occurrence wins, than in a decoded [`Event`], where the last one does).
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let envelope = super::scan::scan(bytes)?;
         let doc = RawDocument::from_bytes(bytes).map_err(|e| DecodeError::Bson(e.to_string()))?;
-        let mut event_type = None;
-        let mut id = None;
-        let mut timestamp = None;
-        let mut seen = [false; fields::ALL.len()];
-        for element in doc.iter() {
-            let (key, value) = element.map_err(|e| DecodeError::Bson(e.to_string()))?;
-            if let Some(i) = fields::ALL.iter().position(|f| *f == key.as_str())
-                && std::mem::replace(&mut seen[i], true)
-            {
-                return Err(DecodeError::Envelope {
-                    field: fields::ALL[i],
-                    problem: "present more than once".into(),
-                });
-            }
-            match key.as_str() {
-                fields::ID => id = Some(expect(fields::ID, value.as_object_id(), "an ObjectId")?),
-                fields::TYPE => {
-                    event_type = Some(expect(fields::TYPE, value.as_str(), "a string")?)
-                }
-                fields::TIMESTAMP => {
-                    timestamp = Some(expect(
-                        fields::TIMESTAMP,
-                        value.as_datetime(),
-                        "a UTC datetime",
-                    )?)
-                }
-                fields::BODY => {
-                    expect(fields::BODY, value.as_document(), "a document")?;
-                }
-                _ => {}
-            }
-        }
-        let event_type = event_type.ok_or_else(|| missing(fields::TYPE))?;
-        super::validate_type(event_type).map_err(|e| DecodeError::Envelope {
-            field: fields::TYPE,
-            problem: e.to_string(),
-        })?;
         Ok(RawEventRef {
             doc,
-            event_type,
-            id: id.ok_or_else(|| missing(fields::ID))?,
-            timestamp: timestamp.ok_or_else(|| missing(fields::TIMESTAMP))?,
+            event_type: envelope.event_type,
+            id: envelope.id,
+            timestamp: envelope.timestamp,
         })
     }
 
@@ -173,20 +137,6 @@ fn validated_document(bytes: &[u8]) -> &RawDocument {
     match RawDocument::from_bytes(bytes) {
         Ok(doc) => doc,
         Err(_) => unreachable!("RawEvent holds bytes validated at construction"),
-    }
-}
-
-fn expect<T>(field: &'static str, value: Option<T>, expected: &str) -> Result<T, DecodeError> {
-    value.ok_or_else(|| DecodeError::Envelope {
-        field,
-        problem: format!("expected {expected}"),
-    })
-}
-
-fn missing(field: &'static str) -> DecodeError {
-    DecodeError::Envelope {
-        field,
-        problem: "missing".into(),
     }
 }
 

@@ -1,0 +1,252 @@
+//! A single pass over the top-level elements of an event document that checks
+//! their framing and picks out the envelope fields, without building anything.
+//!
+//! This is the check every received event goes through at every hop, so it is
+//! written by hand: it reads each element's type byte and key and skips its
+//! value by the length the BSON specification gives its type. Nested documents
+//! are checked only for their length prefix and terminator; reading into them
+//! later goes through `bson`'s raw API, which reports malformed data as errors.
+
+use bson::DateTime;
+use bson::oid::ObjectId;
+
+use super::fields;
+use crate::error::DecodeError;
+
+/// The envelope fields a receiver needs, borrowed from the bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Envelope<'a> {
+    pub(crate) event_type: &'a str,
+    pub(crate) id: ObjectId,
+    pub(crate) timestamp: DateTime,
+}
+
+fn bson_error(at: usize, problem: impl std::fmt::Display) -> DecodeError {
+    DecodeError::Bson(format!("at byte {at}: {problem}"))
+}
+
+fn read_len(bytes: &[u8], at: usize, end: usize) -> Result<usize, DecodeError> {
+    let raw = bytes
+        .get(at..at + 4)
+        .filter(|_| at + 4 <= end)
+        .ok_or_else(|| bson_error(at, "length prefix runs past the document"))?;
+    let len = i32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
+    usize::try_from(len).map_err(|_| bson_error(at, format!("negative length {len}")))
+}
+
+/// Where the value of an element of type `kind` starting at `at` ends.
+fn value_end(bytes: &[u8], kind: u8, at: usize, end: usize) -> Result<usize, DecodeError> {
+    let fixed = |n: usize| Ok(at + n);
+    let string = |at: usize| -> Result<usize, DecodeError> {
+        let len = read_len(bytes, at, end)?;
+        if len == 0 {
+            return Err(bson_error(at, "string length 0 (must count its NUL)"));
+        }
+        let stop = at + 4 + len;
+        if stop > end || bytes[stop - 1] != 0 {
+            return Err(bson_error(
+                at,
+                "string is not NUL-terminated within the document",
+            ));
+        }
+        Ok(stop)
+    };
+    let cstring = |at: usize| -> Result<usize, DecodeError> {
+        bytes[at..end]
+            .iter()
+            .position(|&b| b == 0)
+            .map(|i| at + i + 1)
+            .ok_or_else(|| bson_error(at, "unterminated C string"))
+    };
+    let stop = match kind {
+        0x01 | 0x09 | 0x11 | 0x12 => fixed(8),
+        0x02 | 0x0D | 0x0E => string(at),
+        0x03 | 0x04 => {
+            let len = read_len(bytes, at, end)?;
+            if len < 5 || at + len > end || bytes[at + len - 1] != 0 {
+                return Err(bson_error(
+                    at,
+                    format!("embedded document of length {len} is malformed"),
+                ));
+            }
+            Ok(at + len)
+        }
+        0x05 => Ok(at + 5 + read_len(bytes, at, end)?),
+        0x06 | 0x0A | 0x7F | 0xFF => fixed(0),
+        0x07 => fixed(12),
+        0x08 => {
+            if !matches!(bytes.get(at), Some(0 | 1)) || at >= end {
+                return Err(bson_error(at, "boolean is neither 0 nor 1"));
+            }
+            fixed(1)
+        }
+        0x0B => cstring(at).and_then(cstring),
+        0x0C => string(at).map(|stop| stop + 12),
+        0x0F => {
+            let len = read_len(bytes, at, end)?;
+            if len < 14 {
+                return Err(bson_error(
+                    at,
+                    format!("code with scope of length {len} is too short"),
+                ));
+            }
+            Ok(at + len)
+        }
+        0x10 => fixed(4),
+        0x13 => fixed(16),
+        other => {
+            return Err(bson_error(
+                at - 1,
+                format!("unknown element type 0x{other:02x}"),
+            ));
+        }
+    }?;
+    if stop > end {
+        return Err(bson_error(at, "value runs past the document"));
+    }
+    Ok(stop)
+}
+
+fn envelope_error(field: &'static str, problem: impl Into<String>) -> DecodeError {
+    DecodeError::Envelope {
+        field,
+        problem: problem.into(),
+    }
+}
+
+/// Checks the framing of every top-level element and returns the envelope.
+/// See [`super::RawEventRef::from_bytes`] for what is required.
+pub(crate) fn scan(bytes: &[u8]) -> Result<Envelope<'_>, DecodeError> {
+    if bytes.len() < 5 {
+        return Err(bson_error(
+            0,
+            format!("{} bytes is too short for a document", bytes.len()),
+        ));
+    }
+    let declared = read_len(bytes, 0, bytes.len())?;
+    if declared != bytes.len() {
+        return Err(bson_error(
+            0,
+            format!(
+                "length prefix says {declared} bytes, the frame has {}",
+                bytes.len()
+            ),
+        ));
+    }
+    let end = bytes.len() - 1;
+    if bytes[end] != 0 {
+        return Err(bson_error(end, "document does not end with NUL"));
+    }
+    let mut seen = [false; fields::ALL.len()];
+    let (mut event_type, mut id, mut timestamp) = (None, None, None);
+    let mut at = 4;
+    while at < end {
+        let kind = bytes[at];
+        let key_start = at + 1;
+        let key_len = bytes[key_start..end]
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or_else(|| bson_error(key_start, "unterminated key"))?;
+        let key = &bytes[key_start..key_start + key_len];
+        let value = key_start + key_len + 1;
+        let stop = value_end(bytes, kind, value, end)?;
+        if let Some(i) = fields::ALL.iter().position(|f| f.as_bytes() == key) {
+            let field = fields::ALL[i];
+            if std::mem::replace(&mut seen[i], true) {
+                return Err(envelope_error(field, "present more than once"));
+            }
+            match (field, kind) {
+                (fields::ID, 0x07) => {
+                    let mut oid = [0u8; 12];
+                    oid.copy_from_slice(&bytes[value..value + 12]);
+                    id = Some(ObjectId::from_bytes(oid));
+                }
+                (fields::ID, _) => return Err(envelope_error(field, "expected an ObjectId")),
+                (fields::TYPE, 0x02) => {
+                    let text = std::str::from_utf8(&bytes[value + 4..stop - 1])
+                        .map_err(|e| envelope_error(field, format!("not UTF-8: {e}")))?;
+                    event_type = Some(text);
+                }
+                (fields::TYPE, _) => return Err(envelope_error(field, "expected a string")),
+                (fields::TIMESTAMP, 0x09) => {
+                    let mut ms = [0u8; 8];
+                    ms.copy_from_slice(&bytes[value..value + 8]);
+                    timestamp = Some(DateTime::from_millis(i64::from_le_bytes(ms)));
+                }
+                (fields::TIMESTAMP, _) => {
+                    return Err(envelope_error(field, "expected a UTC datetime"));
+                }
+                (fields::BODY, 0x03) => {}
+                (fields::BODY, _) => return Err(envelope_error(field, "expected a document")),
+                _ => {}
+            }
+        } else if std::str::from_utf8(key).is_err() {
+            return Err(bson_error(key_start, "key is not UTF-8"));
+        }
+        at = stop;
+    }
+    if at != end {
+        return Err(bson_error(at, "elements run past the document"));
+    }
+    let missing = |field| envelope_error(field, "missing");
+    let event_type = event_type.ok_or_else(|| missing(fields::TYPE))?;
+    super::validate_type(event_type).map_err(|e| envelope_error(fields::TYPE, e.to_string()))?;
+    Ok(Envelope {
+        event_type,
+        id: id.ok_or_else(|| missing(fields::ID))?,
+        timestamp: timestamp.ok_or_else(|| missing(fields::TIMESTAMP))?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use bson::spec::BinarySubtype;
+    use bson::{Binary, Bson, JavaScriptCodeWithScope, Regex, Timestamp, doc};
+
+    use super::*;
+
+    fn event_with_top_level_extras() -> Vec<u8> {
+        let extras = doc! {
+            "double": 1.5, "string": "s", "doc": { "a": 1 }, "array": [1, "x"],
+            "binary": Binary { subtype: BinarySubtype::Generic, bytes: vec![1, 2, 3] },
+            "undefined": Bson::Undefined, "oid": ObjectId::new(), "bool": true,
+            "date": DateTime::now(), "null": Bson::Null,
+            "regex": Bson::RegularExpression(Regex { pattern: "a+".to_string().try_into().expect("cstr"), options: "i".to_string().try_into().expect("cstr") }),
+            "code": Bson::JavaScriptCode("f()".into()),
+            "scope": Bson::JavaScriptCodeWithScope(JavaScriptCodeWithScope { code: "g()".into(), scope: doc! { "x": 1 } }),
+            "int32": 7i32, "ts2": Timestamp { time: 1, increment: 2 }, "int64": 8i64,
+            "min": Bson::MinKey, "max": Bson::MaxKey,
+        };
+        let mut doc =
+            doc! { "_id": ObjectId::new(), "type": "a.b", "ts": DateTime::from_millis(42) };
+        doc.extend(extras);
+        doc.insert("body", doc! { "k": "v" });
+        let mut bytes = Vec::new();
+        doc.to_writer(&mut bytes).expect("encode");
+        bytes
+    }
+
+    #[test]
+    fn every_top_level_type_is_framed() {
+        let bytes = event_with_top_level_extras();
+        let envelope = scan(&bytes).expect("valid");
+        assert_eq!(envelope.event_type, "a.b");
+        assert_eq!(envelope.timestamp.timestamp_millis(), 42);
+    }
+
+    #[test]
+    fn every_truncation_and_corrupted_length_is_an_error() {
+        let bytes = event_with_top_level_extras();
+        for cut in 0..bytes.len() {
+            let mut short = bytes[..cut].to_vec();
+            if short.len() >= 4 {
+                let len = (short.len() as i32).to_le_bytes();
+                short[..4].copy_from_slice(&len);
+            }
+            assert!(scan(&short).is_err(), "cut at {cut}");
+        }
+        let mut bad = bytes.clone();
+        bad[0] = bad[0].wrapping_add(1);
+        assert!(scan(&bad).is_err());
+    }
+}
