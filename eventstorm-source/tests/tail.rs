@@ -294,9 +294,28 @@ fn nginx_lines_through_a_runner_reach_a_subscriber() {
         let state = dir.path().join("access.state");
         std::fs::write(&path, "").expect("create");
         let ctx = zmq::Context::new();
-        let mut subscriber =
-            Subscriber::new(&ctx, &SubscriberConfig::bind("tcp://127.0.0.1:*")).expect("sub");
-        let endpoint = subscriber.endpoints()[0].clone();
+        // The subscriber reads on a thread of its own: a ZeroMQ socket handles
+        // its connections only when its thread calls into it, and the runner
+        // waits for the subscription before it returns.
+        let (endpoint_tx, endpoint_rx) = std::sync::mpsc::channel();
+        let sub_ctx = ctx.clone();
+        let reader = std::thread::spawn(move || {
+            let mut subscriber =
+                Subscriber::new(&sub_ctx, &SubscriberConfig::bind("tcp://127.0.0.1:*"))
+                    .expect("sub");
+            endpoint_tx
+                .send(subscriber.endpoints()[0].clone())
+                .expect("endpoint");
+            let mut received = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while received.len() < 20 && Instant::now() < deadline {
+                if let Some(event) = subscriber.recv(Duration::from_millis(100)).expect("recv") {
+                    received.push(event.to_event().expect("decode"));
+                }
+            }
+            received
+        });
+        let endpoint = endpoint_rx.recv().expect("endpoint");
         let config = TailConfig::new(&path, "nginx")
             .with_state_file(&state)
             .with_poll_interval_ms(5);
@@ -313,13 +332,7 @@ fn nginx_lines_through_a_runner_reach_a_subscriber() {
             .expect("write");
         }
         writeln!(file, "garbage").expect("write");
-        let mut received = Vec::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while received.len() < 20 && Instant::now() < deadline {
-            if let Some(event) = subscriber.recv(Duration::from_millis(100)).expect("recv") {
-                received.push(event.to_event().expect("decode"));
-            }
-        }
+        let received = reader.join().expect("subscriber");
         assert_eq!(received.len(), 20);
         assert!(received.iter().all(|e| e.event_type() == "nginx.access"));
         assert_eq!(received[0].severity(), Severity::Error);
