@@ -114,18 +114,12 @@ impl Default for InputConfig {
     }
 }
 
-/// What an output does when a subscriber's queue is full.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeliveryMode {
-    /// Never wait: an event that finds a full queue is dropped and counted
-    /// (`dropped_hwm`); subscribers see it as a sequence gap. The default.
-    #[default]
-    Drop,
-    /// Wait for room (`ZMQ_XPUB_NODROP` back-pressure): lossless, but a slow
-    /// subscriber slows the whole router.
-    Block,
-}
+/// What an output does when a subscriber's queue is full: `drop` (the
+/// default) never waits, an event that finds a full queue is dropped and
+/// counted (`dropped_hwm`) and subscribers see it as a sequence gap; `block`
+/// waits for room (`ZMQ_XPUB_NODROP` back-pressure): lossless, but a slow
+/// subscriber slows the whole router.
+pub use eventstorm_core::DeliveryMode;
 
 /// One named output: an XPUB socket that binds and/or connects (`[[outputs]]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,4 +1,4 @@
-//! cargo run -p eventstorm-router --example router_embedded
+//! cargo run --example router_embedded
 //!
 //! A router inside an application, with routing written in Rust: an
 //! `EventRouter` implementation decides, the `RouterRuntime` owns the sockets

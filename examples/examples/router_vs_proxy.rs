@@ -1,4 +1,4 @@
-//! cargo run --release -p eventstorm-router --example router_vs_proxy
+//! cargo run --release --example router_vs_proxy
 //!
 //! Throughput of the router against a raw libzmq XSUB/XPUB proxy on the same
 //! traffic: a publisher sends pre-encoded ~500-byte events in block mode, a

@@ -1,4 +1,4 @@
-//! cargo run --release -p eventstorm-router --example router_chain
+//! cargo run --release --example router_chain
 //!
 //! Router → router: an edge router (one per host, in real life) forwards to a
 //! central router; a subscriber on the central router asks for `volume.`
