@@ -1,5 +1,6 @@
 //! The [`Client`]: the Metlog-style API applications emit events with.
 
+use std::borrow::Borrow;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -153,8 +154,14 @@ struct ClientCounters {
 }
 
 enum Command {
-    Event(Box<str>, Vec<u8>),
+    /// An encoded event (`buf[..doc_len]`) followed by its type (the topic), in
+    /// one allocation.
+    Event {
+        buf: Vec<u8>,
+        doc_len: usize,
+    },
     Flush(Sender<()>),
+    Stop,
 }
 
 struct Inner {
@@ -300,13 +307,22 @@ impl Client {
             .severity(self.inner.severity)
     }
 
-    /// Emits an event of `event_type` with these body fields at the default severity.
-    pub fn emit(&self, event_type: &str, fields: Document) -> bool {
+    /// Emits an event of `event_type` with these body fields at the default
+    /// severity. `fields` is a `Document` or a `&Document`: a program emitting
+    /// the same shape often can keep one document and pass a reference.
+    /// Returns whether the event was queued; when it was not, the reason is
+    /// counted (`unsubscribed`, `dropped_queue_full`, `invalid`).
+    pub fn emit(&self, event_type: &str, fields: impl Borrow<Document>) -> bool {
         self.emit_with(event_type, self.inner.severity, fields)
     }
 
     /// Emits an event with an explicit severity.
-    pub fn emit_with(&self, event_type: &str, severity: Severity, fields: Document) -> bool {
+    pub fn emit_with(
+        &self,
+        event_type: &str,
+        severity: Severity,
+        fields: impl Borrow<Document>,
+    ) -> bool {
         if !self.is_wanted(event_type) {
             self.inner.counters.unsubscribed.inc();
             return false;
@@ -328,7 +344,7 @@ impl Client {
             tenant: None,
         };
         let mut body = Vec::with_capacity(512);
-        if encode_event(&mut body, &envelope, &fields).is_err() {
+        if encode_event(&mut body, &envelope, fields.borrow()).is_err() {
             self.inner.counters.invalid.inc();
             return false;
         }
@@ -356,8 +372,10 @@ impl Client {
     }
 
     /// Queues an encoded event to the publisher thread, counting the outcome.
-    fn queue(&self, event_type: &str, body: Vec<u8>) -> bool {
-        let command = Command::Event(event_type.into(), body);
+    fn queue(&self, event_type: &str, mut buf: Vec<u8>) -> bool {
+        let doc_len = buf.len();
+        buf.extend_from_slice(event_type.as_bytes());
+        let command = Command::Event { buf, doc_len };
         let queued = match self.inner.mode {
             DeliveryMode::Drop => match self.inner.tx.try_send(command) {
                 Ok(()) => true,
@@ -443,9 +461,9 @@ impl Client {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let Some(handle) = handle {
-            // Clones may still hold senders, so an empty type marks the end of
-            // the queue; everything queued before it is sent first.
-            let _ = self.inner.tx.send(Command::Event("".into(), Vec::new()));
+            // Clones may still hold senders, so `Stop` marks the end of the
+            // queue; everything queued before it is sent first.
+            let _ = self.inner.tx.send(Command::Stop);
             let _ = handle.join();
         }
     }
@@ -459,7 +477,7 @@ impl Drop for Inner {
             .unwrap_or_else(|e| e.into_inner())
             .take()
         {
-            let _ = self.tx.send(Command::Event("".into(), Vec::new()));
+            let _ = self.tx.send(Command::Stop);
             let _ = handle.join();
         }
     }
@@ -492,20 +510,21 @@ impl Drop for Timer {
     }
 }
 
-/// The publisher thread: sends queued events, ticks when idle, stops on the
-/// empty-type sentinel or when every sender is gone.
+/// The publisher thread: sends queued events, ticks when idle, stops on
+/// `Stop` or when every sender is gone.
 fn run_publisher(mut publisher: Publisher, rx: &Receiver<Command>) {
     let idle = Duration::from_millis(100);
     loop {
         match rx.recv_timeout(idle) {
-            Ok(Command::Event(event_type, body)) => {
-                if event_type.is_empty() {
-                    break;
-                }
-                if let Err(e) = publisher.send_bytes(&event_type, &body) {
+            Ok(Command::Event { buf, doc_len }) => {
+                let (body, topic) = buf.split_at(doc_len);
+                // The type was validated as ASCII before it was queued.
+                let event_type = std::str::from_utf8(topic).unwrap_or_default();
+                if let Err(e) = publisher.send_bytes(event_type, body) {
                     tracing::warn!("publisher send failed: {e}");
                 }
             }
+            Ok(Command::Stop) => break,
             Ok(Command::Flush(done)) => {
                 let _ = done.send(());
             }
