@@ -112,6 +112,8 @@ pub struct Subscriber {
     endpoints: Vec<String>,
     last_warning: Option<Instant>,
     suppressed: u64,
+    /// Frame buffers reused from message to message.
+    frames: [zmq::Message; 4],
 }
 
 impl std::fmt::Debug for Subscriber {
@@ -171,6 +173,7 @@ impl Subscriber {
             endpoints,
             last_warning: None,
             suppressed: 0,
+            frames: std::array::from_fn(|_| zmq::Message::new()),
         })
     }
 
@@ -245,58 +248,60 @@ impl Subscriber {
     /// are consumed and counted; it keeps reading until an event or an empty queue.
     fn try_recv(&mut self) -> Result<Option<RawEvent>> {
         loop {
-            let Some(frames) = self.recv_frames()? else {
+            let Some(count) = self.recv_frames()? else {
                 return Ok(None);
             };
-            if let Some(event) = self.accept(frames) {
-                return Ok(Some(event));
+            match self.accept(count) {
+                Ok(Some(event)) => return Ok(Some(event)),
+                Ok(None) => {}
+                Err(e) => self.undecodable(&e.to_string()),
             }
         }
     }
 
-    fn recv_frames(&mut self) -> Result<Option<Vec<zmq::Message>>> {
-        let first = match self.socket.recv_msg(zmq::DONTWAIT) {
-            Ok(msg) => msg,
+    /// Receives one message into the reused frame buffers; returns how many
+    /// frames it had (at most one beyond the three expected is kept: enough to
+    /// tell the message is malformed without buffering an unbounded number).
+    fn recv_frames(&mut self) -> Result<Option<usize>> {
+        match self.socket.recv(&mut self.frames[0], zmq::DONTWAIT) {
+            Ok(()) => {}
             Err(zmq::Error::EAGAIN) => return Ok(None),
             Err(e) => return Err(Error::zmq("receiving", e)),
-        };
-        let mut frames = Vec::with_capacity(3);
-        let mut more = first.get_more();
-        frames.push(first);
-        while more {
-            let msg = self
-                .socket
-                .recv_msg(0)
-                .map_err(|e| Error::zmq("receiving", e))?;
-            more = msg.get_more();
-            // Keep at most one frame beyond the three expected: enough to tell
-            // the message is malformed without buffering an unbounded number.
-            if frames.len() < 4 {
-                frames.push(msg);
-            }
         }
-        Ok(Some(frames))
+        let mut count = 1;
+        let mut more = self.frames[0].get_more();
+        while more {
+            let slot = count.min(self.frames.len() - 1);
+            self.socket
+                .recv(&mut self.frames[slot], 0)
+                .map_err(|e| Error::zmq("receiving", e))?;
+            more = self.frames[slot].get_more();
+            count += 1;
+        }
+        Ok(Some(count))
     }
 
-    fn accept(&mut self, frames: Vec<zmq::Message>) -> Option<RawEvent> {
-        let slices: Vec<&[u8]> = frames.iter().map(|f| &f[..]).collect();
-        match wire::decode_message(&slices) {
-            Ok(Message::Event(header, raw)) => {
+    fn accept(&mut self, count: usize) -> Result<Option<RawEvent>, eventstorm_core::DecodeError> {
+        let frames = &self.frames;
+        let slices: [&[u8]; 4] = [&frames[0], &frames[1], &frames[2], &frames[3]];
+        let message = if count <= 4 {
+            wire::decode_message(&slices[..count])?
+        } else {
+            return Err(eventstorm_core::DecodeError::FrameCount(count));
+        };
+        match message {
+            Message::Event(header, raw) => {
                 let topic = raw.event_type().as_bytes();
                 self.counters.record(self.tracker.observe(&header, topic));
                 self.counters.received.inc();
                 self.counters.bytes.add(raw.as_bytes().len() as u64);
-                Some(raw.to_raw_event())
+                Ok(Some(raw.to_raw_event()))
             }
-            Ok(Message::Mark(header, topic)) => {
+            Message::Mark(header, topic) => {
                 self.counters.marks.inc();
                 let observation = self.tracker.observe_mark(&header, topic);
                 self.counters.record(observation);
-                None
-            }
-            Err(e) => {
-                self.undecodable(&e.to_string());
-                None
+                Ok(None)
             }
         }
     }
