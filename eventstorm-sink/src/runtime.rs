@@ -41,7 +41,9 @@ pub struct RuntimeConfig {
     /// counted as `filtered` (default: all).
     pub filter: Option<Matcher>,
     /// Events queued between the subscriber thread and the sink thread
-    /// ([`Self::DEFAULT_CHANNEL_CAPACITY`]).
+    /// ([`Self::DEFAULT_CHANNEL_CAPACITY`]). They travel in chunks of up to
+    /// 256 events (one channel operation per chunk), and with `when_full =
+    /// "drop"` a chunk that finds no room is dropped whole, each event counted.
     pub channel_capacity: usize,
     /// What the subscriber thread does when that queue is full (default: block).
     pub when_full: WhenFull,
@@ -185,7 +187,11 @@ impl SinkRuntime {
         let counters = Arc::new(RuntimeCounters::default());
         let sink_stats = Arc::new(Mutex::new(sink.stats()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (tx, rx) = bounded(config.channel_capacity.max(1));
+        // Events travel in chunks of up to CHUNK (one channel operation per
+        // chunk, not per event); at most `channel_capacity` events are queued.
+        let capacity = config.channel_capacity.max(1);
+        let chunk = capacity.min(CHUNK);
+        let (tx, rx) = bounded(capacity / chunk);
 
         let writer = {
             let counters = Arc::clone(&counters);
@@ -206,7 +212,9 @@ impl SinkRuntime {
             let when_full = config.when_full;
             std::thread::Builder::new()
                 .name("sink-subscriber".into())
-                .spawn(move || receive_loop(subscriber, &tx, filter, when_full, &counters, &stop))
+                .spawn(move || {
+                    receive_loop(subscriber, &tx, chunk, filter, when_full, &counters, &stop)
+                })
                 .map_err(Error::Thread)?
         };
         Ok(SinkRuntime {
@@ -298,57 +306,63 @@ impl Drop for SinkRuntime {
 /// How often the receive loop checks the stop flag while idle.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
 
+/// Most events carried in one channel message.
+const CHUNK: usize = 256;
+
 fn receive_loop(
     mut subscriber: Subscriber,
-    tx: &Sender<RawEvent>,
+    tx: &Sender<Vec<RawEvent>>,
+    chunk_size: usize,
     filter: Option<Matcher>,
     when_full: WhenFull,
     counters: &RuntimeCounters,
     stop: &AtomicBool,
 ) -> Result<()> {
-    let mut batch = Vec::with_capacity(256);
+    let mut received = Vec::with_capacity(chunk_size);
     while !stop.load(Ordering::Relaxed) {
         match subscriber.recv(POLL_INTERVAL)? {
-            Some(event) => batch.push(event),
+            Some(event) => received.push(event),
             None => continue,
         }
-        subscriber.recv_batch(&mut batch, 255)?;
-        for event in batch.drain(..) {
-            if let Some(filter) = &filter
-                && !filter.matches_raw(event.view())
-            {
-                counters.filtered.inc();
-                continue;
-            }
-            match when_full {
-                WhenFull::Block => {
-                    // Wait for room, but keep honouring the stop flag.
-                    let mut event = event;
-                    loop {
-                        match tx.send_timeout(event, POLL_INTERVAL) {
-                            Ok(()) => break,
-                            Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
-                                if stop.load(Ordering::Relaxed) {
-                                    // Shutting down with a stuck sink: the event
-                                    // was received, so it is counted as dropped.
-                                    counters.dropped_queue_full.inc();
-                                    break;
-                                }
-                                event = back;
-                            }
-                            Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => {
-                                counters.dropped_sink.inc();
+        subscriber.recv_batch(&mut received, chunk_size - 1)?;
+        if let Some(filter) = &filter {
+            let before = received.len();
+            received.retain(|event| filter.matches_raw(event.view()));
+            counters.filtered.add((before - received.len()) as u64);
+        }
+        if received.is_empty() {
+            continue;
+        }
+        let chunk = std::mem::replace(&mut received, Vec::with_capacity(chunk_size));
+        let n = chunk.len() as u64;
+        match when_full {
+            WhenFull::Block => {
+                // Wait for room, but keep honouring the stop flag.
+                let mut chunk = chunk;
+                loop {
+                    match tx.send_timeout(chunk, POLL_INTERVAL) {
+                        Ok(()) => break,
+                        Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
+                            if stop.load(Ordering::Relaxed) {
+                                // Shutting down with a stuck sink: the events
+                                // were received, so they are counted as dropped.
+                                counters.dropped_queue_full.add(n);
                                 break;
                             }
+                            chunk = back;
+                        }
+                        Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => {
+                            counters.dropped_sink.add(n);
+                            break;
                         }
                     }
                 }
-                WhenFull::Drop => match tx.try_send(event) {
-                    Ok(()) => {}
-                    Err(TrySendError::Full(_)) => counters.dropped_queue_full.inc(),
-                    Err(TrySendError::Disconnected(_)) => counters.dropped_sink.inc(),
-                },
             }
+            WhenFull::Drop => match tx.try_send(chunk) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => counters.dropped_queue_full.add(n),
+                Err(TrySendError::Disconnected(_)) => counters.dropped_sink.add(n),
+            },
         }
     }
     Ok(())
@@ -362,54 +376,83 @@ struct Batching {
 
 fn write_loop(
     sink: &mut dyn EventSink,
-    rx: &Receiver<RawEvent>,
+    rx: &Receiver<Vec<RawEvent>>,
     batching: Batching,
     counters: &RuntimeCounters,
     sink_stats: &Mutex<Stats>,
 ) {
-    let mut batch: Vec<RawEvent> = Vec::with_capacity(batching.max_events);
-    let mut deadline: Option<Instant> = None;
-    let mut unflushed = false;
+    let mut writer = Writer {
+        sink,
+        batch: Vec::with_capacity(batching.max_events),
+        batching,
+        deadline: None,
+        unflushed: false,
+        counters,
+        sink_stats,
+    };
     loop {
-        let received = match deadline {
+        let received = match writer.deadline {
             Some(at) => rx.recv_deadline(at),
             None => rx.recv_timeout(Duration::from_millis(200)),
         };
         match received {
-            Ok(event) => {
-                if batch.is_empty() {
-                    deadline = Some(Instant::now() + batching.max_delay);
-                }
-                batch.push(event);
-                while batch.len() < batching.max_events {
+            Ok(chunk) => {
+                writer.absorb(chunk);
+                // Take what else is queued, up to a full batch.
+                while !writer.batch.is_empty() && writer.batch.len() < batching.max_events {
                     match rx.try_recv() {
-                        Ok(event) => batch.push(event),
+                        Ok(chunk) => writer.absorb(chunk),
                         Err(_) => break,
                     }
                 }
-                if batch.len() >= batching.max_events {
-                    write_batch(sink, &mut batch, counters, sink_stats);
-                    deadline = None;
-                    unflushed = true;
-                }
             }
             Err(RecvTimeoutError::Timeout) => {
-                if !batch.is_empty() {
-                    write_batch(sink, &mut batch, counters, sink_stats);
-                    deadline = None;
-                    unflushed = true;
-                } else if unflushed {
-                    flush(sink, counters, sink_stats);
-                    unflushed = false;
+                if !writer.batch.is_empty() {
+                    writer.write();
+                } else if writer.unflushed {
+                    flush(writer.sink, counters, sink_stats);
+                    writer.unflushed = false;
                 }
             }
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
-    if !batch.is_empty() {
-        write_batch(sink, &mut batch, counters, sink_stats);
+    if !writer.batch.is_empty() {
+        writer.write();
     }
-    flush(sink, counters, sink_stats);
+    flush(writer.sink, counters, sink_stats);
+}
+
+/// The sink thread's batching state.
+struct Writer<'a> {
+    sink: &'a mut dyn EventSink,
+    batch: Vec<RawEvent>,
+    batching: Batching,
+    deadline: Option<Instant>,
+    unflushed: bool,
+    counters: &'a RuntimeCounters,
+    sink_stats: &'a Mutex<Stats>,
+}
+
+impl Writer<'_> {
+    /// Adds a chunk of events, writing every batch that fills up.
+    fn absorb(&mut self, chunk: Vec<RawEvent>) {
+        for event in chunk {
+            if self.batch.is_empty() {
+                self.deadline = Some(Instant::now() + self.batching.max_delay);
+            }
+            self.batch.push(event);
+            if self.batch.len() >= self.batching.max_events {
+                self.write();
+            }
+        }
+    }
+
+    fn write(&mut self) {
+        write_batch(self.sink, &mut self.batch, self.counters, self.sink_stats);
+        self.deadline = None;
+        self.unflushed = true;
+    }
 }
 
 fn write_batch(
