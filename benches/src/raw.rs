@@ -12,29 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use eventstorm_core::{Header, wire};
-
-/// Sets `ZMQ_XPUB_NODROP` (the `zmq` crate has no setter for it).
-#[allow(unsafe_code)]
-pub fn set_xpub_nodrop(socket: &mut zmq::Socket) -> zmq::Result<()> {
-    let value: std::os::raw::c_int = 1;
-    // SAFETY: `socket` is a live XPUB socket held exclusively here; the value
-    // is a valid c_int whose size is passed with it, as zmq_setsockopt
-    // requires; zmq_errno only reads this thread's errno.
-    let (rc, errno) = unsafe {
-        let rc = zmq_sys::zmq_setsockopt(
-            socket.as_mut_ptr(),
-            zmq_sys::ZMQ_XPUB_NODROP as std::os::raw::c_int,
-            (&value as *const std::os::raw::c_int).cast(),
-            std::mem::size_of::<std::os::raw::c_int>(),
-        );
-        (rc, zmq_sys::zmq_errno())
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(zmq::Error::from_raw(errno))
-    }
-}
+use eventstorm_source::set_xpub_nodrop;
 
 /// A transport to measure over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

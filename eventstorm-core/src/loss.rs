@@ -128,6 +128,17 @@ struct Streams {
     next: HashMap<Box<[u8]>, u64>,
 }
 
+impl Streams {
+    /// Starts tracking a stream, forgetting all of this publisher's streams
+    /// first when it has too many (memory stays bounded).
+    fn start(&mut self, topic: &[u8], next: u64) {
+        if self.next.len() >= Stamper::DEFAULT_MAX_STREAMS {
+            self.next.clear();
+        }
+        self.next.insert(topic.into(), next);
+    }
+}
+
 /// Remembers the next expected sequence of every stream a receiver sees.
 ///
 /// Memory is bounded: at most `max_publishers` publishers (the least recently
@@ -161,14 +172,7 @@ impl SequenceTracker {
         if header.sequence == 0 {
             return Observation::Unsequenced;
         }
-        self.tick += 1;
-        if !self.publishers.contains_key(&header.publisher)
-            && self.publishers.len() >= self.max_publishers
-        {
-            self.forget_oldest();
-        }
-        let streams = self.publishers.entry(header.publisher).or_default();
-        streams.last_seen = self.tick;
+        let streams = self.streams_of(header.publisher);
         match streams.next.get_mut(topic) {
             Some(next) => {
                 let expected = *next;
@@ -184,12 +188,7 @@ impl SequenceTracker {
                 }
             }
             None => {
-                if streams.next.len() >= Stamper::DEFAULT_MAX_STREAMS {
-                    streams.next.clear();
-                }
-                streams
-                    .next
-                    .insert(topic.into(), header.sequence.saturating_add(1));
+                streams.start(topic, header.sequence.saturating_add(1));
                 Observation::FirstSeen {
                     missed: header.sequence - 1,
                 }
@@ -203,14 +202,7 @@ impl SequenceTracker {
         if header.sequence == 0 {
             return Observation::Unsequenced;
         }
-        self.tick += 1;
-        if !self.publishers.contains_key(&header.publisher)
-            && self.publishers.len() >= self.max_publishers
-        {
-            self.forget_oldest();
-        }
-        let streams = self.publishers.entry(header.publisher).or_default();
-        streams.last_seen = self.tick;
+        let streams = self.streams_of(header.publisher);
         match streams.next.get_mut(topic) {
             Some(next) if header.sequence >= *next => {
                 let missed = header.sequence - *next + 1;
@@ -219,14 +211,25 @@ impl SequenceTracker {
             }
             Some(_) => Observation::InOrder,
             None => {
-                streams
-                    .next
-                    .insert(topic.into(), header.sequence.saturating_add(1));
+                streams.start(topic, header.sequence.saturating_add(1));
                 Observation::FirstSeen {
                     missed: header.sequence,
                 }
             }
         }
+    }
+
+    /// The streams of one publisher, marked as just seen; the least recently
+    /// seen publisher is forgotten first when there are too many.
+    fn streams_of(&mut self, publisher: u64) -> &mut Streams {
+        self.tick += 1;
+        if !self.publishers.contains_key(&publisher) && self.publishers.len() >= self.max_publishers
+        {
+            self.forget_oldest();
+        }
+        let streams = self.publishers.entry(publisher).or_default();
+        streams.last_seen = self.tick;
+        streams
     }
 
     fn forget_oldest(&mut self) {

@@ -40,6 +40,6 @@ pub mod tail;
 pub use client::{Client, ClientBuilder, ClientConfig, Timer};
 pub use config::{DeliveryMode, PublisherConfig};
 pub use error::{Error, Result};
-pub use publisher::{Publisher, PublisherCounters, SendOutcome};
+pub use publisher::{Publisher, PublisherCounters, SendOutcome, set_xpub_nodrop};
 pub use runner::SourceRunner;
 pub use subscriptions::Subscriptions;

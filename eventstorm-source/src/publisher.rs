@@ -116,7 +116,7 @@ impl Publisher {
         socket
             .set_xpub_verbose(true)
             .map_err(|e| Error::zmq("setting ZMQ_XPUB_VERBOSE", e))?;
-        set_xpub_nodrop(&mut socket)?;
+        set_xpub_nodrop(&mut socket).map_err(|e| Error::zmq("setting ZMQ_XPUB_NODROP", e))?;
         socket
             .set_linger(i32::try_from(config.linger_ms).unwrap_or(i32::MAX))
             .map_err(|e| Error::zmq("setting linger", e))?;
@@ -346,11 +346,12 @@ fn last_endpoint(socket: &zmq::Socket) -> Option<String> {
     socket.get_last_endpoint().ok()?.ok()
 }
 
-/// Sets `ZMQ_XPUB_NODROP`, which the `zmq` crate has no setter for: a full
-/// subscriber queue then makes the send fail with EAGAIN (counted in drop mode)
-/// or wait (block mode) instead of silently discarding the message.
+/// Sets `ZMQ_XPUB_NODROP` on an XPUB socket, which the `zmq` crate has no
+/// setter for: a full subscriber queue then makes a send fail with EAGAIN (with
+/// `DONTWAIT`) or wait, instead of silently discarding the message. Public for
+/// programs that build their own XPUB sockets next to Eventstorm's.
 #[allow(unsafe_code)]
-fn set_xpub_nodrop(socket: &mut zmq::Socket) -> Result<()> {
+pub fn set_xpub_nodrop(socket: &mut zmq::Socket) -> zmq::Result<()> {
     let value: std::os::raw::c_int = 1;
     // SAFETY: `socket` is a live XPUB socket we hold exclusively; the option
     // value is a valid c_int whose size is passed alongside it, as
@@ -368,9 +369,6 @@ fn set_xpub_nodrop(socket: &mut zmq::Socket) -> Result<()> {
     if rc == 0 {
         Ok(())
     } else {
-        Err(Error::zmq(
-            "setting ZMQ_XPUB_NODROP",
-            zmq::Error::from_raw(errno),
-        ))
+        Err(zmq::Error::from_raw(errno))
     }
 }
