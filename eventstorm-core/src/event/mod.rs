@@ -135,21 +135,33 @@ impl Event {
             }
             None => return Err(Error::InvalidEvent("missing `type` field".into())),
         }
-        check_type(&doc, fields::ID, bson::spec::ElementType::ObjectId)?;
-        check_type(&doc, fields::TIMESTAMP, bson::spec::ElementType::DateTime)?;
-        check_type(
-            &doc,
-            fields::BODY,
-            bson::spec::ElementType::EmbeddedDocument,
-        )?;
-        if !doc.contains_key(fields::ID) {
-            doc.insert(fields::ID, ObjectId::new());
-        }
-        if !doc.contains_key(fields::TIMESTAMP) {
-            doc.insert(fields::TIMESTAMP, DateTime::now());
-        }
-        if !doc.contains_key(fields::BODY) {
-            doc.insert(fields::BODY, Document::new());
+        // One lookup per field: check the type when present, add it when not.
+        let defaults: [(&str, bson::spec::ElementType, fn() -> Bson); 3] = [
+            (fields::ID, bson::spec::ElementType::ObjectId, || {
+                Bson::ObjectId(ObjectId::new())
+            }),
+            (fields::TIMESTAMP, bson::spec::ElementType::DateTime, || {
+                Bson::DateTime(DateTime::now())
+            }),
+            (
+                fields::BODY,
+                bson::spec::ElementType::EmbeddedDocument,
+                || Bson::Document(Document::new()),
+            ),
+        ];
+        for (key, expected, default) in defaults {
+            match doc.get(key) {
+                Some(value) if value.element_type() != expected => {
+                    return Err(Error::InvalidEvent(format!(
+                        "`{key}` must be {expected:?}, got {:?}",
+                        value.element_type()
+                    )));
+                }
+                Some(_) => {}
+                None => {
+                    doc.insert(key, default());
+                }
+            }
         }
         Ok(Event { doc })
     }
@@ -303,16 +315,6 @@ impl Event {
             buf.clear();
         }
         buf
-    }
-}
-
-fn check_type(doc: &Document, key: &str, expected: bson::spec::ElementType) -> Result<()> {
-    match doc.get(key) {
-        Some(value) if value.element_type() != expected => Err(Error::InvalidEvent(format!(
-            "`{key}` must be {expected:?}, got {:?}",
-            value.element_type()
-        ))),
-        _ => Ok(()),
     }
 }
 
