@@ -136,8 +136,8 @@ impl Event {
             None => return Err(Error::InvalidEvent("missing `type` field".into())),
         }
         // One lookup per field: check the type when present, add it when not.
-        type Default = (&'static str, bson::spec::ElementType, fn() -> Bson);
-        let defaults: [Default; 3] = [
+        type FieldDefault = (&'static str, bson::spec::ElementType, fn() -> Bson);
+        let defaults: [FieldDefault; 3] = [
             (fields::ID, bson::spec::ElementType::ObjectId, || {
                 Bson::ObjectId(ObjectId::new())
             }),
