@@ -114,6 +114,24 @@ fn envelope_error(field: &'static str, problem: impl Into<String>) -> DecodeErro
     }
 }
 
+/// The index in [`fields::ALL`] of an envelope key, or `None` for any other
+/// key (matched by length first: this runs for every top-level key received).
+#[inline]
+fn envelope_index(key: &[u8]) -> Option<usize> {
+    let candidates: &[usize] = match key.len() {
+        2 => &[2],    // ts
+        3 => &[0, 6], // _id, pid
+        4 => &[1, 8], // type, body
+        6 => &[4, 7], // logger, tenant
+        8 => &[3, 5], // severity, hostname
+        _ => return None,
+    };
+    candidates
+        .iter()
+        .copied()
+        .find(|&i| fields::ALL[i].as_bytes() == key)
+}
+
 /// Checks the framing of every top-level element and returns the envelope.
 /// See [`super::RawEventRef::from_bytes`] for what is required.
 pub(crate) fn scan(bytes: &[u8]) -> Result<Envelope<'_>, DecodeError> {
@@ -150,7 +168,7 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Envelope<'_>, DecodeError> {
         let key = &bytes[key_start..key_start + key_len];
         let value = key_start + key_len + 1;
         let stop = value_end(bytes, kind, value, end)?;
-        if let Some(i) = fields::ALL.iter().position(|f| f.as_bytes() == key) {
+        if let Some(i) = envelope_index(key) {
             let field = fields::ALL[i];
             if std::mem::replace(&mut seen[i], true) {
                 return Err(envelope_error(field, "present more than once"));
@@ -200,6 +218,25 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Envelope<'_>, DecodeError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn envelope_index_finds_exactly_the_envelope_keys() {
+        for (i, key) in fields::ALL.iter().enumerate() {
+            assert_eq!(envelope_index(key.as_bytes()), Some(i), "{key}");
+        }
+        for other in [
+            "",
+            "x",
+            "id",
+            "_ID",
+            "types",
+            "bodyx",
+            "message",
+            "hostnames",
+        ] {
+            assert_eq!(envelope_index(other.as_bytes()), None, "{other}");
+        }
+    }
+
     use bson::spec::BinarySubtype;
     use bson::{Binary, Bson, JavaScriptCodeWithScope, Regex, Timestamp, doc};
 
