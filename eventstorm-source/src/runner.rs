@@ -1,7 +1,7 @@
 //! Drives any [`EventSource`] into a [`Publisher`] on a thread of its own.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -20,6 +20,8 @@ pub struct SourceRunner {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<Stats>>>,
     counters: Arc<PublisherCounters>,
+    /// The source's own counters, refreshed by the runner thread after each poll.
+    source_stats: Arc<Mutex<Stats>>,
     endpoints: Vec<String>,
 }
 
@@ -59,6 +61,8 @@ impl SourceRunner {
         let ctx = ctx.clone();
         let thread_stop = Arc::clone(&stop);
         let name = format!("source-{}", source.name());
+        let source_stats = Arc::new(Mutex::new(source.stats()));
+        let thread_source_stats = Arc::clone(&source_stats);
         let thread = std::thread::Builder::new()
             .name(name)
             .spawn(move || {
@@ -71,7 +75,12 @@ impl SourceRunner {
                     }
                 };
                 let _ = ready_tx.send(Ok((publisher.counters(), publisher.endpoints().to_vec())));
-                let result = run(&mut *source, &mut publisher, &thread_stop);
+                let result = run(
+                    &mut *source,
+                    &mut publisher,
+                    &thread_stop,
+                    &thread_source_stats,
+                );
                 let mut stats = publisher.stats();
                 stats.extend_prefixed(source.name(), &source.stats());
                 publisher.close();
@@ -83,6 +92,7 @@ impl SourceRunner {
                 stop,
                 thread: Some(thread),
                 counters,
+                source_stats,
                 endpoints,
             }),
             Ok(Err(e)) => {
@@ -98,9 +108,17 @@ impl SourceRunner {
         &self.endpoints
     }
 
-    /// The publisher's live counters.
+    /// The live counters: the publisher's, then the source's own prefixed with
+    /// its name (as of its last poll).
     pub fn stats(&self) -> Stats {
-        self.counters.snapshot()
+        let mut stats = self.counters.snapshot();
+        let source = self
+            .source_stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        stats.extend_prefixed(source.component(), &source);
+        stats
     }
 
     /// Whether the source thread has ended (the source finished or failed).
@@ -126,7 +144,7 @@ impl SourceRunner {
                     "source thread panicked",
                 )))
             }),
-            None => Ok(self.counters.snapshot()),
+            None => Ok(self.stats()),
         }
     }
 }
@@ -140,7 +158,12 @@ impl Drop for SourceRunner {
     }
 }
 
-fn run(source: &mut dyn EventSource, publisher: &mut Publisher, stop: &AtomicBool) -> Result<()> {
+fn run(
+    source: &mut dyn EventSource,
+    publisher: &mut Publisher,
+    stop: &AtomicBool,
+    source_stats: &Mutex<Stats>,
+) -> Result<()> {
     let mut batch = Vec::with_capacity(BATCH);
     while !stop.load(Ordering::Relaxed) {
         let status = source.poll(&mut batch, BATCH, Duration::from_millis(100))?;
@@ -152,6 +175,7 @@ fn run(source: &mut dyn EventSource, publisher: &mut Publisher, stop: &AtomicBoo
             }
         }
         source.commit()?;
+        *source_stats.lock().unwrap_or_else(|e| e.into_inner()) = source.stats();
         publisher.tick()?;
         if status == SourceStatus::Finished {
             break;

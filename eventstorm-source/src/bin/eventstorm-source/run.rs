@@ -5,18 +5,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use eventstorm_core::{EventSource, Stats};
+use eventstorm_core::EventSource;
 use eventstorm_source::http::HttpSource;
 use eventstorm_source::sources_config::SourcesConfig;
 use eventstorm_source::syslog_listener::SyslogSource;
 use eventstorm_source::tail::TailSource;
 use eventstorm_source::{PublisherConfig, SourceRunner};
 
-/// One running source: its runner and how to read its own counters.
+/// One running source.
 struct Running {
     name: String,
     runner: SourceRunner,
-    counters: Box<dyn Fn() -> Stats>,
 }
 
 /// Builds every source, runs them, and stops them all on a signal. Err when a
@@ -42,9 +41,7 @@ pub(crate) fn run(config: SourcesConfig) -> Result<(), String> {
         if !interval.is_zero() && Instant::now() >= next_stats {
             next_stats += interval;
             for r in &running {
-                let mut stats = r.runner.stats();
-                stats.extend_prefixed(&r.name, &(r.counters)());
-                tracing::info!("stats {stats}");
+                tracing::info!("stats {}", r.runner.stats());
             }
         }
     }
@@ -65,47 +62,17 @@ fn start_all(
     for tail in &config.tail {
         let source = TailSource::new(tail.clone())
             .map_err(|e| format!("tail {}: {e}", tail.source_name()))?;
-        let counters = source.counters();
-        let name = source.name().to_string();
-        let stats_name = name.clone();
-        start(
-            ctx,
-            running,
-            Box::new(source),
-            publisher,
-            name,
-            Box::new(move || counters.snapshot(&stats_name)),
-        )?;
+        start(ctx, running, Box::new(source), publisher)?;
     }
     for syslog in &config.syslog {
         let source = SyslogSource::new(syslog.clone())
             .map_err(|e| format!("syslog {}: {e}", syslog.name))?;
-        let counters = source.counters();
-        let name = source.name().to_string();
-        let stats_name = name.clone();
-        start(
-            ctx,
-            running,
-            Box::new(source),
-            publisher,
-            name,
-            Box::new(move || counters.snapshot(&stats_name)),
-        )?;
+        start(ctx, running, Box::new(source), publisher)?;
     }
     for http in &config.http {
         let source =
             HttpSource::new(http.clone()).map_err(|e| format!("http {}: {e}", http.name))?;
-        let counters = source.counters();
-        let name = source.name().to_string();
-        let stats_name = name.clone();
-        start(
-            ctx,
-            running,
-            Box::new(source),
-            publisher,
-            name,
-            Box::new(move || counters.snapshot(&stats_name)),
-        )?;
+        start(ctx, running, Box::new(source), publisher)?;
     }
     Ok(())
 }
@@ -115,17 +82,12 @@ fn start(
     running: &mut Vec<Running>,
     source: Box<dyn EventSource>,
     publisher: &PublisherConfig,
-    name: String,
-    counters: Box<dyn Fn() -> Stats>,
 ) -> Result<(), String> {
+    let name = source.name().to_string();
     let runner =
         SourceRunner::spawn(ctx, source, publisher.clone()).map_err(|e| format!("{name}: {e}"))?;
     tracing::info!(source = %name, endpoints = ?runner.endpoints(), "publishing");
-    running.push(Running {
-        name,
-        runner,
-        counters,
-    });
+    running.push(Running { name, runner });
     Ok(())
 }
 
