@@ -15,7 +15,6 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 
-use crate::stats::{Counter, Stats};
 use crate::wire::Header;
 
 /// Makes a random 64-bit publisher id (not cryptographic; unique enough to tell
@@ -244,26 +243,27 @@ impl SequenceTracker {
     }
 }
 
-/// The counters every receiver keeps (subscriber, router input).
-///
-/// `received + lost` equals what the publishers sent on the streams this
-/// receiver sees; `undecodable` counts messages that could not be read at all.
-#[derive(Debug, Default)]
-pub struct ReceiveCounters {
-    /// Events received and decoded.
-    pub received: Counter,
-    /// Bytes of the body frames received.
-    pub bytes: Counter,
-    /// Events missed: sequence gaps plus events sent before a stream was first seen.
-    pub lost: Counter,
-    /// The part of `lost` sent before the receiver first saw their stream.
-    pub missed_at_join: Counter,
-    /// Events whose sequence was already seen (duplicates or reordering).
-    pub duplicates: Counter,
-    /// Sequence marks received (not events; see [`crate::wire::FLAG_MARK`]).
-    pub marks: Counter,
-    /// Messages that could not be decoded (bad frames, bad BSON, bad envelope).
-    pub undecodable: Counter,
+crate::counters! {
+    /// The counters every receiver keeps (subscriber, router input).
+    ///
+    /// `received + lost` equals what the publishers sent on the streams this
+    /// receiver sees; `undecodable` counts messages that could not be read at all.
+    pub struct ReceiveCounters {
+        /// Events received and decoded.
+        received,
+        /// Bytes of the body frames received.
+        bytes,
+        /// Events missed: sequence gaps plus events sent before a stream was first seen.
+        lost,
+        /// The part of `lost` sent before the receiver first saw their stream.
+        missed_at_join,
+        /// Events whose sequence was already seen (duplicates or reordering).
+        duplicates,
+        /// Sequence marks received (not events; see [`crate::wire::FLAG_MARK`]).
+        marks,
+        /// Messages that could not be decoded (bad frames, bad BSON, bad envelope).
+        undecodable,
+    }
 }
 
 impl ReceiveCounters {
@@ -279,24 +279,5 @@ impl ReceiveCounters {
             }
             Observation::Duplicate => self.duplicates.inc(),
         }
-    }
-
-    /// The counters as a snapshot.
-    pub fn snapshot(&self, component: &str) -> Stats {
-        let mut stats = Stats::new(component);
-        self.append_to(&mut stats);
-        stats
-    }
-
-    /// Appends the counters to a snapshot.
-    pub fn append_to(&self, stats: &mut Stats) {
-        stats
-            .push("received", self.received.get())
-            .push("bytes", self.bytes.get())
-            .push("lost", self.lost.get())
-            .push("missed_at_join", self.missed_at_join.get())
-            .push("duplicates", self.duplicates.get())
-            .push("marks", self.marks.get())
-            .push("undecodable", self.undecodable.get());
     }
 }

@@ -114,3 +114,52 @@ impl fmt::Display for Stats {
         Ok(())
     }
 }
+
+/// Declares a struct of [`Counter`]s with `snapshot` and `append_to` methods
+/// that list them, in declaration order, under their field names: a
+/// component's counters are written once.
+///
+/// ```
+/// eventstorm_core::counters! {
+///     /// What a (made up) source counts.
+///     pub struct LineCounters {
+///         /// Lines read.
+///         lines,
+///         /// Lines rejected.
+///         rejected,
+///     }
+/// }
+///
+/// let counters = LineCounters::default();
+/// counters.lines.add(3);
+/// assert_eq!(counters.snapshot("tail").to_string(), "tail: lines=3 rejected=0");
+/// ```
+#[macro_export]
+macro_rules! counters {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $( $(#[$field_meta:meta])* $field:ident ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Default)]
+        $vis struct $name {
+            $( $(#[$field_meta])* pub $field: $crate::Counter, )*
+        }
+
+        impl $name {
+            /// The counters as a snapshot for the named component.
+            pub fn snapshot(&self, component: &str) -> $crate::Stats {
+                let mut stats = $crate::Stats::new(component);
+                self.append_to(&mut stats);
+                stats
+            }
+
+            /// Appends the counters to a snapshot, under their field names.
+            pub fn append_to(&self, stats: &mut $crate::Stats) {
+                $( stats.push(stringify!($field), self.$field.get()); )*
+            }
+        }
+    };
+}

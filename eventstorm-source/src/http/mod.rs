@@ -59,48 +59,32 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use eventstorm_core::{Counter, Event, EventSource, SourceStatus, Stats};
+use eventstorm_core::{Event, EventSource, SourceStatus, Stats};
 
 pub use config::HttpConfig;
 
 use crate::error::{Error, Result};
 use server::Worker;
 
-/// The counters of an [`HttpSource`], readable from any thread.
-#[derive(Debug, Default)]
-pub struct HttpCounters {
-    /// Requests received.
-    pub requests: Counter,
-    /// Requests answered 202.
-    pub accepted_requests: Counter,
-    /// Events accepted (queued for the publisher).
-    pub events: Counter,
-    /// Bad items, in requests answered 400.
-    pub rejected_items: Counter,
-    /// Requests answered 400.
-    pub bad_requests: Counter,
-    /// Requests answered 413.
-    pub too_large: Counter,
-    /// Requests answered 503 (queue full).
-    pub busy: Counter,
-    /// Requests answered 404 or 405.
-    pub not_found: Counter,
-}
-
-impl HttpCounters {
-    /// A snapshot for the named component.
-    pub fn snapshot(&self, component: &str) -> Stats {
-        let mut stats = Stats::new(component);
-        stats
-            .push("requests", self.requests.get())
-            .push("accepted_requests", self.accepted_requests.get())
-            .push("events", self.events.get())
-            .push("rejected_items", self.rejected_items.get())
-            .push("bad_requests", self.bad_requests.get())
-            .push("too_large", self.too_large.get())
-            .push("busy", self.busy.get())
-            .push("not_found", self.not_found.get());
-        stats
+eventstorm_core::counters! {
+    /// The counters of an [`HttpSource`], readable from any thread.
+    pub struct HttpCounters {
+        /// Requests received.
+        requests,
+        /// Requests answered 202.
+        accepted_requests,
+        /// Events accepted (queued for the publisher).
+        events,
+        /// Bad items, in requests answered 400.
+        rejected_items,
+        /// Requests answered 400.
+        bad_requests,
+        /// Requests answered 413.
+        too_large,
+        /// Requests answered 503 (queue full).
+        busy,
+        /// Requests answered 404 or 405.
+        not_found,
     }
 }
 

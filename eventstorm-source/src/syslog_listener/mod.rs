@@ -46,7 +46,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use eventstorm_core::{Counter, Event, EventSource, SourceStatus, Stats};
+use eventstorm_core::{Event, EventSource, SourceStatus, Stats};
 
 pub use config::{SyslogConfig, WhenFull};
 
@@ -54,35 +54,21 @@ use crate::error::{Error, Result};
 use crate::parse::parser_by_name;
 use ingest::Ingest;
 
-/// The counters of a [`SyslogSource`], readable from any thread.
-#[derive(Debug, Default)]
-pub struct SyslogCounters {
-    /// Messages received (framed).
-    pub received: Counter,
-    /// Messages parsed into events.
-    pub events: Counter,
-    /// Messages rejected: parser errors, too long, bad framing.
-    pub rejected: Counter,
-    /// Events dropped because the queue was full.
-    pub dropped: Counter,
-    /// TCP connections accepted.
-    pub connections: Counter,
-    /// TCP connections refused (over `max_connections`).
-    pub connections_refused: Counter,
-}
-
-impl SyslogCounters {
-    /// A snapshot for the named component.
-    pub fn snapshot(&self, component: &str) -> Stats {
-        let mut stats = Stats::new(component);
-        stats
-            .push("received", self.received.get())
-            .push("events", self.events.get())
-            .push("rejected", self.rejected.get())
-            .push("dropped", self.dropped.get())
-            .push("connections", self.connections.get())
-            .push("connections_refused", self.connections_refused.get());
-        stats
+eventstorm_core::counters! {
+    /// The counters of a [`SyslogSource`], readable from any thread.
+    pub struct SyslogCounters {
+        /// Messages received (framed).
+        received,
+        /// Messages parsed into events.
+        events,
+        /// Messages rejected: parser errors, too long, bad framing.
+        rejected,
+        /// Events dropped because the queue was full.
+        dropped,
+        /// TCP connections accepted.
+        connections,
+        /// TCP connections refused (over `max_connections`).
+        connections_refused,
     }
 }
 

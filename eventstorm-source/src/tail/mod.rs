@@ -48,7 +48,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eventstorm_core::{Counter, Event, EventSource, SourceStatus, Stats};
+use eventstorm_core::{Event, EventSource, SourceStatus, Stats};
 
 pub use config::{StartAt, TailConfig};
 
@@ -58,41 +58,25 @@ use crate::ratelimit::RateLimitedWarn;
 use file::{Line, OpenFile};
 use state::{FileId, SavedPosition};
 
-/// The counters of a [`TailSource`], readable from any thread.
-#[derive(Debug, Default)]
-pub struct TailCounters {
-    /// Non-blank lines read.
-    pub lines: Counter,
-    /// Lines parsed into events.
-    pub events: Counter,
-    /// Lines rejected (by the parser, or too long).
-    pub rejected: Counter,
-    /// Of the rejected lines, those longer than the limit.
-    pub too_long: Counter,
-    /// Bytes read.
-    pub bytes: Counter,
-    /// Rotations by rename followed.
-    pub rotations: Counter,
-    /// Truncations (copytruncate) followed.
-    pub truncations: Counter,
-    /// Failed writes of the state file.
-    pub state_errors: Counter,
-}
-
-impl TailCounters {
-    /// A snapshot for the named component.
-    pub fn snapshot(&self, component: &str) -> Stats {
-        let mut stats = Stats::new(component);
-        stats
-            .push("lines", self.lines.get())
-            .push("events", self.events.get())
-            .push("rejected", self.rejected.get())
-            .push("too_long", self.too_long.get())
-            .push("bytes", self.bytes.get())
-            .push("rotations", self.rotations.get())
-            .push("truncations", self.truncations.get())
-            .push("state_errors", self.state_errors.get());
-        stats
+eventstorm_core::counters! {
+    /// The counters of a [`TailSource`], readable from any thread.
+    pub struct TailCounters {
+        /// Non-blank lines read.
+        lines,
+        /// Lines parsed into events.
+        events,
+        /// Lines rejected (by the parser, or too long).
+        rejected,
+        /// Of the rejected lines, those longer than the limit.
+        too_long,
+        /// Bytes read.
+        bytes,
+        /// Rotations by rename followed.
+        rotations,
+        /// Truncations (copytruncate) followed.
+        truncations,
+        /// Failed writes of the state file.
+        state_errors,
     }
 }
 
