@@ -11,7 +11,7 @@
 #   start   build the server (cargo build -p cql-test-server, in the workspace's
 #           target directory), start it on a free loopback port with its data in
 #           .test-env/cql-data/events.db, wait until it listens, print
-#           EVENTSTORM_CQL_URI=127.0.0.1:PORT on stdout. When it already runs,
+#           `export EVENTSTORM_CQL_URI=127.0.0.1:PORT` on stdout. When it already runs,
 #           only prints the line again.
 #   stop    stop the server started by `start` (no-op when none is running).
 #   status  print whether the server runs, and its URI.
@@ -22,6 +22,8 @@
 # meant for `eval`); progress and errors go to stderr.
 set -euo pipefail
 
+NAME=cql
+ENV_VAR=EVENTSTORM_CQL_URI
 START_TIMEOUT_SECS=60
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -37,101 +39,30 @@ PID_FILE="$ENV_DIR/cql.pid"
 PORT_FILE="$ENV_DIR/cql.port"
 URI_FILE="$ENV_DIR/cql.uri"
 LOG_FILE="$ENV_DIR/cql.log"
+STATE_FILES=("$PID_FILE" "$PORT_FILE" "$URI_FILE")
 
-log() { echo "cql.sh: $*" >&2; }
+# shellcheck source=common.sh
+source "$ROOT/scripts/services/common.sh"
 
-build() {
+prepare() {
     log "building cql-test-server (cargo build -p cql-test-server)"
     cargo build --quiet -p cql-test-server >&2
     [[ -x "$BIN" ]] || { log "built, but $BIN is missing (CARGO_TARGET_DIR?)"; exit 1; }
 }
 
-running_pid() {
-    # Prints the pid of the server started by `start`, if it still runs.
-    [[ -f "$PID_FILE" ]] || return 1
-    local pid
-    pid="$(cat "$PID_FILE")"
-    [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
-    echo "$pid"
-}
-
-start() {
-    local pid
-    if pid="$(running_pid)" && [[ -f "$URI_FILE" ]]; then
-        log "already running (pid $pid)"
-        echo "EVENTSTORM_CQL_URI=$(cat "$URI_FILE")"
-        return 0
-    fi
-    build
+launch() {
     mkdir -p "$DATA_DIR"
-    rm -f "$PID_FILE" "$PORT_FILE" "$URI_FILE"
     log "starting $BIN on a free loopback port (data in $DATA_FILE, log in $LOG_FILE)"
     # setsid + redirected stdio: the server must not hold the stdout of
     # `eval "$(cql.sh start)"`, or the caller would wait for it forever.
     setsid "$BIN" --listen 127.0.0.1:0 --port-file "$PORT_FILE" --data-file "$DATA_FILE" \
         >"$LOG_FILE" 2>&1 </dev/null &
-    pid=$!
-    echo "$pid" >"$PID_FILE"
-    local deadline=$((SECONDS + START_TIMEOUT_SECS))
-    until [[ -s "$PORT_FILE" ]]; do
-        if ! kill -0 "$pid" 2>/dev/null; then
-            log "server exited during start-up; last lines of $LOG_FILE:"
-            tail -n 20 "$LOG_FILE" >&2 || true
-            rm -f "$PID_FILE"
-            exit 1
-        fi
-        if ((SECONDS >= deadline)); then
-            log "server did not listen within ${START_TIMEOUT_SECS}s"
-            kill "$pid" 2>/dev/null || true
-            rm -f "$PID_FILE"
-            exit 1
-        fi
-        sleep 0.1
-    done
+    LAUNCHED_PID=$!
+}
+
+ready() {
+    [[ -s "$PORT_FILE" ]] || return 1
     echo "127.0.0.1:$(cat "$PORT_FILE")" >"$URI_FILE"
-    log "ready (pid $pid)"
-    echo "EVENTSTORM_CQL_URI=$(cat "$URI_FILE")"
 }
 
-stop() {
-    local pid
-    if ! pid="$(running_pid)"; then
-        log "not running"
-        rm -f "$PID_FILE" "$PORT_FILE" "$URI_FILE"
-        return 0
-    fi
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "pid $pid did not stop within 10s; killing it"
-        kill -9 "$pid" 2>/dev/null || true
-    fi
-    rm -f "$PID_FILE" "$PORT_FILE" "$URI_FILE"
-    log "stopped (pid $pid)"
-}
-
-status() {
-    local pid
-    if pid="$(running_pid)"; then
-        echo "running (pid $pid) at $(cat "$URI_FILE" 2>/dev/null || echo '?')"
-    else
-        echo "not running"
-    fi
-}
-
-case "${1:-}" in
-start) start ;;
-stop) stop ;;
-status) status ;;
-bin)
-    build
-    echo "$BIN"
-    ;;
-*)
-    echo "usage: $0 start|stop|status|bin" >&2
-    exit 2
-    ;;
-esac
+dispatch "$@"
