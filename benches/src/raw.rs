@@ -58,13 +58,17 @@ pub fn bound_endpoint(socket: &zmq::Socket, asked: &str) -> String {
         .unwrap_or_else(|| asked.to_string())
 }
 
-/// A raw publisher: an XPUB socket with `ZMQ_XPUB_NODROP` and blocking sends.
+/// A raw publisher: an XPUB socket with `ZMQ_XPUB_NODROP` and blocking sends,
+/// or, after [`RawPublisher::drop_when_full`], non-blocking sends that drop
+/// (and count) a message when a subscriber's queue is full.
 #[allow(missing_debug_implementations)]
 pub struct RawPublisher {
     socket: zmq::Socket,
     topic: Vec<u8>,
     body: Vec<u8>,
     header: Header,
+    flags: i32,
+    dropped: u64,
 }
 
 impl RawPublisher {
@@ -96,6 +100,8 @@ impl RawPublisher {
                 publisher: 0x5eed,
                 sequence: 0,
             },
+            flags: 0,
+            dropped: 0,
         };
         Ok((publisher, endpoint))
     }
@@ -107,11 +113,32 @@ impl RawPublisher {
             && self.socket.recv_bytes(zmq::DONTWAIT).is_ok()
     }
 
-    /// Sends one message (blocking while a subscriber's queue is full).
+    /// Sends with `ZMQ_DONTWAIT` from now on: a message that finds a
+    /// subscriber's queue full is dropped and counted ([`Self::dropped`]),
+    /// the way Eventstorm's drop mode works, without Eventstorm.
+    pub fn drop_when_full(&mut self) {
+        self.flags = zmq::DONTWAIT;
+    }
+
+    /// Messages dropped because a queue was full (drop mode only).
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Sends one message (blocking while a subscriber's queue is full, or
+    /// dropping it in drop mode).
     pub fn send(&mut self) -> zmq::Result<()> {
         self.header.sequence += 1;
         let header = self.header.encode();
-        self.socket.send(&self.topic[..], zmq::SNDMORE)?;
+        match self.socket.send(&self.topic[..], self.flags | zmq::SNDMORE) {
+            Ok(()) => {}
+            Err(zmq::Error::EAGAIN) => {
+                self.dropped += 1;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
+        // Once the first frame is accepted, the rest of the message is too.
         self.socket.send(&header[..], zmq::SNDMORE)?;
         self.socket.send(&self.body[..], 0)
     }

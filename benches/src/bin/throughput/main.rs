@@ -7,8 +7,9 @@
 //! and ipc against the raw routed baseline; `Client::emit` calls per second;
 //! latency at a fixed rate; the router's and the sink's memory while a
 //! publisher outruns the sink tenfold. Each throughput measurement runs
-//! several times, interleaved (A B C A B C ...), and the medians are
-//! reported, so a noisy shared machine does not bias one side.
+//! several times, interleaved (A B C A B C ...); a ratio is the median of the
+//! ratios within each round (measured seconds apart), so a noisy shared
+//! machine does not bias one side.
 //! See docs/performance.md.
 
 mod memory;
@@ -25,17 +26,25 @@ use serde_json::{Map, Value, json};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     RawDirect(Transport),
-    Routed(Middle, Transport),
-    EndToEnd { block: bool, transport: Transport },
-    Emit { prebuilt: bool },
+    /// `drop`: the raw publisher drops (and counts) instead of waiting.
+    Routed(Middle, Transport, bool),
+    EndToEnd {
+        block: bool,
+        transport: Transport,
+    },
+    Emit {
+        prebuilt: bool,
+    },
 }
 
 impl Kind {
     fn name(self) -> String {
         match self {
             Kind::RawDirect(t) => format!("raw_pubsub_{}", t.name()),
-            Kind::Routed(Middle::Proxy, t) => format!("raw_proxy_{}", t.name()),
-            Kind::Routed(Middle::Router, t) => format!("router_{}", t.name()),
+            Kind::Routed(Middle::Proxy, t, false) => format!("raw_proxy_{}", t.name()),
+            Kind::Routed(Middle::Proxy, t, true) => format!("raw_proxy_drop_{}", t.name()),
+            Kind::Routed(Middle::Router, t, false) => format!("router_{}", t.name()),
+            Kind::Routed(Middle::Router, t, true) => format!("router_drop_{}", t.name()),
             Kind::EndToEnd { block, transport } => format!(
                 "e2e_{}_{}",
                 if block { "block" } else { "drop" },
@@ -49,7 +58,7 @@ impl Kind {
     fn run(self, duration: Duration) -> pipeline::Res<Run> {
         match self {
             Kind::RawDirect(t) => pipeline::raw_direct(t, duration),
-            Kind::Routed(m, t) => pipeline::routed(m, t, duration),
+            Kind::Routed(m, t, drop) => pipeline::routed(m, t, drop, duration),
             Kind::EndToEnd { block, transport } => pipeline::end_to_end(block, transport, duration),
             Kind::Emit { prebuilt } => pipeline::emit_rate(prebuilt, duration),
         }
@@ -59,9 +68,14 @@ impl Kind {
 struct Options {
     quick: bool,
     json: bool,
-    /// Run only this measurement, once (for profiling, e.g. under callgrind).
+    /// Run only these measurements (comma-separated; for profiling, e.g.
+    /// under callgrind, or to compare a few).
     only: Option<String>,
+    /// Rounds instead of the default (3, or 1 with `--quick`).
+    rounds: Option<usize>,
 }
+
+const USAGE: &str = "usage: throughput [--quick] [--json] [--only NAME[,NAME...]] [--rounds N]   (see docs/performance.md)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -76,6 +90,7 @@ fn main() {
         quick: false,
         json: false,
         only: None,
+        rounds: None,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -83,14 +98,19 @@ fn main() {
             "--only" => options.only = args.next().cloned(),
             "--quick" => options.quick = true,
             "--json" => options.json = true,
+            "--rounds" => match args.next().and_then(|n| n.parse().ok()) {
+                Some(n) if n > 0 => options.rounds = Some(n),
+                _ => {
+                    eprintln!("throughput: --rounds needs a number above 0\n{USAGE}");
+                    std::process::exit(2);
+                }
+            },
             "-h" | "--help" => {
-                println!(
-                    "usage: throughput [--quick] [--json] [--only MEASUREMENT]   (see docs/performance.md)"
-                );
+                println!("{USAGE}");
                 return;
             }
             other => {
-                eprintln!("throughput: unknown argument {other:?} (expected --quick, --json)");
+                eprintln!("throughput: unknown argument {other:?}\n{USAGE}");
                 std::process::exit(2);
             }
         }
@@ -111,26 +131,29 @@ fn run(options: &Options) -> pipeline::Res<()> {
     } else {
         (3, Duration::from_millis(1000), 3.0, 8.0)
     };
+    let rounds = options.rounds.unwrap_or(rounds);
     let (tcp, ipc) = (Transport::Tcp, Transport::Ipc);
     let plan = [
         Kind::RawDirect(tcp),
-        Kind::Routed(Middle::Proxy, tcp),
-        Kind::Routed(Middle::Router, tcp),
+        Kind::Routed(Middle::Proxy, tcp, false),
+        Kind::Routed(Middle::Router, tcp, false),
         Kind::EndToEnd {
             block: true,
             transport: tcp,
         },
+        Kind::Routed(Middle::Proxy, tcp, true),
         Kind::EndToEnd {
             block: false,
             transport: tcp,
         },
         Kind::RawDirect(ipc),
-        Kind::Routed(Middle::Proxy, ipc),
-        Kind::Routed(Middle::Router, ipc),
+        Kind::Routed(Middle::Proxy, ipc, false),
+        Kind::Routed(Middle::Router, ipc, false),
         Kind::EndToEnd {
             block: true,
             transport: ipc,
         },
+        Kind::Routed(Middle::Proxy, ipc, true),
         Kind::EndToEnd {
             block: false,
             transport: ipc,
@@ -139,15 +162,34 @@ fn run(options: &Options) -> pipeline::Res<()> {
         Kind::Emit { prebuilt: true },
     ];
     if let Some(only) = &options.only {
-        let kind = plan
-            .iter()
-            .find(|k| &k.name() == only)
-            .ok_or_else(|| format!("no measurement {only:?}"))?;
-        let run = kind.run(duration)?;
-        println!(
-            "{only}: {:.0}/s sent={} received={} lost={} {:?}",
-            run.rate, run.sent, run.received, run.lost, run.detail
-        );
+        let mut kinds = Vec::new();
+        for name in only.split(',') {
+            let kind = plan.iter().find(|k| k.name() == name).ok_or_else(|| {
+                let names: Vec<String> = plan.iter().map(|k| k.name()).collect();
+                format!(
+                    "no measurement {name:?} (expected one of {})",
+                    names.join(", ")
+                )
+            })?;
+            kinds.push(*kind);
+        }
+        for round in 0..options.rounds.unwrap_or(1) {
+            for kind in &kinds {
+                let run = kind.run(duration)?;
+                println!(
+                    "{} #{}: {:.0}/s {:.2} cpu-us/event sent={} received={} lost={} accounted={} {:?}",
+                    kind.name(),
+                    round + 1,
+                    run.rate,
+                    run.cpu_us_per_event,
+                    run.sent,
+                    run.received,
+                    run.lost,
+                    run.accounted,
+                    run.detail
+                );
+            }
+        }
         return Ok(());
     }
     let mut results: Results = plan.iter().map(|k| (*k, Vec::new())).collect();
@@ -179,17 +221,37 @@ fn run(options: &Options) -> pipeline::Res<()> {
     Ok(())
 }
 
-fn med(results: &Results, name: &str) -> f64 {
+fn runs<'a>(results: &'a Results, name: &str) -> &'a [Run] {
     results
         .iter()
         .find(|(k, _)| k.name() == name)
-        .map_or(0.0, |(_, runs)| {
-            median(&runs.iter().map(|r| r.rate).collect::<Vec<_>>())
-        })
+        .map_or(&[], |(_, runs)| runs.as_slice())
+}
+
+fn med(results: &Results, name: &str) -> f64 {
+    median(
+        &runs(results, name)
+            .iter()
+            .map(|r| r.rate)
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn med_cpu(results: &Results, name: &str) -> f64 {
+    median(
+        &runs(results, name)
+            .iter()
+            .map(|r| r.cpu_us_per_event)
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// The ratios the targets are about: (name, numerator, denominator, target).
-const RATIOS: [(&str, &str, &str, f64); 8] = [
+/// Drop mode is compared with the raw pipeline in drop mode: in both, the
+/// sender never waits, so it keeps a core busy that the stages delivering
+/// events would otherwise use. Its ratio to the lossless raw pipeline is
+/// shown too, without a target.
+const RATIOS: [(&str, &str, &str, f64); 10] = [
     (
         "router_vs_raw_proxy_tcp",
         "router_tcp",
@@ -209,9 +271,9 @@ const RATIOS: [(&str, &str, &str, f64); 8] = [
         0.8,
     ),
     (
-        "e2e_drop_vs_raw_routed_tcp",
+        "e2e_drop_vs_raw_routed_drop_tcp",
         "e2e_drop_tcp",
-        "raw_proxy_tcp",
+        "raw_proxy_drop_tcp",
         0.8,
     ),
     (
@@ -221,10 +283,22 @@ const RATIOS: [(&str, &str, &str, f64); 8] = [
         0.8,
     ),
     (
+        "e2e_drop_vs_raw_routed_drop_ipc",
+        "e2e_drop_ipc",
+        "raw_proxy_drop_ipc",
+        0.8,
+    ),
+    (
+        "e2e_drop_vs_raw_routed_tcp",
+        "e2e_drop_tcp",
+        "raw_proxy_tcp",
+        0.0,
+    ),
+    (
         "e2e_drop_vs_raw_routed_ipc",
         "e2e_drop_ipc",
         "raw_proxy_ipc",
-        0.8,
+        0.0,
     ),
     (
         "raw_proxy_vs_raw_pubsub_tcp",
@@ -240,9 +314,31 @@ const RATIOS: [(&str, &str, &str, f64); 8] = [
     ),
 ];
 
+/// The median over rounds of `num ÷ den` within each round: the two were
+/// measured seconds apart, so a slow spell of the machine hits both.
 fn ratio(results: &Results, num: &str, den: &str) -> f64 {
-    let d = med(results, den);
-    if d > 0.0 { med(results, num) / d } else { 0.0 }
+    let per_round: Vec<f64> = runs(results, num)
+        .iter()
+        .zip(runs(results, den))
+        .filter(|(_, d)| d.rate > 0.0)
+        .map(|(n, d)| n.rate / d.rate)
+        .collect();
+    median(&per_round)
+}
+
+/// The per-round values of [`ratio`], for the report.
+fn ratio_rounds(results: &Results, num: &str, den: &str) -> Vec<f64> {
+    runs(results, num)
+        .iter()
+        .zip(runs(results, den))
+        .map(|(n, d)| {
+            if d.rate > 0.0 {
+                (n.rate / d.rate * 1000.0).round() / 1000.0
+            } else {
+                0.0
+            }
+        })
+        .collect()
 }
 
 fn to_json(
@@ -269,6 +365,7 @@ fn to_json(
             json!({
                 "median_per_s": med(results, &kind.name()).round(),
                 "runs_per_s": runs.iter().map(|r| r.rate.round()).collect::<Vec<_>>(),
+                "cpu_us_per_event": (med_cpu(results, &kind.name()) * 100.0).round() / 100.0,
                 "sent": sent,
                 "received": received,
                 "lost": lost,
@@ -282,7 +379,13 @@ fn to_json(
         let r = ratio(results, num, den);
         ratios.insert(
             name.into(),
-            json!({ "ratio": (r * 1000.0).round() / 1000.0, "target": target, "met": target == 0.0 || r >= target }),
+            json!({
+                "ratio": (r * 1000.0).round() / 1000.0,
+                "rounds": ratio_rounds(results, num, den),
+                "of": [num, den],
+                "target": target,
+                "met": target == 0.0 || r >= target,
+            }),
         );
     }
     json!({
@@ -325,10 +428,13 @@ fn print_table(
     elapsed: f64,
 ) {
     println!(
-        "Eventstorm throughput: {rounds} interleaved round(s), medians; event {} bytes; {elapsed:.0} s\n",
+        "Eventstorm throughput: {rounds} interleaved round(s), medians (ratios: median of the per-round ratios); event {} bytes; {elapsed:.0} s\n",
         eventstorm_benches::typical_event(0).to_bytes().len()
     );
-    println!("{:<34} {:>8} {:>7}  met", "ratio", "value", "target");
+    println!(
+        "{:<34} {:>8} {:>7}  {:<4} per round",
+        "ratio", "value", "target", "met"
+    );
     for (name, num, den, target) in RATIOS {
         let r = ratio(results, num, den);
         let (t, met) = if target > 0.0 {
@@ -339,18 +445,23 @@ fn print_table(
         } else {
             ("-".to_string(), "")
         };
-        println!("{name:<34} {r:>8.3} {t:>7}  {met}");
+        let rounds: Vec<String> = ratio_rounds(results, num, den)
+            .iter()
+            .map(|r| format!("{r:.3}"))
+            .collect();
+        println!("{name:<34} {r:>8.3} {t:>7}  {met:<4} {}", rounds.join(" "));
     }
     println!(
-        "\n{:<22} {:>12} {:>12} {:>12} {:>10} {:>9}",
-        "measurement", "median/s", "sent", "received", "lost", "accounted"
+        "\n{:<22} {:>12} {:>9} {:>12} {:>12} {:>10} {:>9}",
+        "measurement", "median/s", "cpu-us/ev", "sent", "received", "lost", "accounted"
     );
     for (kind, runs) in results {
         let sum = |f: fn(&Run) -> u64| runs.iter().map(f).sum::<u64>();
         println!(
-            "{:<22} {:>12.0} {:>12} {:>12} {:>10} {:>9}",
+            "{:<22} {:>12.0} {:>9.2} {:>12} {:>12} {:>10} {:>9}",
             kind.name(),
             med(results, &kind.name()),
+            med_cpu(results, &kind.name()),
             sum(|r| r.sent),
             sum(|r| r.received),
             sum(|r| r.lost),

@@ -41,6 +41,50 @@ pub(crate) struct Run {
     pub(crate) accounted: bool,
     /// Where the losses were counted, for the report.
     pub(crate) detail: Vec<(String, u64)>,
+    /// CPU time of the whole process (every thread, libzmq's included) per
+    /// delivered event, in microseconds: steadier than rates on a busy
+    /// machine, and the thing to compare when every core is busy.
+    pub(crate) cpu_us_per_event: f64,
+}
+
+/// Measures the process's CPU time from now on.
+struct CpuMeter(Duration);
+
+impl CpuMeter {
+    fn start() -> CpuMeter {
+        CpuMeter(process_cpu_time())
+    }
+
+    /// CPU microseconds per event since [`CpuMeter::start`].
+    fn per_event(&self, events: u64) -> f64 {
+        let used = process_cpu_time().saturating_sub(self.0);
+        if events == 0 {
+            0.0
+        } else {
+            used.as_secs_f64() * 1e6 / events as f64
+        }
+    }
+}
+
+/// User + system time of this process, every thread included (Linux
+/// `/proc/self/stat`, in clock ticks of 10 ms; zero elsewhere).
+fn process_cpu_time() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    // Fields after the command name (which may contain spaces) start at state.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after ')'.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 fn body() -> Vec<u8> {
@@ -60,6 +104,9 @@ pub(crate) fn raw_direct(transport: Transport, duration: Duration) -> Res<Run> {
     measure_raw(&mut publisher, subscriber, duration)
 }
 
+/// Runs a raw publisher against a raw subscriber for `duration`; every
+/// message is either received or counted as dropped by the publisher (the
+/// hops after it are lossless).
 fn measure_raw(
     publisher: &mut RawPublisher,
     subscriber: RawSubscriber,
@@ -69,6 +116,7 @@ fn measure_raw(
     std::thread::scope(|s| {
         let stop = &stop;
         let counter = s.spawn(move || subscriber.count_until(stop, QUIET));
+        let cpu = CpuMeter::start();
         let start = Instant::now();
         let sent = publisher.send_for(duration);
         stop.store(true, Ordering::Relaxed);
@@ -77,13 +125,15 @@ fn measure_raw(
             .map_err(|_| "subscriber panicked".to_string())?
             .map_err(err("receiving"))?;
         let sent = sent.map_err(err("sending"))?;
+        let lost = publisher.dropped();
         Ok(Run {
             rate: received as f64 / last.duration_since(start).as_secs_f64(),
             sent,
             received,
-            lost: sent.saturating_sub(received),
-            accounted: true,
-            detail: Vec::new(),
+            lost,
+            accounted: sent == received + lost,
+            detail: vec![("publisher.dropped".to_string(), lost)],
+            cpu_us_per_event: cpu.per_event(received),
         })
     })
 }
@@ -126,8 +176,14 @@ pub(crate) fn spawn_router(
     Ok((handle, input, output))
 }
 
-/// Raw publisher → (proxy or router) → raw SUB.
-pub(crate) fn routed(middle: Middle, transport: Transport, duration: Duration) -> Res<Run> {
+/// Raw publisher → (proxy or router) → raw SUB. With `drop`, the publisher
+/// sends without waiting and drops (and counts) what does not fit.
+pub(crate) fn routed(
+    middle: Middle,
+    transport: Transport,
+    drop: bool,
+    duration: Duration,
+) -> Res<Run> {
     let ctx = zmq::Context::new();
     let (proxy, router, frontend, backend) = match middle {
         Middle::Proxy => {
@@ -144,6 +200,9 @@ pub(crate) fn routed(middle: Middle, transport: Transport, duration: Duration) -
     let subscriber = RawSubscriber::connect(&ctx, &backend).map_err(err("raw subscriber"))?;
     let (mut publisher, _) =
         RawPublisher::open(&ctx, &frontend, false, TYPE, body()).map_err(err("raw publisher"))?;
+    if drop {
+        publisher.drop_when_full();
+    }
     if !publisher.wait_for_subscriber(JOIN_TIMEOUT) {
         return Err("the subscription never reached the publisher".into());
     }
@@ -153,7 +212,10 @@ pub(crate) fn routed(middle: Middle, transport: Transport, duration: Duration) -
     }
     if let Some(router) = router {
         let stats = router.shutdown().map_err(err("router shutdown"))?;
-        run.detail = pick(&stats, &["in.in.received", "in.in.lost", "out.out.sent"]);
+        run.detail.extend(pick(
+            &stats,
+            &["in.in.received", "in.in.lost", "out.out.sent"],
+        ));
     }
     Ok(run)
 }
@@ -223,6 +285,7 @@ pub(crate) fn end_to_end(block: bool, transport: Transport, duration: Duration) 
     let client = connected_client(&ctx, &input, block)?;
     let events: Vec<_> = (0..16).map(typical_event).collect();
     let stop = AtomicBool::new(false);
+    let cpu = CpuMeter::start();
     let (attempted, start, last) = std::thread::scope(|s| {
         let watcher = s.spawn(|| settle(|| sink.written(), &stop));
         let start = Instant::now();
@@ -295,6 +358,7 @@ pub(crate) fn end_to_end(block: bool, transport: Transport, duration: Duration) 
         lost,
         accounted: attempted == received + lost,
         detail,
+        cpu_us_per_event: cpu.per_event(received),
     })
 }
 
@@ -320,6 +384,7 @@ pub(crate) fn emit_rate(prebuilt: bool, duration: Duration) -> Res<Run> {
     let event = typical_event(0);
     let fields = event.body().clone();
     let stop = AtomicBool::new(false);
+    let cpu = CpuMeter::start();
     std::thread::scope(|s| {
         let stop = &stop;
         let counter = s.spawn(move || subscriber.count_until(stop, QUIET));
@@ -358,6 +423,7 @@ pub(crate) fn emit_rate(prebuilt: bool, duration: Duration) -> Res<Run> {
             lost,
             accounted: calls == received + lost,
             detail: pick(&stats, &["emitted", "dropped_queue_full", "dropped_hwm"]),
+            cpu_us_per_event: cpu.per_event(calls),
         })
     })
 }
