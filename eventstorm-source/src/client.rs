@@ -35,11 +35,19 @@ pub struct ClientConfig {
     /// Skip (and count as `unsubscribed`) events no subscriber asked for,
     /// without encoding them (default true).
     pub skip_unsubscribed: bool,
+    /// Drop mode: how long the publisher thread waits for room when a
+    /// subscriber's queue is full before it drops an event
+    /// ([`Self::DEFAULT_DROP_WAIT_MS`]; 0: drop at once). While it waits the
+    /// client's queue fills, and further events are dropped by the emitting
+    /// call before they are encoded, the cheapest place to shed load.
+    pub drop_wait_ms: u64,
 }
 
 impl ClientConfig {
     /// Default capacity of the queue to the publisher thread.
     pub const DEFAULT_QUEUE_CAPACITY: usize = 65_536;
+    /// Default wait for a full subscriber queue in drop mode, in milliseconds.
+    pub const DEFAULT_DROP_WAIT_MS: u64 = 100;
 }
 
 impl Default for ClientConfig {
@@ -50,6 +58,7 @@ impl Default for ClientConfig {
             severity: Severity::Informational,
             queue_capacity: Self::DEFAULT_QUEUE_CAPACITY,
             skip_unsubscribed: true,
+            drop_wait_ms: Self::DEFAULT_DROP_WAIT_MS,
         }
     }
 }
@@ -127,6 +136,13 @@ impl ClientBuilder {
     /// Sets the capacity of the queue to the publisher thread.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.config.queue_capacity = capacity;
+        self
+    }
+
+    /// Sets how long, in drop mode, the publisher thread waits for a full
+    /// subscriber queue before dropping (zero: drop at once).
+    pub fn drop_wait(mut self, wait: Duration) -> Self {
+        self.config.drop_wait_ms = wait.as_millis().try_into().unwrap_or(u64::MAX);
         self
     }
 
@@ -238,21 +254,26 @@ impl Client {
         let (ready_tx, ready_rx) = bounded(1);
         let context = context.clone();
         let publisher_config = config.publisher.clone();
+        let drop_wait = Duration::from_millis(config.drop_wait_ms);
         let thread = std::thread::Builder::new()
             .name("eventstorm-client".into())
-            .spawn(move || match Publisher::new(&context, &publisher_config) {
-                Ok(publisher) => {
-                    let shared = (
-                        publisher.counters(),
-                        publisher.subscriptions(),
-                        publisher.endpoints().to_vec(),
-                    );
-                    if ready_tx.send(Ok(shared)).is_ok() {
-                        run_publisher(publisher, &rx);
+            .spawn(move || {
+                match Publisher::new(&context, &publisher_config)
+                    .and_then(|mut p| p.set_drop_wait(Some(drop_wait)).map(|()| p))
+                {
+                    Ok(publisher) => {
+                        let shared = (
+                            publisher.counters(),
+                            publisher.subscriptions(),
+                            publisher.endpoints().to_vec(),
+                        );
+                        if ready_tx.send(Ok(shared)).is_ok() {
+                            run_publisher(publisher, &rx);
+                        }
                     }
-                }
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e));
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
                 }
             })
             .map_err(Error::Thread)?;
@@ -323,13 +344,7 @@ impl Client {
         severity: Severity,
         fields: impl Borrow<Document>,
     ) -> bool {
-        if !self.is_wanted(event_type) {
-            self.inner.counters.unsubscribed.inc();
-            return false;
-        }
-        if let Err(e) = validate_type(event_type) {
-            self.inner.counters.invalid.inc();
-            tracing::debug!("event not sent: {e}");
+        if !self.admit(event_type) {
             return false;
         }
         // Encoded straight from the parts: the same bytes as building the
@@ -354,13 +369,7 @@ impl Client {
     /// Sends a complete event. Returns whether it was queued; when it was not,
     /// the reason is counted (`unsubscribed`, `dropped_queue_full`, `invalid`).
     pub fn send(&self, event: &Event) -> bool {
-        if !self.is_wanted(event.event_type()) {
-            self.inner.counters.unsubscribed.inc();
-            return false;
-        }
-        if let Err(e) = validate_type(event.event_type()) {
-            self.inner.counters.invalid.inc();
-            tracing::debug!("event not sent: {e}");
+        if !self.admit(event.event_type()) {
             return false;
         }
         let mut body = Vec::with_capacity(512);
@@ -369,6 +378,27 @@ impl Client {
             return false;
         }
         self.queue(event.event_type(), body)
+    }
+
+    /// Whether an event of this type is worth encoding: someone subscribed,
+    /// the type is valid, and (drop mode) the queue has room. Counts the
+    /// reason when not.
+    fn admit(&self, event_type: &str) -> bool {
+        if !self.is_wanted(event_type) {
+            self.inner.counters.unsubscribed.inc();
+            return false;
+        }
+        if let Err(e) = validate_type(event_type) {
+            self.inner.counters.invalid.inc();
+            tracing::debug!("event not sent: {e}");
+            return false;
+        }
+        // Under overload, shed the event before paying for its encoding.
+        if self.inner.mode == DeliveryMode::Drop && self.inner.tx.is_full() {
+            self.inner.counters.dropped_queue_full.inc();
+            return false;
+        }
+        true
     }
 
     /// Queues an encoded event to the publisher thread, counting the outcome.

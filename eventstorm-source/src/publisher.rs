@@ -82,6 +82,13 @@ pub struct Publisher {
     last_mark: Instant,
     marked: HashMap<Box<[u8]>, u64>,
     sends_since_poll: u32,
+    /// Drop mode: whether a send may wait (up to the socket's send timeout)
+    /// for a full subscriber queue before dropping; see [`Publisher::set_drop_wait`].
+    drop_wait: bool,
+    /// Drop mode with a wait: the last send timed out, so sends drop at once
+    /// until one goes through (a stuck subscriber costs one wait, not one
+    /// per event).
+    congested: bool,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -147,6 +154,8 @@ impl Publisher {
             last_mark: Instant::now(),
             marked: HashMap::new(),
             sends_since_poll: 0,
+            drop_wait: false,
+            congested: false,
         };
         if config.wait_for_subscriber_ms > 0 {
             let waited = publisher
@@ -175,6 +184,29 @@ impl Publisher {
     /// The delivery mode.
     pub fn mode(&self) -> DeliveryMode {
         self.mode
+    }
+
+    /// Drop mode: lets a send wait up to `wait` for room in a full subscriber
+    /// queue before it drops the event (`None` or zero, the default: drop at
+    /// once). When a wait runs out, later sends drop at once until one goes
+    /// through again, so a subscriber that stopped reading costs one wait, not
+    /// one per event. Block mode ignores it.
+    ///
+    /// Useful where something cheaper can shed load instead: a [`Client`]'s
+    /// publisher thread waits (100 ms by default), its queue fills, and
+    /// further events are dropped before they are even encoded.
+    ///
+    /// [`Client`]: crate::Client
+    pub fn set_drop_wait(&mut self, wait: Option<Duration>) -> Result<()> {
+        let ms = wait
+            .filter(|w| !w.is_zero())
+            .map(|w| i32::try_from(w.as_millis()).unwrap_or(i32::MAX).max(1));
+        self.socket
+            .set_sndtimeo(ms.unwrap_or(-1))
+            .map_err(|e| Error::zmq("setting the send timeout", e))?;
+        self.drop_wait = ms.is_some();
+        self.congested = false;
+        Ok(())
     }
 
     /// The live counters, readable from any thread.
@@ -220,12 +252,15 @@ impl Publisher {
         let topic = event_type.as_bytes();
         let header = self.stamper.next(topic).encode();
         let flags = match self.mode {
+            DeliveryMode::Drop if self.drop_wait && !self.congested => 0,
             DeliveryMode::Drop => zmq::DONTWAIT,
             DeliveryMode::Block => 0,
         };
         match self.socket.send(topic, flags | zmq::SNDMORE) {
-            Ok(()) => {}
+            Ok(()) => self.congested = false,
             Err(zmq::Error::EAGAIN) => {
+                // With a drop wait, EAGAIN means the wait ran out.
+                self.congested = self.drop_wait;
                 self.counters.dropped_hwm.inc();
                 return Ok(SendOutcome::Dropped);
             }

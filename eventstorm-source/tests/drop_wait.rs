@@ -1,0 +1,170 @@
+//! Drop mode with a wait: a send waits a bounded time for a full subscriber
+//! queue, a subscriber that stopped reading costs one wait (not one per
+//! event), and the client sheds load at its queue. Every event is accounted
+//! for. Over real (inproc) sockets, whose queues hold exactly the high-water
+//! marks, so "full" is deterministic.
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use eventstorm_core::Event;
+use eventstorm_sink::{Subscriber, SubscriberConfig};
+use eventstorm_source::{Client, Publisher, PublisherConfig, SendOutcome};
+
+fn with_timeout<F: FnOnce() + Send + 'static>(limit: Duration, body: F) {
+    let (done_tx, done_rx) = mpsc::channel();
+    let handle = thread::spawn(move || {
+        body();
+        let _ = done_tx.send(());
+    });
+    match done_rx.recv_timeout(limit) {
+        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+            if let Err(panic) = handle.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test did not finish within {limit:?}"),
+    }
+}
+
+fn event(i: u64) -> Event {
+    Event::builder("stuck.event").field("i", i as i64).build()
+}
+
+fn get(stats: &eventstorm_core::Stats, name: &str) -> u64 {
+    stats.get(name).unwrap_or(0)
+}
+
+/// Reads until nothing arrives for `quiet`; returns how many events came.
+fn drain(subscriber: &mut Subscriber, quiet: Duration) -> u64 {
+    let mut n = 0;
+    while subscriber.recv(quiet).expect("recv").is_some() {
+        n += 1;
+    }
+    n
+}
+
+/// 1,000 sends against a subscriber that does not read, each allowed to wait
+/// 200 ms: one wait runs out, the rest drop at once (otherwise this would
+/// take over three minutes). Once the subscriber reads again, sends go
+/// through, and its gap count equals the publisher's drops.
+#[test]
+fn a_stuck_subscriber_costs_one_wait_and_every_drop_is_counted() {
+    with_timeout(Duration::from_secs(60), || {
+        let ctx = zmq::Context::new();
+        let mut publisher = Publisher::new(
+            &ctx,
+            &PublisherConfig::bind("inproc://drop-wait-publisher").with_hwm(10),
+        )
+        .expect("publisher");
+        publisher
+            .set_drop_wait(Some(Duration::from_millis(200)))
+            .expect("drop wait");
+        let mut subscriber = Subscriber::new(
+            &ctx,
+            &SubscriberConfig {
+                hwm: 10,
+                ..SubscriberConfig::connect("inproc://drop-wait-publisher")
+            },
+        )
+        .expect("subscriber");
+        assert!(
+            publisher
+                .wait_for_subscribers(1, Duration::from_secs(5))
+                .expect("wait")
+        );
+
+        let attempts = 1_000u64;
+        let (mut sent, mut dropped) = (0u64, 0u64);
+        for i in 0..attempts {
+            match publisher.send(&event(i)).expect("send") {
+                SendOutcome::Sent => sent += 1,
+                SendOutcome::Dropped => dropped += 1,
+            }
+        }
+        assert!(sent >= 10, "the queues take at least the hwm: sent={sent}");
+        assert!(dropped > 900, "dropped={dropped}");
+        assert_eq!(get(&publisher.stats(), "dropped_hwm"), dropped);
+
+        // The subscriber reads what was queued; then sends go through again.
+        let first = drain(&mut subscriber, Duration::from_millis(200));
+        assert_eq!(first, sent);
+        let more = 5u64;
+        for i in 0..more {
+            assert_eq!(
+                publisher.send(&event(attempts + i)).expect("send"),
+                SendOutcome::Sent,
+                "room again after the subscriber read"
+            );
+        }
+        publisher.close();
+        let second = drain(&mut subscriber, Duration::from_millis(300));
+        assert_eq!(second, more);
+        let stats = subscriber.stats();
+        assert_eq!(
+            get(&stats, "lost"),
+            dropped,
+            "the subscriber counts the gap: {stats}"
+        );
+        assert_eq!(
+            get(&stats, "received") + get(&stats, "lost"),
+            attempts + more
+        );
+    });
+}
+
+/// A client in drop mode whose subscriber stopped reading never blocks the
+/// caller: its publisher thread waits once, the queue fills, and further
+/// events are dropped at the queue (before they are encoded). Every call is
+/// accounted for, at the client and at the publisher.
+#[test]
+fn a_client_sheds_load_at_its_queue_when_a_subscriber_is_stuck() {
+    with_timeout(Duration::from_secs(60), || {
+        let ctx = zmq::Context::new();
+        let client = Client::builder()
+            .context(ctx.clone())
+            .bind("inproc://drop-wait-client")
+            .hwm(10)
+            .queue_capacity(64)
+            .drop_wait(Duration::from_millis(50))
+            .build()
+            .expect("client");
+        // Subscribes, then never reads.
+        let _stuck = Subscriber::new(
+            &ctx,
+            &SubscriberConfig {
+                hwm: 10,
+                ..SubscriberConfig::connect("inproc://drop-wait-client")
+            },
+        )
+        .expect("subscriber");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !client.is_wanted("stuck.event") {
+            assert!(Instant::now() < deadline, "the subscription never arrived");
+            thread::sleep(Duration::from_millis(5));
+        }
+
+        let attempts = 50_000u64;
+        let mut queued = 0u64;
+        for i in 0..attempts {
+            if client.emit("stuck.event", bson::doc! { "i": i as i64 }) {
+                queued += 1;
+            }
+        }
+        client.close();
+        let stats = client.stats();
+        assert_eq!(get(&stats, "emitted"), queued, "{stats}");
+        assert_eq!(
+            queued + get(&stats, "dropped_queue_full"),
+            attempts,
+            "{stats}"
+        );
+        assert!(get(&stats, "dropped_queue_full") > attempts / 2, "{stats}");
+        assert_eq!(
+            get(&stats, "sent") + get(&stats, "dropped_hwm"),
+            queued,
+            "everything queued was sent or dropped at the socket: {stats}"
+        );
+    });
+}
