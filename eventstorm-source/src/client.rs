@@ -1,6 +1,7 @@
 //! The [`Client`]: the Metlog-style API applications emit events with.
 
 use std::borrow::Borrow;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -180,8 +181,15 @@ enum Command {
     Stop,
 }
 
+/// Smallest buffer an event is encoded into.
+const MIN_BUFFER: usize = 256;
+/// Largest buffer size remembered for the next event.
+const MAX_BUFFER_HINT: usize = 64 * 1024;
+
 struct Inner {
     tx: Sender<Command>,
+    /// The capacity to encode the next event into (the last event's size).
+    size_hint: AtomicUsize,
     mode: DeliveryMode,
     logger: String,
     severity: Severity,
@@ -293,6 +301,7 @@ impl Client {
         Ok(Client {
             inner: Arc::new(Inner {
                 tx,
+                size_hint: AtomicUsize::new(512),
                 mode: config.publisher.mode,
                 logger: config.logger,
                 severity: config.severity,
@@ -358,7 +367,7 @@ impl Client {
             pid: Some(self.inner.pid),
             tenant: None,
         };
-        let mut body = Vec::with_capacity(512);
+        let mut body = self.buffer(event_type);
         if encode_event(&mut body, &envelope, fields.borrow()).is_err() {
             self.inner.counters.invalid.inc();
             return false;
@@ -372,7 +381,7 @@ impl Client {
         if !self.admit(event.event_type()) {
             return false;
         }
-        let mut body = Vec::with_capacity(512);
+        let mut body = self.buffer(event.event_type());
         if event.encode_into(&mut body).is_err() {
             self.inner.counters.invalid.inc();
             return false;
@@ -401,9 +410,23 @@ impl Client {
         true
     }
 
+    /// A buffer for one event and its type: as large as the last event
+    /// encoded, so that a typical event is written without growing it (one
+    /// allocation per event, not two or three).
+    fn buffer(&self, event_type: &str) -> Vec<u8> {
+        let hint = self.inner.size_hint.load(Ordering::Relaxed);
+        Vec::with_capacity(hint + event_type.len())
+    }
+
     /// Queues an encoded event to the publisher thread, counting the outcome.
     fn queue(&self, event_type: &str, mut buf: Vec<u8>) -> bool {
         let doc_len = buf.len();
+        // The next buffer's size: this event's, with a little room, within
+        // bounds (one huge event must not make every later buffer huge).
+        let hint = (doc_len + 64).clamp(MIN_BUFFER, MAX_BUFFER_HINT);
+        if hint != self.inner.size_hint.load(Ordering::Relaxed) {
+            self.inner.size_hint.store(hint, Ordering::Relaxed);
+        }
         buf.extend_from_slice(event_type.as_bytes());
         let command = Command::Event { buf, doc_len };
         let queued = match self.inner.mode {
