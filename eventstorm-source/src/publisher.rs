@@ -198,8 +198,9 @@ impl Publisher {
     ///
     /// [`Client`]: crate::Client
     pub fn set_drop_wait(&mut self, wait: Option<Duration>) -> Result<()> {
+        // A send timeout would make block mode's sends give up: drop mode only.
         let ms = wait
-            .filter(|w| !w.is_zero())
+            .filter(|w| !w.is_zero() && self.mode == DeliveryMode::Drop)
             .map(|w| i32::try_from(w.as_millis()).unwrap_or(i32::MAX).max(1));
         self.socket
             .set_sndtimeo(ms.unwrap_or(-1))

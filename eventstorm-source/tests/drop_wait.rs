@@ -168,3 +168,51 @@ fn a_client_sheds_load_at_its_queue_when_a_subscriber_is_stuck() {
         );
     });
 }
+
+/// Block mode ignores the drop wait: a sender facing a stuck subscriber waits
+/// as long as it takes, and once the subscriber reads, everything arrives.
+#[test]
+fn block_mode_never_gives_up_on_a_slow_subscriber() {
+    with_timeout(Duration::from_secs(60), || {
+        let ctx = zmq::Context::new();
+        let mut publisher = Publisher::new(
+            &ctx,
+            &PublisherConfig::bind("inproc://drop-wait-block")
+                .with_hwm(10)
+                .with_mode(eventstorm_source::DeliveryMode::Block),
+        )
+        .expect("publisher");
+        publisher
+            .set_drop_wait(Some(Duration::from_millis(10)))
+            .expect("drop wait");
+        let mut subscriber = Subscriber::new(
+            &ctx,
+            &SubscriberConfig {
+                hwm: 10,
+                ..SubscriberConfig::connect("inproc://drop-wait-block")
+            },
+        )
+        .expect("subscriber");
+        assert!(
+            publisher
+                .wait_for_subscribers(1, Duration::from_secs(5))
+                .expect("wait")
+        );
+        let total = 100u64;
+        let sender = thread::spawn(move || {
+            for i in 0..total {
+                assert_eq!(publisher.send(&event(i)).expect("send"), SendOutcome::Sent);
+            }
+            let stats = publisher.stats();
+            publisher.close();
+            stats
+        });
+        // Far longer than the 10 ms a drop-mode send would wait.
+        thread::sleep(Duration::from_millis(300));
+        let received = drain(&mut subscriber, Duration::from_millis(500));
+        let stats = sender.join().expect("sender");
+        assert_eq!(get(&stats, "dropped_hwm"), 0, "{stats}");
+        assert_eq!(received, total);
+        assert_eq!(get(&subscriber.stats(), "lost"), 0);
+    });
+}

@@ -55,6 +55,18 @@ impl Kind {
         }
     }
 
+    /// Whether the measurement runs in block mode end to end, so that any
+    /// loss is a failure.
+    fn lossless(self) -> bool {
+        match self {
+            Kind::RawDirect(_) => true,
+            Kind::Routed(_, _, drop) => !drop,
+            Kind::EndToEnd { block, .. } => block,
+            // `emit` runs in drop mode, but in bursts that fit its queue.
+            Kind::Emit { .. } => false,
+        }
+    }
+
     fn run(self, duration: Duration) -> pipeline::Res<Run> {
         match self {
             Kind::RawDirect(t) => pipeline::raw_direct(t, duration),
@@ -314,6 +326,15 @@ const RATIOS: [(&str, &str, &str, f64); 10] = [
     ),
 ];
 
+/// Events lost in lossless (block-mode) measurements, over all runs: must be 0.
+fn block_mode_lost(results: &Results) -> u64 {
+    results
+        .iter()
+        .filter(|(kind, _)| kind.lossless())
+        .flat_map(|(_, runs)| runs.iter().map(|r| r.lost))
+        .sum()
+}
+
 /// The median over rounds of `num ÷ den` within each round: the two were
 /// measured seconds apart, so a slow spell of the machine hits both.
 fn ratio(results: &Results, num: &str, den: &str) -> f64 {
@@ -395,6 +416,9 @@ fn to_json(
         "ratios": ratios,
         "rates": rates,
         "emit_target_met": med(results, "client_emit") >= 1_000_000.0,
+        "block_mode_lost": block_mode_lost(results),
+        "block_mode_lossless": block_mode_lost(results) == 0,
+        "all_accounted": results.iter().all(|(_, runs)| runs.iter().all(|r| r.accounted)),
         "latency": {
             "rate_per_s": latency.rate,
             "samples": latency.samples,
@@ -483,9 +507,18 @@ fn print_table(
             }
         }
     }
+    let lost = block_mode_lost(results);
+    println!(
+        "\nblock mode (lossless) runs: {lost} events lost ({})",
+        if lost == 0 {
+            "zero loss: met"
+        } else {
+            "NOT met"
+        }
+    );
     let emit = med(results, "client_emit");
     println!(
-        "\nClient::emit: {emit:.0} calls/s from one thread (target 1M: {})",
+        "Client::emit: {emit:.0} calls/s from one thread (target 1M: {})",
         if emit >= 1_000_000.0 {
             "met"
         } else {
