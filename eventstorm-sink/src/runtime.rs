@@ -42,8 +42,10 @@ pub struct RuntimeConfig {
     pub filter: Option<Matcher>,
     /// Events queued between the subscriber thread and the sink thread
     /// ([`Self::DEFAULT_CHANNEL_CAPACITY`]). They travel in chunks of up to
-    /// 256 events (one channel operation per chunk), and with `when_full =
-    /// "drop"` a chunk that finds no room is dropped whole, each event counted.
+    /// 256 events (one channel operation per chunk; never more than a batch);
+    /// a chunk waits at most 1 ms (or the batch delay, if shorter) to fill.
+    /// With `when_full = "drop"` a chunk that finds no room is dropped whole,
+    /// each event counted.
     pub channel_capacity: usize,
     /// What the subscriber thread does when that queue is full (default: block).
     pub when_full: WhenFull,
@@ -188,10 +190,12 @@ impl SinkRuntime {
         let sink_stats = Arc::new(Mutex::new(sink.stats()));
         let stop = Arc::new(AtomicBool::new(false));
         // Events travel in chunks of up to CHUNK (one channel operation per
-        // chunk, not per event); at most `channel_capacity` events are queued.
+        // chunk, not per event; never more than a batch); at most
+        // `channel_capacity` events are queued.
         let capacity = config.channel_capacity.max(1);
-        let chunk = capacity.min(CHUNK);
+        let chunk = capacity.min(CHUNK).min(config.batch_max_events);
         let (tx, rx) = bounded(capacity / chunk);
+        let linger = CHUNK_LINGER.min(Duration::from_millis(config.batch_max_delay_ms));
 
         let writer = {
             let counters = Arc::clone(&counters);
@@ -213,7 +217,9 @@ impl SinkRuntime {
             std::thread::Builder::new()
                 .name("sink-subscriber".into())
                 .spawn(move || {
-                    receive_loop(subscriber, &tx, chunk, filter, when_full, &counters, &stop)
+                    receive_loop(
+                        subscriber, &tx, chunk, linger, filter, when_full, &counters, &stop,
+                    )
                 })
                 .map_err(Error::Thread)?
         };
@@ -309,22 +315,45 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// Most events carried in one channel message.
 const CHUNK: usize = 256;
 
+/// Longest a chunk waits in the subscriber thread to fill (never longer than
+/// the batch delay): a bounded addition to latency that saves a hand-over per
+/// few events when they arrive quickly.
+const CHUNK_LINGER: Duration = Duration::from_millis(1);
+
+#[allow(clippy::too_many_arguments)]
 fn receive_loop(
     mut subscriber: Subscriber,
     tx: &Sender<Vec<RawEvent>>,
     chunk_size: usize,
+    linger: Duration,
     filter: Option<Matcher>,
     when_full: WhenFull,
     counters: &RuntimeCounters,
     stop: &AtomicBool,
 ) -> Result<()> {
     let mut received = Vec::with_capacity(chunk_size);
+    let mut first_at = Instant::now();
     while !stop.load(Ordering::Relaxed) {
-        match subscriber.recv(POLL_INTERVAL)? {
-            Some(event) => received.push(event),
-            None => continue,
+        if received.is_empty() {
+            match subscriber.recv(POLL_INTERVAL)? {
+                Some(event) => received.push(event),
+                None => continue,
+            }
+            first_at = Instant::now();
         }
-        subscriber.recv_batch(&mut received, chunk_size - 1)?;
+        let room = chunk_size - received.len();
+        subscriber.recv_batch(&mut received, room)?;
+        if received.len() < chunk_size {
+            // Let a short chunk fill a little: one hand-over (and one wake-up
+            // of the sink thread) per chunk, not per few events.
+            let left = linger.saturating_sub(first_at.elapsed());
+            if !left.is_zero() {
+                if let Some(event) = subscriber.recv(left)? {
+                    received.push(event);
+                }
+                continue;
+            }
+        }
         if let Some(filter) = &filter {
             let before = received.len();
             received.retain(|event| filter.matches_raw(event.view()));
