@@ -217,9 +217,14 @@ impl SinkRuntime {
             std::thread::Builder::new()
                 .name("sink-subscriber".into())
                 .spawn(move || {
-                    receive_loop(
-                        subscriber, &tx, chunk, linger, filter, when_full, &counters, &stop,
-                    )
+                    let hand_over = HandOver {
+                        tx: &tx,
+                        filter,
+                        when_full,
+                        counters: &counters,
+                        stop: &stop,
+                    };
+                    receive_loop(subscriber, &hand_over, chunk, linger)
                 })
                 .map_err(Error::Thread)?
         };
@@ -320,20 +325,65 @@ const CHUNK: usize = 256;
 /// few events when they arrive quickly.
 const CHUNK_LINGER: Duration = Duration::from_millis(1);
 
-#[allow(clippy::too_many_arguments)]
-fn receive_loop(
-    mut subscriber: Subscriber,
-    tx: &Sender<Vec<RawEvent>>,
-    chunk_size: usize,
-    linger: Duration,
+/// The subscriber thread's side of the channel: filters and hands chunks
+/// over, counting what it cannot hand over.
+struct HandOver<'a> {
+    tx: &'a Sender<Vec<RawEvent>>,
     filter: Option<Matcher>,
     when_full: WhenFull,
-    counters: &RuntimeCounters,
-    stop: &AtomicBool,
+    counters: &'a RuntimeCounters,
+    stop: &'a AtomicBool,
+}
+
+impl HandOver<'_> {
+    fn send(&self, mut chunk: Vec<RawEvent>) {
+        if let Some(filter) = &self.filter {
+            let before = chunk.len();
+            chunk.retain(|event| filter.matches_raw(event.view()));
+            self.counters.filtered.add((before - chunk.len()) as u64);
+        }
+        if chunk.is_empty() {
+            return;
+        }
+        let n = chunk.len() as u64;
+        match self.when_full {
+            WhenFull::Block => loop {
+                // Wait for room, but keep honouring the stop flag.
+                match self.tx.send_timeout(chunk, POLL_INTERVAL) {
+                    Ok(()) => break,
+                    Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
+                        if self.stop.load(Ordering::Relaxed) {
+                            // Shutting down with a stuck sink: the events
+                            // were received, so they are counted as dropped.
+                            self.counters.dropped_queue_full.add(n);
+                            break;
+                        }
+                        chunk = back;
+                    }
+                    Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => {
+                        self.counters.dropped_sink.add(n);
+                        break;
+                    }
+                }
+            },
+            WhenFull::Drop => match self.tx.try_send(chunk) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => self.counters.dropped_queue_full.add(n),
+                Err(TrySendError::Disconnected(_)) => self.counters.dropped_sink.add(n),
+            },
+        }
+    }
+}
+
+fn receive_loop(
+    mut subscriber: Subscriber,
+    hand_over: &HandOver<'_>,
+    chunk_size: usize,
+    linger: Duration,
 ) -> Result<()> {
     let mut received = Vec::with_capacity(chunk_size);
     let mut first_at = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
+    while !hand_over.stop.load(Ordering::Relaxed) {
         if received.is_empty() {
             match subscriber.recv(POLL_INTERVAL)? {
                 Some(event) => received.push(event),
@@ -344,56 +394,23 @@ fn receive_loop(
         let room = chunk_size - received.len();
         subscriber.recv_batch(&mut received, room)?;
         if received.len() < chunk_size {
-            // Let a short chunk fill a little: one hand-over (and one wake-up
-            // of the sink thread) per chunk, not per few events.
+            // Let a short chunk fill: one hand-over (and one wake-up of the
+            // sink thread) per chunk, not per few events. Sleeping rather
+            // than polling the socket lets events pile up in its queue
+            // instead of waking this thread for each.
             let left = linger.saturating_sub(first_at.elapsed());
             if !left.is_zero() {
-                if let Some(event) = subscriber.recv(left)? {
-                    received.push(event);
-                }
+                std::thread::sleep(left);
                 continue;
             }
         }
-        if let Some(filter) = &filter {
-            let before = received.len();
-            received.retain(|event| filter.matches_raw(event.view()));
-            counters.filtered.add((before - received.len()) as u64);
-        }
-        if received.is_empty() {
-            continue;
-        }
-        let chunk = std::mem::replace(&mut received, Vec::with_capacity(chunk_size));
-        let n = chunk.len() as u64;
-        match when_full {
-            WhenFull::Block => {
-                // Wait for room, but keep honouring the stop flag.
-                let mut chunk = chunk;
-                loop {
-                    match tx.send_timeout(chunk, POLL_INTERVAL) {
-                        Ok(()) => break,
-                        Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
-                            if stop.load(Ordering::Relaxed) {
-                                // Shutting down with a stuck sink: the events
-                                // were received, so they are counted as dropped.
-                                counters.dropped_queue_full.add(n);
-                                break;
-                            }
-                            chunk = back;
-                        }
-                        Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => {
-                            counters.dropped_sink.add(n);
-                            break;
-                        }
-                    }
-                }
-            }
-            WhenFull::Drop => match tx.try_send(chunk) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_)) => counters.dropped_queue_full.add(n),
-                Err(TrySendError::Disconnected(_)) => counters.dropped_sink.add(n),
-            },
-        }
+        hand_over.send(std::mem::replace(
+            &mut received,
+            Vec::with_capacity(chunk_size),
+        ));
     }
+    // Stopping: what was received is handed over too.
+    hand_over.send(received);
     Ok(())
 }
 
