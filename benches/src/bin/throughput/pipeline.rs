@@ -255,9 +255,9 @@ fn connected_client(ctx: &zmq::Context, endpoint: &str, block: bool) -> Res<Clie
         .map_err(err("client"))
 }
 
-/// Watches a counter until `stop` is set and it stayed still for [`QUIET`];
+/// Watches a counter until `stop` is set and it stayed still for `quiet`;
 /// returns the instant it last changed.
-fn settle(counter: impl Fn() -> u64, stop: &AtomicBool) -> Instant {
+fn settle(counter: impl Fn() -> u64, stop: &AtomicBool, quiet: Duration) -> Instant {
     let mut value = counter();
     let mut changed = Instant::now();
     loop {
@@ -266,7 +266,7 @@ fn settle(counter: impl Fn() -> u64, stop: &AtomicBool) -> Instant {
         if now != value {
             value = now;
             changed = Instant::now();
-        } else if stop.load(Ordering::Relaxed) && changed.elapsed() >= QUIET {
+        } else if stop.load(Ordering::Relaxed) && changed.elapsed() >= quiet {
             return changed;
         }
     }
@@ -287,7 +287,7 @@ pub(crate) fn end_to_end(block: bool, transport: Transport, duration: Duration) 
     let stop = AtomicBool::new(false);
     let cpu = CpuMeter::start();
     let (attempted, start, last) = std::thread::scope(|s| {
-        let watcher = s.spawn(|| settle(|| sink.written(), &stop));
+        let watcher = s.spawn(|| settle(|| sink.written(), &stop, QUIET));
         let start = Instant::now();
         let mut attempted = 0u64;
         while start.elapsed() < duration {
@@ -305,7 +305,8 @@ pub(crate) fn end_to_end(block: bool, transport: Transport, duration: Duration) 
     let router_stats = router.shutdown().map_err(err("router shutdown"))?;
     // Let the router's final sequence marks reach the sink.
     let marks = AtomicBool::new(true);
-    settle(|| sink.received() + sink.lost(), &marks);
+    // Marks follow the last events within milliseconds: a shorter quiet.
+    settle(|| sink.received() + sink.lost(), &marks, QUIET / 2);
     let sink_stats = sink.shutdown().map_err(err("sink shutdown"))?;
     let received = sink_stats.get("written").unwrap_or(0);
     let get = |s: &Stats, n: &str| s.get(n).unwrap_or(0);
@@ -504,7 +505,7 @@ pub(crate) fn latency(rate: u64, duration: Duration) -> Res<Latency> {
     }
     client.close();
     let done = AtomicBool::new(true);
-    settle(|| sink.written(), &done);
+    settle(|| sink.written(), &done, QUIET);
     let _ = router.shutdown();
     let _ = sink.shutdown();
     let mut all = std::mem::take(&mut *samples.lock().unwrap_or_else(|e| e.into_inner()));
