@@ -186,8 +186,19 @@ const MIN_BUFFER: usize = 256;
 /// Largest buffer size remembered for the next event.
 const MAX_BUFFER_HINT: usize = 64 * 1024;
 
+/// The publisher and its encoding buffer, shared by the publisher thread and
+/// callers that send directly. `None` once the client is closed.
+struct Direct {
+    publisher: Publisher,
+    buf: Vec<u8>,
+}
+
 struct Inner {
     tx: Sender<Command>,
+    direct: Arc<Mutex<Option<Direct>>>,
+    /// Events queued and not yet handed to the socket. A caller sends directly
+    /// only when it is 0, so events never overtake queued ones.
+    pending: Arc<AtomicUsize>,
     /// The capacity to encode the next event into (the last event's size).
     size_hint: AtomicUsize,
     mode: DeliveryMode,
@@ -206,10 +217,14 @@ struct Inner {
 /// The application-side API: emit events, logs, counters, gauges and timers
 /// from any thread, fire-and-forget.
 ///
-/// A `Client` is a cheap handle (`Clone`, `Send`, `Sync`) to a publisher that
-/// runs on a thread of its own. Calls encode the event on the caller's thread
-/// and queue it; in drop mode they never block: when the queue is full the event
-/// is dropped and counted. When no subscriber listens for a type, events of it
+/// A `Client` is a cheap handle (`Clone`, `Send`, `Sync`) to a publisher
+/// shared with a thread of its own. A call encodes the event on the caller's
+/// thread and, when the publisher is free and nothing is queued, sends it
+/// right there; otherwise it queues the event for the publisher thread (which
+/// also sends sequence marks when idle). Events from one thread stay in
+/// order. In drop mode calls never block: a call that finds the publisher
+/// busy queues, and when the queue is full the event is dropped (before it is
+/// encoded) and counted. When no subscriber listens for a type, events of it
 /// are not even encoded.
 ///
 /// ```
@@ -263,6 +278,9 @@ impl Client {
         let context = context.clone();
         let publisher_config = config.publisher.clone();
         let drop_wait = Duration::from_millis(config.drop_wait_ms);
+        let direct: Arc<Mutex<Option<Direct>>> = Arc::new(Mutex::new(None));
+        let pending = Arc::new(AtomicUsize::new(0));
+        let (thread_direct, thread_pending) = (Arc::clone(&direct), Arc::clone(&pending));
         let thread = std::thread::Builder::new()
             .name("eventstorm-client".into())
             .spawn(move || {
@@ -275,8 +293,15 @@ impl Client {
                             publisher.subscriptions(),
                             publisher.endpoints().to_vec(),
                         );
+                        *lock(&thread_direct) = Some(Direct {
+                            publisher,
+                            buf: Vec::with_capacity(1024),
+                        });
                         if ready_tx.send(Ok(shared)).is_ok() {
-                            run_publisher(publisher, &rx);
+                            run_publisher(&thread_direct, &thread_pending, &rx);
+                        }
+                        if let Some(direct) = lock(&thread_direct).take() {
+                            direct.publisher.close();
                         }
                     }
                     Err(e) => {
@@ -301,6 +326,8 @@ impl Client {
         Ok(Client {
             inner: Arc::new(Inner {
                 tx,
+                direct,
+                pending,
                 size_hint: AtomicUsize::new(512),
                 mode: config.publisher.mode,
                 logger: config.logger,
@@ -367,12 +394,9 @@ impl Client {
             pid: Some(self.inner.pid),
             tenant: None,
         };
-        let mut body = self.buffer(event_type);
-        if encode_event(&mut body, &envelope, fields.borrow()).is_err() {
-            self.inner.counters.invalid.inc();
-            return false;
-        }
-        self.queue(event_type, body)
+        self.deliver(event_type, |buf| {
+            encode_event(buf, &envelope, fields.borrow())
+        })
     }
 
     /// Sends a complete event. Returns whether it was queued; when it was not,
@@ -381,12 +405,7 @@ impl Client {
         if !self.admit(event.event_type()) {
             return false;
         }
-        let mut body = self.buffer(event.event_type());
-        if event.encode_into(&mut body).is_err() {
-            self.inner.counters.invalid.inc();
-            return false;
-        }
-        self.queue(event.event_type(), body)
+        self.deliver(event.event_type(), |buf| event.encode_into(buf))
     }
 
     /// Whether an event of this type is worth encoding: someone subscribed,
@@ -410,6 +429,63 @@ impl Client {
         true
     }
 
+    /// Encodes and delivers an event: straight to the socket on the calling
+    /// thread when the publisher is free and nothing is queued (no hand-over,
+    /// no allocation), otherwise through the queue to the publisher thread.
+    fn deliver(
+        &self,
+        event_type: &str,
+        encode: impl FnOnce(&mut Vec<u8>) -> eventstorm_core::Result<()>,
+    ) -> bool {
+        let inner = &*self.inner;
+        let mut encode = Some(encode);
+        if inner.pending.load(Ordering::Acquire) == 0
+            && let Ok(mut guard) = inner.direct.try_lock()
+        {
+            let Some(direct) = guard.as_mut() else {
+                return false; // closed
+            };
+            // Checked again under the lock: the publisher thread lowers it
+            // only once a queued event is on the socket.
+            if inner.pending.load(Ordering::Acquire) == 0 {
+                direct.buf.clear();
+                if let Some(encode) = encode.take()
+                    && encode(&mut direct.buf).is_err()
+                {
+                    inner.counters.invalid.inc();
+                    return false;
+                }
+                match direct.publisher.send_direct(event_type, &direct.buf) {
+                    Ok(true) => {
+                        inner.counters.emitted.inc();
+                        return true;
+                    }
+                    Ok(false) => {
+                        // Drop mode, a subscriber's queue is full: the
+                        // publisher thread waits for room (drop_wait) while
+                        // the queue fills and sheds what follows.
+                        let mut buf = Vec::with_capacity(direct.buf.len() + event_type.len());
+                        buf.extend_from_slice(&direct.buf);
+                        drop(guard);
+                        return self.queue(event_type, buf);
+                    }
+                    Err(e) => {
+                        tracing::warn!("publisher send failed: {e}");
+                        return false;
+                    }
+                }
+            }
+        }
+        let mut body = self.buffer(event_type);
+        if let Some(encode) = encode.take()
+            && encode(&mut body).is_err()
+        {
+            inner.counters.invalid.inc();
+            return false;
+        }
+        self.queue(event_type, body)
+    }
+
     /// A buffer for one event and its type: as large as the last event
     /// encoded, so that a typical event is written without growing it (one
     /// allocation per event, not two or three).
@@ -429,6 +505,9 @@ impl Client {
         }
         buf.extend_from_slice(event_type.as_bytes());
         let command = Command::Event { buf, doc_len };
+        // Raised before the event is queued, so that no caller sends directly
+        // ahead of it; lowered by the publisher thread once it is sent.
+        self.inner.pending.fetch_add(1, Ordering::AcqRel);
         let queued = match self.inner.mode {
             DeliveryMode::Drop => match self.inner.tx.try_send(command) {
                 Ok(()) => true,
@@ -442,6 +521,8 @@ impl Client {
         };
         if queued {
             self.inner.counters.emitted.inc();
+        } else {
+            self.inner.pending.fetch_sub(1, Ordering::AcqRel);
         }
         queued
     }
@@ -593,9 +674,14 @@ impl Drop for Timer {
     }
 }
 
+/// Locks the shared publisher, whatever a panicking holder left behind.
+fn lock(direct: &Mutex<Option<Direct>>) -> std::sync::MutexGuard<'_, Option<Direct>> {
+    direct.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The publisher thread: sends queued events, ticks when idle, stops on
-/// `Stop` or when every sender is gone.
-fn run_publisher(mut publisher: Publisher, rx: &Receiver<Command>) {
+/// `Stop` or when every sender is gone. The caller closes the publisher.
+fn run_publisher(direct: &Mutex<Option<Direct>>, pending: &AtomicUsize, rx: &Receiver<Command>) {
     let idle = Duration::from_millis(100);
     loop {
         match rx.recv_timeout(idle) {
@@ -603,21 +689,26 @@ fn run_publisher(mut publisher: Publisher, rx: &Receiver<Command>) {
                 let (body, topic) = buf.split_at(doc_len);
                 // The type was validated as ASCII before it was queued.
                 let event_type = std::str::from_utf8(topic).unwrap_or_default();
-                if let Err(e) = publisher.send_bytes(event_type, body) {
+                let mut guard = lock(direct);
+                if let Some(direct) = guard.as_mut()
+                    && let Err(e) = direct.publisher.send_bytes(event_type, body)
+                {
                     tracing::warn!("publisher send failed: {e}");
                 }
+                pending.fetch_sub(1, Ordering::AcqRel);
             }
             Ok(Command::Stop) => break,
             Ok(Command::Flush(done)) => {
                 let _ = done.send(());
             }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
-                if let Err(e) = publisher.tick() {
+                if let Some(direct) = lock(direct).as_mut()
+                    && let Err(e) = direct.publisher.tick()
+                {
                     tracing::warn!("publisher tick failed: {e}");
                 }
             }
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         }
     }
-    publisher.close();
 }

@@ -35,6 +35,8 @@ pub struct PublisherCounters {
     pub marks: Counter,
     /// Subscription messages seen (one per subscriber and prefix).
     pub subscriptions: Counter,
+    /// Events lost to a socket error (the context terminated, for example).
+    pub send_errors: Counter,
 }
 
 impl PublisherCounters {
@@ -46,7 +48,8 @@ impl PublisherCounters {
             .push("bytes", self.bytes.get())
             .push("dropped_hwm", self.dropped_hwm.get())
             .push("marks", self.marks.get())
-            .push("subscriptions", self.subscriptions.get());
+            .push("subscriptions", self.subscriptions.get())
+            .push("send_errors", self.send_errors.get());
         stats
     }
 }
@@ -246,37 +249,64 @@ impl Publisher {
     /// Sends a body the caller has validated as an event of type `event_type`
     /// (for example with [`eventstorm_core::RawEventRef::from_bytes`]).
     pub fn send_bytes(&mut self, event_type: &str, body: &[u8]) -> Result<SendOutcome> {
-        self.sends_since_poll += 1;
-        if self.sends_since_poll >= POLL_EVERY {
-            self.poll_subscriptions()?;
-        }
-        let topic = event_type.as_bytes();
-        let header = self.stamper.next(topic).encode();
         let flags = match self.mode {
             DeliveryMode::Drop if self.drop_wait && !self.congested => 0,
             DeliveryMode::Drop => zmq::DONTWAIT,
             DeliveryMode::Block => 0,
         };
-        match self.socket.send(topic, flags | zmq::SNDMORE) {
-            Ok(()) => self.congested = false,
-            Err(zmq::Error::EAGAIN) => {
-                // With a drop wait, EAGAIN means the wait ran out.
-                self.congested = self.drop_wait;
-                self.counters.dropped_hwm.inc();
-                return Ok(SendOutcome::Dropped);
-            }
-            Err(e) => return Err(Error::zmq("sending the topic frame", e)),
+        if self.send_frames(event_type, body, flags)? {
+            self.congested = false;
+            return Ok(SendOutcome::Sent);
         }
+        // Dropped: the event still takes its sequence number, so that
+        // subscribers count the gap. With a drop wait, the wait ran out.
+        self.stamper.next(event_type.as_bytes());
+        self.congested = self.drop_wait;
+        self.counters.dropped_hwm.inc();
+        Ok(SendOutcome::Dropped)
+    }
+
+    /// Sends without waiting in drop mode (block mode waits): `Ok(false)` when
+    /// a subscriber's queue is full, in which case nothing was sent, counted
+    /// or numbered, and the caller may still queue the event elsewhere.
+    pub(crate) fn send_direct(&mut self, event_type: &str, body: &[u8]) -> Result<bool> {
+        let flags = match self.mode {
+            DeliveryMode::Drop => zmq::DONTWAIT,
+            DeliveryMode::Block => 0,
+        };
+        self.send_frames(event_type, body, flags)
+    }
+
+    /// Sends the three frames; `Ok(false)` when the first frame finds a full
+    /// queue (EAGAIN). The sequence number is taken only once the first frame
+    /// is accepted. A socket error loses the event and is counted.
+    fn send_frames(&mut self, event_type: &str, body: &[u8], flags: i32) -> Result<bool> {
+        self.sends_since_poll += 1;
+        if self.sends_since_poll >= POLL_EVERY {
+            self.poll_subscriptions()?;
+        }
+        let topic = event_type.as_bytes();
+        match self.socket.send(topic, flags | zmq::SNDMORE) {
+            Ok(()) => {}
+            Err(zmq::Error::EAGAIN) => return Ok(false),
+            Err(e) => {
+                self.counters.send_errors.inc();
+                return Err(Error::zmq("sending the topic frame", e));
+            }
+        }
+        let header = self.stamper.next(topic).encode();
         // Once the first frame is accepted, libzmq accepts the rest of the message.
-        self.socket
+        let rest = self
+            .socket
             .send(&header[..], zmq::SNDMORE)
-            .map_err(|e| Error::zmq("sending the header frame", e))?;
-        self.socket
-            .send(body, 0)
-            .map_err(|e| Error::zmq("sending the body frame", e))?;
+            .and_then(|()| self.socket.send(body, 0));
+        if let Err(e) = rest {
+            self.counters.send_errors.inc();
+            return Err(Error::zmq("sending the header and body frames", e));
+        }
         self.counters.sent.inc();
         self.counters.bytes.add(body.len() as u64);
-        Ok(SendOutcome::Sent)
+        Ok(true)
     }
 
     /// Reads pending subscription messages from the socket.
