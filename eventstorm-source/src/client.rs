@@ -2,7 +2,7 @@
 
 use std::borrow::Borrow;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -218,14 +218,18 @@ struct Inner {
 /// from any thread, fire-and-forget.
 ///
 /// A `Client` is a cheap handle (`Clone`, `Send`, `Sync`) to a publisher
-/// shared with a thread of its own. A call encodes the event on the caller's
-/// thread and, when the publisher is free and nothing is queued, sends it
-/// right there; otherwise it queues the event for the publisher thread (which
-/// also sends sequence marks when idle). Events from one thread stay in
-/// order. In drop mode calls never block: a call that finds the publisher
-/// busy queues, and when the queue is full the event is dropped (before it is
-/// encoded) and counted. When no subscriber listens for a type, events of it
-/// are not even encoded.
+/// shared with a thread of its own (which sends queued events and, when idle,
+/// sequence marks). A call encodes the event on the caller's thread and, when
+/// the publisher is free, sends it right there. Events from one thread stay
+/// in order.
+///
+/// - Drop mode (the default): calls never block. A call that finds the
+///   publisher busy, or events already queued, queues its event; when the
+///   queue is full the event is dropped (before it is encoded) and counted.
+/// - Block mode: a call that finds the publisher busy waits for it, as it
+///   waits for a subscriber's full queue; nothing is lost.
+///
+/// When no subscriber listens for a type, events of it are not even encoded.
 ///
 /// ```
 /// use std::time::Duration;
@@ -430,35 +434,59 @@ impl Client {
     }
 
     /// Encodes and delivers an event: straight to the socket on the calling
-    /// thread when the publisher is free and nothing is queued (no hand-over,
-    /// no allocation), otherwise through the queue to the publisher thread.
+    /// thread when it can (no hand-over, no allocation), otherwise through
+    /// the queue to the publisher thread.
+    ///
+    /// - Block mode never queues events: a caller that finds the publisher
+    ///   busy encodes into a buffer of its own, then waits for the publisher,
+    ///   as it would wait for the socket.
+    /// - Drop mode never waits: it sends directly when the publisher is free
+    ///   and nothing is queued, and queues otherwise.
     fn deliver(
         &self,
         event_type: &str,
         encode: impl FnOnce(&mut Vec<u8>) -> eventstorm_core::Result<()>,
     ) -> bool {
         let inner = &*self.inner;
-        let mut encode = Some(encode);
-        if inner.pending.load(Ordering::Acquire) == 0
-            && let Ok(mut guard) = inner.direct.try_lock()
-        {
+        let guard = match inner.mode {
+            DeliveryMode::Block => match inner.direct.try_lock() {
+                Ok(guard) => Some(guard),
+                Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
+                Err(TryLockError::WouldBlock) => {
+                    let mut body = self.buffer(event_type);
+                    if encode(&mut body).is_err() {
+                        inner.counters.invalid.inc();
+                        return false;
+                    }
+                    let mut guard = lock(&inner.direct);
+                    return match guard.as_mut() {
+                        Some(direct) => self.send_now(&mut direct.publisher, event_type, &body),
+                        None => false, // closed
+                    };
+                }
+            },
+            DeliveryMode::Drop if inner.pending.load(Ordering::Acquire) == 0 => {
+                inner.direct.try_lock().ok()
+            }
+            DeliveryMode::Drop => None,
+        };
+        if let Some(mut guard) = guard {
             let Some(direct) = guard.as_mut() else {
                 return false; // closed
             };
             // Checked again under the lock: the publisher thread lowers it
-            // only once a queued event is on the socket.
+            // only once a queued event is on the socket, so a direct send
+            // never overtakes a queued event.
             if inner.pending.load(Ordering::Acquire) == 0 {
                 direct.buf.clear();
-                if let Some(encode) = encode.take()
-                    && encode(&mut direct.buf).is_err()
-                {
+                if encode(&mut direct.buf).is_err() {
                     inner.counters.invalid.inc();
                     return false;
                 }
-                match direct.publisher.send_direct(event_type, &direct.buf) {
+                return match direct.publisher.send_direct(event_type, &direct.buf) {
                     Ok(true) => {
                         inner.counters.emitted.inc();
-                        return true;
+                        true
                     }
                     Ok(false) => {
                         // Drop mode, a subscriber's queue is full: the
@@ -467,23 +495,37 @@ impl Client {
                         let mut buf = Vec::with_capacity(direct.buf.len() + event_type.len());
                         buf.extend_from_slice(&direct.buf);
                         drop(guard);
-                        return self.queue(event_type, buf);
+                        self.queue(event_type, buf)
                     }
                     Err(e) => {
                         tracing::warn!("publisher send failed: {e}");
-                        return false;
+                        false
                     }
-                }
+                };
             }
         }
         let mut body = self.buffer(event_type);
-        if let Some(encode) = encode.take()
-            && encode(&mut body).is_err()
-        {
+        if encode(&mut body).is_err() {
             inner.counters.invalid.inc();
             return false;
         }
         self.queue(event_type, body)
+    }
+
+    /// Block mode: sends an event encoded outside the lock, waiting for room.
+    fn send_now(&self, publisher: &mut Publisher, event_type: &str, body: &[u8]) -> bool {
+        match publisher.send_direct(event_type, body) {
+            Ok(sent) => {
+                if sent {
+                    self.inner.counters.emitted.inc();
+                }
+                sent
+            }
+            Err(e) => {
+                tracing::warn!("publisher send failed: {e}");
+                false
+            }
+        }
     }
 
     /// A buffer for one event and its type: as large as the last event
