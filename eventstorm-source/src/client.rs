@@ -29,9 +29,11 @@ pub struct ClientConfig {
     pub logger: String,
     /// Severity of events that do not say ([`Severity::Informational`]).
     pub severity: Severity,
-    /// Events queued between the application's threads and the publisher
-    /// thread ([`Self::DEFAULT_QUEUE_CAPACITY`]). When full, drop mode drops and
-    /// counts (`dropped_queue_full`); block mode waits.
+    /// Drop mode: events queued for the publisher thread when a caller finds
+    /// the publisher busy ([`Self::DEFAULT_QUEUE_CAPACITY`]). When full, the
+    /// event is dropped before it is encoded and counted
+    /// (`dropped_queue_full`). Block mode does not queue events: a caller
+    /// waits for the publisher.
     pub queue_capacity: usize,
     /// Skip (and count as `unsubscribed`) events no subscriber asked for,
     /// without encoding them (default true).
