@@ -175,12 +175,19 @@ impl RawSubscriber {
     }
 
     /// Counts messages until `stop` is set and nothing arrived for `quiet`.
-    /// Returns the count and the instant of the last message. Eventstorm's
-    /// sequence marks are not counted.
-    pub fn count_until(self, stop: &AtomicBool, quiet: Duration) -> zmq::Result<(u64, Instant)> {
+    /// Returns the count, the instant of the last message, and the count at
+    /// the first message at or after `warm_at` (see [`Progress`]).
+    /// Eventstorm's sequence marks are not counted.
+    pub fn count_until(
+        self,
+        stop: &AtomicBool,
+        quiet: Duration,
+        warm_at: Instant,
+    ) -> zmq::Result<(u64, Instant, Option<Progress>)> {
         let mut msg = zmq::Message::new();
         let mut count = 0u64;
         let mut last = Instant::now();
+        let mut warm = None;
         loop {
             match self.socket.recv(&mut msg, zmq::DONTWAIT) {
                 Ok(()) => {
@@ -197,16 +204,42 @@ impl RawSubscriber {
                     if !mark {
                         count += 1;
                         last = Instant::now();
+                        if warm.is_none() && last >= warm_at {
+                            warm = Some(Progress { at: last, count });
+                        }
                     }
                 }
                 Err(zmq::Error::EAGAIN) => {
                     if stop.load(Ordering::Relaxed) && last.elapsed() >= quiet {
-                        return Ok((count, last));
+                        return Ok((count, last, warm));
                     }
                     self.socket.poll(zmq::POLLIN, 5)?;
                 }
                 Err(e) => return Err(e),
             }
+        }
+    }
+}
+
+/// How many events had been delivered at an instant: the start of the
+/// measured window, once the pipeline is warm.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// When.
+    pub at: Instant,
+    /// Events delivered by then.
+    pub count: u64,
+}
+
+impl Progress {
+    /// Events per second from this point to the `last` delivery, when it
+    /// leaves a window to measure; otherwise the rate over the whole run.
+    pub fn rate(warm: Option<Progress>, total: u64, start: Instant, last: Instant) -> f64 {
+        match warm {
+            Some(w) if last > w.at && total > w.count => {
+                (total - w.count) as f64 / last.duration_since(w.at).as_secs_f64()
+            }
+            _ => total as f64 / last.duration_since(start).as_secs_f64().max(1e-9),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use eventstorm_benches::raw::{RawProxy, RawPublisher, RawSubscriber, Transport};
+use eventstorm_benches::raw::{Progress, RawProxy, RawPublisher, RawSubscriber, Transport};
 use eventstorm_benches::typical_event;
 use eventstorm_core::{EventSink, RawEvent, SinkError, Stats};
 use eventstorm_router::{InputConfig, OutputConfig, RouterConfig, RouterHandle, RouterRuntime};
@@ -17,6 +17,16 @@ pub(crate) type Res<T> = Result<T, String>;
 
 /// How long a receiver waits for more after the sender stopped.
 const QUIET: Duration = Duration::from_millis(250);
+
+/// The sink runtime's batch delay in the end-to-end runs.
+const E2E_BATCH_DELAY: Duration = Duration::from_millis(5);
+
+/// The start of a run not measured (connections, buffers and caches
+/// warming up): this fraction of the sending time. Rates are measured from
+/// the first delivery after it to the last delivery.
+fn warm_up(duration: Duration) -> Duration {
+    duration / 4
+}
 /// How long set-up waits for subscriptions to reach a publisher.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// The event type of the typical event.
@@ -115,19 +125,20 @@ fn measure_raw(
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {
         let stop = &stop;
-        let counter = s.spawn(move || subscriber.count_until(stop, QUIET));
+        let warm_at = Instant::now() + warm_up(duration);
+        let counter = s.spawn(move || subscriber.count_until(stop, QUIET, warm_at));
         let cpu = CpuMeter::start();
         let start = Instant::now();
         let sent = publisher.send_for(duration);
         stop.store(true, Ordering::Relaxed);
-        let (received, last) = counter
+        let (received, last, warm) = counter
             .join()
             .map_err(|_| "subscriber panicked".to_string())?
             .map_err(err("receiving"))?;
         let sent = sent.map_err(err("sending"))?;
         let lost = publisher.dropped();
         Ok(Run {
-            rate: received as f64 / last.duration_since(start).as_secs_f64(),
+            rate: Progress::rate(warm, received, start, last),
             sent,
             received,
             lost,
@@ -256,18 +267,31 @@ fn connected_client(ctx: &zmq::Context, endpoint: &str, block: bool) -> Res<Clie
 }
 
 /// Watches a counter until `stop` is set and it stayed still for `quiet`;
-/// returns the instant it last changed.
-fn settle(counter: impl Fn() -> u64, stop: &AtomicBool, quiet: Duration) -> Instant {
+/// returns the instant it last changed and its value at the first change
+/// at or after `warm_at`.
+fn settle(
+    counter: impl Fn() -> u64,
+    stop: &AtomicBool,
+    quiet: Duration,
+    warm_at: Instant,
+) -> (Instant, Option<Progress>) {
     let mut value = counter();
     let mut changed = Instant::now();
+    let mut warm = None;
     loop {
         std::thread::sleep(Duration::from_millis(2));
         let now = counter();
         if now != value {
             value = now;
             changed = Instant::now();
+            if warm.is_none() && changed >= warm_at {
+                warm = Some(Progress {
+                    at: changed,
+                    count: value,
+                });
+            }
         } else if stop.load(Ordering::Relaxed) && changed.elapsed() >= quiet {
-            return changed;
+            return (changed, warm);
         }
     }
 }
@@ -278,7 +302,11 @@ pub(crate) fn end_to_end(block: bool, transport: Transport, duration: Duration) 
     let (router, input, output) = spawn_router(&ctx, transport, router_mode(block))?;
     let sink = SinkRuntime::spawn(
         &ctx,
-        RuntimeConfig::new(SubscriberConfig::connect(output)),
+        // Batches of 1000 as by default, but written after at most 5 ms
+        // rather than 100: otherwise the last partial batch of a run waits
+        // out the delay, and that wait (a latency, not a cost) would count
+        // against the rate of a sub-second run.
+        RuntimeConfig::new(SubscriberConfig::connect(output)).with_batch(1000, E2E_BATCH_DELAY),
         Box::new(NullSink::new()),
     )
     .map_err(err("sink runtime"))?;
@@ -286,8 +314,9 @@ pub(crate) fn end_to_end(block: bool, transport: Transport, duration: Duration) 
     let events: Vec<_> = (0..16).map(typical_event).collect();
     let stop = AtomicBool::new(false);
     let cpu = CpuMeter::start();
-    let (attempted, start, last) = std::thread::scope(|s| {
-        let watcher = s.spawn(|| settle(|| sink.written(), &stop, QUIET));
+    let warm_at = Instant::now() + warm_up(duration);
+    let (attempted, start, (last, warm)) = std::thread::scope(|s| {
+        let watcher = s.spawn(|| settle(|| sink.written(), &stop, QUIET, warm_at));
         let start = Instant::now();
         let mut attempted = 0u64;
         while start.elapsed() < duration {
@@ -298,7 +327,7 @@ pub(crate) fn end_to_end(block: bool, transport: Transport, duration: Duration) 
         }
         client.close();
         stop.store(true, Ordering::Relaxed);
-        let last = watcher.join().unwrap_or_else(|_| Instant::now());
+        let last = watcher.join().unwrap_or_else(|_| (Instant::now(), None));
         (attempted, start, last)
     });
     let client_stats = client.stats();
@@ -306,7 +335,12 @@ pub(crate) fn end_to_end(block: bool, transport: Transport, duration: Duration) 
     // Let the router's final sequence marks reach the sink.
     let marks = AtomicBool::new(true);
     // Marks follow the last events within milliseconds: a shorter quiet.
-    settle(|| sink.received() + sink.lost(), &marks, QUIET / 2);
+    settle(
+        || sink.received() + sink.lost(),
+        &marks,
+        QUIET / 2,
+        Instant::now(),
+    );
     let sink_stats = sink.shutdown().map_err(err("sink shutdown"))?;
     let received = sink_stats.get("written").unwrap_or(0);
     let get = |s: &Stats, n: &str| s.get(n).unwrap_or(0);
@@ -353,7 +387,7 @@ pub(crate) fn end_to_end(block: bool, transport: Transport, duration: Duration) 
         .map(|(_, v)| v)
         .sum();
     Ok(Run {
-        rate: received as f64 / last.duration_since(start).as_secs_f64(),
+        rate: Progress::rate(warm, received, start, last),
         sent: attempted,
         received,
         lost,
@@ -391,7 +425,7 @@ pub(crate) fn emit_rate(prebuilt: bool, duration: Duration) -> Res<Run> {
     let cpu = CpuMeter::start();
     std::thread::scope(|s| {
         let stop = &stop;
-        let counter = s.spawn(move || subscriber.count_until(stop, QUIET));
+        let counter = s.spawn(move || subscriber.count_until(stop, QUIET, Instant::now()));
         // Only the calls are timed; the body document is the application's
         // and is passed by reference (building it is the application's cost).
         // Calls come in bursts that fit the client's queue, with a flush
@@ -505,7 +539,7 @@ pub(crate) fn latency(rate: u64, duration: Duration) -> Res<Latency> {
     }
     client.close();
     let done = AtomicBool::new(true);
-    settle(|| sink.written(), &done, QUIET);
+    settle(|| sink.written(), &done, QUIET, Instant::now());
     let _ = router.shutdown();
     let _ = sink.shutdown();
     let mut all = std::mem::take(&mut *samples.lock().unwrap_or_else(|e| e.into_inner()));
