@@ -8,7 +8,7 @@
 //! stoppable), forwarding subscriptions upstream.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use eventstorm_core::{Header, wire};
@@ -174,13 +174,15 @@ impl RawSubscriber {
         Ok(RawSubscriber { socket })
     }
 
-    /// Counts messages until `stop` is set and nothing arrived for `quiet`.
-    /// Returns the count, the instant of the last message, and the count at
-    /// the first message at or after `warm_at` (see [`Progress`]).
-    /// Eventstorm's sequence marks are not counted.
+    /// Counts messages until `expected` of them arrived (the sender stores
+    /// it once known; `u64::MAX` until then), or `stop` is set and nothing
+    /// arrived for `quiet`. Returns the count, the instant of the last
+    /// message, and the count at the first message at or after `warm_at`
+    /// (see [`Progress`]). Eventstorm's sequence marks are not counted.
     pub fn count_until(
         self,
         stop: &AtomicBool,
+        expected: &AtomicU64,
         quiet: Duration,
         warm_at: Instant,
     ) -> zmq::Result<(u64, Instant, Option<Progress>)> {
@@ -207,10 +209,15 @@ impl RawSubscriber {
                         if warm.is_none() && last >= warm_at {
                             warm = Some(Progress { at: last, count });
                         }
+                        if count >= expected.load(Ordering::Relaxed) {
+                            return Ok((count, last, warm));
+                        }
                     }
                 }
                 Err(zmq::Error::EAGAIN) => {
-                    if stop.load(Ordering::Relaxed) && last.elapsed() >= quiet {
+                    let done = count >= expected.load(Ordering::Relaxed)
+                        || (stop.load(Ordering::Relaxed) && last.elapsed() >= quiet);
+                    if done {
                         return Ok((count, last, warm));
                     }
                     self.socket.poll(zmq::POLLIN, 5)?;

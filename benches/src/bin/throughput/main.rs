@@ -139,7 +139,7 @@ type Results = Vec<(Kind, Vec<Run>)>;
 fn run(options: &Options) -> pipeline::Res<()> {
     let started = Instant::now();
     let (rounds, duration, latency_secs, overload_secs) = if options.quick {
-        (2, Duration::from_millis(300), 1.0, 2.5)
+        (3, Duration::from_millis(300), 1.0, 2.5)
     } else {
         (3, Duration::from_millis(1000), 3.0, 8.0)
     };

@@ -1,6 +1,6 @@
 //! The measurements: raw baselines, the router, the whole pipeline, `emit`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -123,13 +123,19 @@ fn measure_raw(
     duration: Duration,
 ) -> Res<Run> {
     let stop = AtomicBool::new(false);
+    let expected = AtomicU64::new(u64::MAX);
     std::thread::scope(|s| {
-        let stop = &stop;
+        let (stop, expected) = (&stop, &expected);
         let warm_at = Instant::now() + warm_up(duration);
-        let counter = s.spawn(move || subscriber.count_until(stop, QUIET, warm_at));
+        let counter = s.spawn(move || subscriber.count_until(stop, expected, QUIET, warm_at));
         let cpu = CpuMeter::start();
         let start = Instant::now();
         let sent = publisher.send_for(duration);
+        // Everything not dropped arrives (the hops after the publisher are
+        // lossless): the receiver stops as soon as it has it all.
+        if let Ok(sent) = &sent {
+            expected.store(sent - publisher.dropped(), Ordering::Relaxed);
+        }
         stop.store(true, Ordering::Relaxed);
         let (received, last, warm) = counter
             .join()
@@ -266,12 +272,13 @@ fn connected_client(ctx: &zmq::Context, endpoint: &str, block: bool) -> Res<Clie
         .map_err(err("client"))
 }
 
-/// Watches a counter until `stop` is set and it stayed still for `quiet`;
-/// returns the instant it last changed and its value at the first change
-/// at or after `warm_at`.
+/// Watches a counter until it reaches `target` (`u64::MAX` while unknown),
+/// or `stop` is set and it stayed still for `quiet`; returns the instant it
+/// last changed and its value at the first change at or after `warm_at`.
 fn settle(
     counter: impl Fn() -> u64,
     stop: &AtomicBool,
+    target: &AtomicU64,
     quiet: Duration,
     warm_at: Instant,
 ) -> (Instant, Option<Progress>) {
@@ -291,6 +298,9 @@ fn settle(
                 });
             }
         } else if stop.load(Ordering::Relaxed) && changed.elapsed() >= quiet {
+            return (changed, warm);
+        }
+        if value >= target.load(Ordering::Relaxed) {
             return (changed, warm);
         }
     }
@@ -315,8 +325,9 @@ pub(crate) fn end_to_end(block: bool, transport: Transport, duration: Duration) 
     let stop = AtomicBool::new(false);
     let cpu = CpuMeter::start();
     let warm_at = Instant::now() + warm_up(duration);
+    let target = AtomicU64::new(u64::MAX);
     let (attempted, start, (last, warm)) = std::thread::scope(|s| {
-        let watcher = s.spawn(|| settle(|| sink.written(), &stop, QUIET, warm_at));
+        let watcher = s.spawn(|| settle(|| sink.written(), &stop, &target, QUIET, warm_at));
         let start = Instant::now();
         let mut attempted = 0u64;
         while start.elapsed() < duration {
@@ -326,6 +337,10 @@ pub(crate) fn end_to_end(block: bool, transport: Transport, duration: Duration) 
             attempted += events.len() as u64;
         }
         client.close();
+        if block {
+            // Block mode loses nothing: the watcher stops once all arrived.
+            target.store(attempted, Ordering::Relaxed);
+        }
         stop.store(true, Ordering::Relaxed);
         let last = watcher.join().unwrap_or_else(|_| (Instant::now(), None));
         (attempted, start, last)
@@ -338,6 +353,7 @@ pub(crate) fn end_to_end(block: bool, transport: Transport, duration: Duration) 
     settle(
         || sink.received() + sink.lost(),
         &marks,
+        &AtomicU64::new(u64::MAX),
         QUIET / 2,
         Instant::now(),
     );
@@ -425,7 +441,10 @@ pub(crate) fn emit_rate(prebuilt: bool, duration: Duration) -> Res<Run> {
     let cpu = CpuMeter::start();
     std::thread::scope(|s| {
         let stop = &stop;
-        let counter = s.spawn(move || subscriber.count_until(stop, QUIET, Instant::now()));
+        let unknown = AtomicU64::new(u64::MAX);
+        let counter = s.spawn(move || {
+            subscriber.count_until(stop, &unknown, QUIET, Instant::now())
+        });
         // Only the calls are timed; the body document is the application's
         // and is passed by reference (building it is the application's cost).
         // Calls come in bursts that fit the client's queue, with a flush
@@ -539,7 +558,13 @@ pub(crate) fn latency(rate: u64, duration: Duration) -> Res<Latency> {
     }
     client.close();
     let done = AtomicBool::new(true);
-    settle(|| sink.written(), &done, QUIET, Instant::now());
+    settle(
+        || sink.written(),
+        &done,
+        &AtomicU64::new(u64::MAX),
+        QUIET,
+        Instant::now(),
+    );
     let _ = router.shutdown();
     let _ = sink.shutdown();
     let mut all = std::mem::take(&mut *samples.lock().unwrap_or_else(|e| e.into_inner()));
