@@ -442,9 +442,8 @@ pub(crate) fn emit_rate(prebuilt: bool, duration: Duration) -> Res<Run> {
     std::thread::scope(|s| {
         let stop = &stop;
         let unknown = AtomicU64::new(u64::MAX);
-        let counter = s.spawn(move || {
-            subscriber.count_until(stop, &unknown, QUIET, Instant::now())
-        });
+        let counter =
+            s.spawn(move || subscriber.count_until(stop, &unknown, QUIET, Instant::now()));
         // Only the calls are timed; the body document is the application's
         // and is passed by reference (building it is the application's cost).
         // Calls come in bursts that fit the client's queue, with a flush
