@@ -383,13 +383,15 @@ impl RouterRuntime {
             return Ok(());
         }
         self.routes.clear();
+        // Each frame is looked at once (every look is two calls into libzmq).
         let slices: [&[u8]; 3] = [&frames.topic, &frames.header, &frames.body];
+        let body_len = slices[2].len();
         match wire::decode_message(&slices) {
             Ok(Message::Event(header, raw)) => {
-                let observation = input.tracker.observe(&header, &frames.topic);
+                let observation = input.tracker.observe(&header, slices[0]);
                 input.counters.record(observation);
                 input.counters.received.inc();
-                input.counters.bytes.add(frames.body.len() as u64);
+                input.counters.bytes.add(body_len as u64);
                 if let Err(e) = self.router.route(raw, &mut self.routes) {
                     self.counters.runtime.route_errors.inc();
                     tracing::debug!("router error: {e}");
@@ -419,7 +421,7 @@ impl RouterRuntime {
                         self.counters.runtime.route_errors.inc();
                         continue;
                     };
-                    let len = frames.body.len();
+                    let len = body_len;
                     if Some(k) == last_original {
                         let body = std::mem::replace(&mut frames.body, zmq::Message::new());
                         output.send(&frames.topic, body, len, stop)?

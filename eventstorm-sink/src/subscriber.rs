@@ -282,13 +282,16 @@ impl Subscriber {
     }
 
     fn accept(&mut self, count: usize) -> Result<Option<RawEvent>, eventstorm_core::DecodeError> {
-        let frames = &self.frames;
-        let slices: [&[u8]; 4] = [&frames[0], &frames[1], &frames[2], &frames[3]];
-        let message = if count <= 4 {
-            wire::decode_message(&slices[..count])?
-        } else {
+        if count > 4 {
             return Err(eventstorm_core::DecodeError::FrameCount(count));
-        };
+        }
+        // Only the frames received are looked at (each look is two calls
+        // into libzmq).
+        let mut slices: [&[u8]; 4] = [&[]; 4];
+        for (slice, frame) in slices.iter_mut().zip(&self.frames).take(count) {
+            *slice = frame;
+        }
+        let message = wire::decode_message(&slices[..count])?;
         match message {
             Message::Event(header, raw) => {
                 let topic = raw.event_type().as_bytes();
