@@ -203,6 +203,14 @@ impl Event {
 
     /// The event type (also its ZeroMQ topic).
     pub fn event_type(&self) -> &str {
+        // Events keep the envelope order (`_id`, `type`, ...), so the type is
+        // the second element: found without hashing the key, which matters
+        // because this runs for every event sent.
+        if let Some((key, Bson::String(value))) = self.doc.iter().nth(1)
+            && key == fields::TYPE
+        {
+            return value;
+        }
         self.doc.get_str(fields::TYPE).unwrap_or_default()
     }
 
