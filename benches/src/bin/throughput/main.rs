@@ -146,9 +146,10 @@ fn run(options: &Options) -> pipeline::Res<()> {
     let rounds = options.rounds.unwrap_or(rounds);
     let (tcp, ipc) = (Transport::Tcp, Transport::Ipc);
     let plan = [
+        // The raw proxy sits between the two measurements compared with it.
         Kind::RawDirect(tcp),
-        Kind::Routed(Middle::Proxy, tcp, false),
         Kind::Routed(Middle::Router, tcp, false),
+        Kind::Routed(Middle::Proxy, tcp, false),
         Kind::EndToEnd {
             block: true,
             transport: tcp,
@@ -158,9 +159,10 @@ fn run(options: &Options) -> pipeline::Res<()> {
             block: false,
             transport: tcp,
         },
+        // The raw proxy sits between the two measurements compared with it.
         Kind::RawDirect(ipc),
-        Kind::Routed(Middle::Proxy, ipc, false),
         Kind::Routed(Middle::Router, ipc, false),
+        Kind::Routed(Middle::Proxy, ipc, false),
         Kind::EndToEnd {
             block: true,
             transport: ipc,
