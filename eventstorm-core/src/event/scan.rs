@@ -25,84 +25,119 @@ fn bson_error(at: usize, problem: impl std::fmt::Display) -> DecodeError {
     DecodeError::Bson(format!("at byte {at}: {problem}"))
 }
 
-fn read_len(bytes: &[u8], at: usize, end: usize) -> Result<usize, DecodeError> {
+/// What is wrong at a byte offset: small and `Copy`, so that the hot path
+/// passes a few words around, and the error message is only built when
+/// something is actually wrong.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    LengthPastEnd,
+    NegativeLength(i32),
+    EmptyString,
+    UnterminatedString,
+    UnterminatedCString,
+    BadEmbeddedDocument(usize),
+    BadBoolean,
+    ShortCodeWithScope(usize),
+    UnknownType(u8),
+    ValuePastEnd,
+}
+
+impl Fault {
+    fn at(self, at: usize) -> DecodeError {
+        match self {
+            Fault::LengthPastEnd => bson_error(at, "length prefix runs past the document"),
+            Fault::NegativeLength(len) => bson_error(at, format!("negative length {len}")),
+            Fault::EmptyString => bson_error(at, "string length 0 (must count its NUL)"),
+            Fault::UnterminatedString => {
+                bson_error(at, "string is not NUL-terminated within the document")
+            }
+            Fault::UnterminatedCString => bson_error(at, "unterminated C string"),
+            Fault::BadEmbeddedDocument(len) => bson_error(
+                at,
+                format!("embedded document of length {len} is malformed"),
+            ),
+            Fault::BadBoolean => bson_error(at, "boolean is neither 0 nor 1"),
+            Fault::ShortCodeWithScope(len) => {
+                bson_error(at, format!("code with scope of length {len} is too short"))
+            }
+            Fault::UnknownType(kind) => {
+                bson_error(at, format!("unknown element type 0x{kind:02x}"))
+            }
+            Fault::ValuePastEnd => bson_error(at, "value runs past the document"),
+        }
+    }
+}
+
+/// A fault and where it is.
+type Faulty<T> = Result<T, (usize, Fault)>;
+
+#[inline]
+fn read_len(bytes: &[u8], at: usize, end: usize) -> Faulty<usize> {
     let raw = bytes
         .get(at..at + 4)
         .filter(|_| at + 4 <= end)
-        .ok_or_else(|| bson_error(at, "length prefix runs past the document"))?;
+        .ok_or((at, Fault::LengthPastEnd))?;
     let len = i32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
-    usize::try_from(len).map_err(|_| bson_error(at, format!("negative length {len}")))
+    usize::try_from(len).map_err(|_| (at, Fault::NegativeLength(len)))
 }
 
-/// Where the value of an element of type `kind` starting at `at` ends.
-fn value_end(bytes: &[u8], kind: u8, at: usize, end: usize) -> Result<usize, DecodeError> {
-    let fixed = |n: usize| Ok(at + n);
-    let string = |at: usize| -> Result<usize, DecodeError> {
-        let len = read_len(bytes, at, end)?;
-        if len == 0 {
-            return Err(bson_error(at, "string length 0 (must count its NUL)"));
-        }
-        let stop = at + 4 + len;
-        if stop > end || bytes[stop - 1] != 0 {
-            return Err(bson_error(
-                at,
-                "string is not NUL-terminated within the document",
-            ));
-        }
-        Ok(stop)
-    };
-    let cstring = |at: usize| -> Result<usize, DecodeError> {
-        bytes[at..end]
-            .iter()
-            .position(|&b| b == 0)
-            .map(|i| at + i + 1)
-            .ok_or_else(|| bson_error(at, "unterminated C string"))
-    };
+#[inline]
+fn string_end(bytes: &[u8], at: usize, end: usize) -> Faulty<usize> {
+    let len = read_len(bytes, at, end)?;
+    if len == 0 {
+        return Err((at, Fault::EmptyString));
+    }
+    let stop = at + 4 + len;
+    if stop > end || bytes[stop - 1] != 0 {
+        return Err((at, Fault::UnterminatedString));
+    }
+    Ok(stop)
+}
+
+fn cstring_end(bytes: &[u8], at: usize, end: usize) -> Faulty<usize> {
+    bytes
+        .get(at..end)
+        .and_then(|rest| rest.iter().position(|&b| b == 0))
+        .map(|i| at + i + 1)
+        .ok_or((at, Fault::UnterminatedCString))
+}
+
+#[inline]
+fn value_end(bytes: &[u8], kind: u8, at: usize, end: usize) -> Faulty<usize> {
     let stop = match kind {
-        0x01 | 0x09 | 0x11 | 0x12 => fixed(8),
-        0x02 | 0x0D | 0x0E => string(at),
+        0x01 | 0x09 | 0x11 | 0x12 => at + 8,
+        0x02 | 0x0D | 0x0E => string_end(bytes, at, end)?,
         0x03 | 0x04 => {
             let len = read_len(bytes, at, end)?;
             if len < 5 || at + len > end || bytes[at + len - 1] != 0 {
-                return Err(bson_error(
-                    at,
-                    format!("embedded document of length {len} is malformed"),
-                ));
+                return Err((at, Fault::BadEmbeddedDocument(len)));
             }
-            Ok(at + len)
+            at + len
         }
-        0x05 => Ok(at + 5 + read_len(bytes, at, end)?),
-        0x06 | 0x0A | 0x7F | 0xFF => fixed(0),
-        0x07 => fixed(12),
+        0x05 => at + 5 + read_len(bytes, at, end)?,
+        0x06 | 0x0A | 0x7F | 0xFF => at,
+        0x07 => at + 12,
         0x08 => {
-            if !matches!(bytes.get(at), Some(0 | 1)) || at >= end {
-                return Err(bson_error(at, "boolean is neither 0 nor 1"));
+            if at >= end || !matches!(bytes.get(at), Some(0 | 1)) {
+                return Err((at, Fault::BadBoolean));
             }
-            fixed(1)
+            at + 1
         }
-        0x0B => cstring(at).and_then(cstring),
-        0x0C => string(at).map(|stop| stop + 12),
+        0x0B => cstring_end(bytes, cstring_end(bytes, at, end)?, end)?,
+        0x0C => string_end(bytes, at, end)? + 12,
         0x0F => {
             let len = read_len(bytes, at, end)?;
             if len < 14 {
-                return Err(bson_error(
-                    at,
-                    format!("code with scope of length {len} is too short"),
-                ));
+                return Err((at, Fault::ShortCodeWithScope(len)));
             }
-            Ok(at + len)
+            at + len
         }
-        0x10 => fixed(4),
-        0x13 => fixed(16),
-        other => {
-            return Err(bson_error(
-                at - 1,
-                format!("unknown element type 0x{other:02x}"),
-            ));
-        }
-    }?;
+        0x10 => at + 4,
+        0x13 => at + 16,
+        other => return Err((at - 1, Fault::UnknownType(other))),
+    };
     if stop > end {
-        return Err(bson_error(at, "value runs past the document"));
+        return Err((at, Fault::ValuePastEnd));
     }
     Ok(stop)
 }
@@ -145,7 +180,7 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Envelope<'_>, DecodeError> {
             format!("{} bytes is too short for a document", bytes.len()),
         ));
     }
-    let declared = read_len(bytes, 0, bytes.len())?;
+    let declared = read_len(bytes, 0, bytes.len()).map_err(|(at, f)| f.at(at))?;
     if declared != bytes.len() {
         return Err(bson_error(
             0,
@@ -171,7 +206,7 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Envelope<'_>, DecodeError> {
             .ok_or_else(|| bson_error(key_start, "unterminated key"))?;
         let key = &bytes[key_start..key_start + key_len];
         let value = key_start + key_len + 1;
-        let stop = value_end(bytes, kind, value, end)?;
+        let stop = value_end(bytes, kind, value, end).map_err(|(at, f)| f.at(at))?;
         if let Some(i) = envelope_index(key) {
             let field = fields::ALL[i];
             if std::mem::replace(&mut seen[i], true) {
