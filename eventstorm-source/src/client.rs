@@ -500,6 +500,9 @@ impl Client {
                         self.queue(event_type, buf)
                     }
                     Err(e) => {
+                        // Lost at the socket: counted by the publisher
+                        // (`send_errors`), and emitted like a queued event.
+                        inner.counters.emitted.inc();
                         tracing::warn!("publisher send failed: {e}");
                         false
                     }
@@ -515,15 +518,23 @@ impl Client {
     }
 
     /// Block mode: sends an event encoded outside the lock, waiting for room.
+    /// An event lost to a socket error still counts as emitted: the
+    /// publisher counts it in `send_errors`.
     fn send_now(&self, publisher: &mut Publisher, event_type: &str, body: &[u8]) -> bool {
         match publisher.send_direct(event_type, body) {
-            Ok(sent) => {
-                if sent {
-                    self.inner.counters.emitted.inc();
-                }
-                sent
+            Ok(true) => {
+                self.inner.counters.emitted.inc();
+                true
+            }
+            Ok(false) => {
+                // Block mode's sends wait; should one ever come back full,
+                // the event is dropped and counted like a drop-mode one.
+                publisher.count_dropped(event_type);
+                self.inner.counters.emitted.inc();
+                false
             }
             Err(e) => {
+                self.inner.counters.emitted.inc();
                 tracing::warn!("publisher send failed: {e}");
                 false
             }
@@ -613,8 +624,13 @@ impl Client {
         done_rx.recv_deadline(deadline).is_ok()
     }
 
-    /// A snapshot of the counters: the client's (`emitted`,
-    /// `dropped_queue_full`, `unsubscribed`, `invalid`) then the publisher's.
+    /// A snapshot of the counters: the client's, then the publisher's.
+    ///
+    /// Every call is counted once: `emitted` (handed to the publisher, on the
+    /// caller's thread or through the queue), `dropped_queue_full`,
+    /// `unsubscribed` or `invalid`. Once everything emitted has been handled
+    /// ([`Client::flush`] or [`Client::close`]), `emitted` = `sent` +
+    /// `dropped_hwm` + `send_errors`.
     pub fn stats(&self) -> Stats {
         let c = &self.inner.counters;
         let mut stats = Stats::new("client");

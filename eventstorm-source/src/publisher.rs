@@ -258,12 +258,17 @@ impl Publisher {
             self.congested = false;
             return Ok(SendOutcome::Sent);
         }
-        // Dropped: the event still takes its sequence number, so that
-        // subscribers count the gap. With a drop wait, the wait ran out.
-        self.stamper.next(event_type.as_bytes());
+        // With a drop wait, the wait ran out.
         self.congested = self.drop_wait;
-        self.counters.dropped_hwm.inc();
+        self.count_dropped(event_type);
         Ok(SendOutcome::Dropped)
+    }
+
+    /// Counts an event of this type as dropped at a full queue. It still
+    /// takes its sequence number, so that subscribers count the gap.
+    pub(crate) fn count_dropped(&mut self, event_type: &str) {
+        self.stamper.next(event_type.as_bytes());
+        self.counters.dropped_hwm.inc();
     }
 
     /// Sends without waiting in drop mode (block mode waits): `Ok(false)` when
