@@ -137,8 +137,9 @@ impl Output {
         self.socket
             .send(body, 0)
             .map_err(|e| Error::zmq("sending a body frame", e))?;
-        self.counters.sent.inc();
-        self.counters.bytes.add(len as u64);
+        // Only the router's thread writes these.
+        self.counters.sent.inc_single_writer();
+        self.counters.bytes.add_single_writer(len as u64);
         Ok(true)
     }
 

@@ -390,8 +390,9 @@ impl RouterRuntime {
             Ok(Message::Event(header, raw)) => {
                 let observation = input.tracker.observe(&header, slices[0]);
                 input.counters.record(observation);
-                input.counters.received.inc();
-                input.counters.bytes.add(body_len as u64);
+                // Only this thread writes these counters.
+                input.counters.received.inc_single_writer();
+                input.counters.bytes.add_single_writer(body_len as u64);
                 if let Err(e) = self.router.route(raw, &mut self.routes) {
                     self.counters.runtime.route_errors.inc();
                     tracing::debug!("router error: {e}");
@@ -440,7 +441,7 @@ impl RouterRuntime {
                 }
             };
             if sent {
-                self.counters.runtime.routed.inc();
+                self.counters.runtime.routed.inc_single_writer();
             }
         }
         Ok(())

@@ -296,8 +296,11 @@ impl Subscriber {
             Message::Event(header, raw) => {
                 let topic = raw.event_type().as_bytes();
                 self.counters.record(self.tracker.observe(&header, topic));
-                self.counters.received.inc();
-                self.counters.bytes.add(raw.as_bytes().len() as u64);
+                // Only the thread holding the subscriber writes these.
+                self.counters.received.inc_single_writer();
+                self.counters
+                    .bytes
+                    .add_single_writer(raw.as_bytes().len() as u64);
                 Ok(Some(raw.to_raw_event()))
             }
             Message::Mark(header, topic) => {

@@ -309,8 +309,9 @@ impl Publisher {
             self.counters.send_errors.inc();
             return Err(Error::zmq("sending the header and body frames", e));
         }
-        self.counters.sent.inc();
-        self.counters.bytes.add(body.len() as u64);
+        // One thread at a time holds the publisher (`&mut self`).
+        self.counters.sent.inc_single_writer();
+        self.counters.bytes.add_single_writer(body.len() as u64);
         Ok(true)
     }
 
