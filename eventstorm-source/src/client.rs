@@ -437,42 +437,67 @@ impl Client {
 
     /// Encodes and delivers an event: straight to the socket on the calling
     /// thread when it can (no hand-over, no allocation), otherwise through
-    /// the queue to the publisher thread.
-    ///
-    /// - Block mode never queues events: a caller that finds the publisher
-    ///   busy encodes into a buffer of its own, then waits for the publisher,
-    ///   as it would wait for the socket.
-    /// - Drop mode never waits: it sends directly when the publisher is free
-    ///   and nothing is queued, and queues otherwise.
+    /// the queue to the publisher thread (drop mode only).
     fn deliver(
         &self,
         event_type: &str,
         encode: impl FnOnce(&mut Vec<u8>) -> eventstorm_core::Result<()>,
     ) -> bool {
+        match self.inner.mode {
+            DeliveryMode::Block => self.deliver_waiting(event_type, encode),
+            DeliveryMode::Drop => self.deliver_or_queue(event_type, encode),
+        }
+    }
+
+    /// Block mode never queues events: a caller that finds the publisher busy
+    /// encodes into a buffer of its own, then waits for the publisher, as it
+    /// would wait for the socket.
+    fn deliver_waiting(
+        &self,
+        event_type: &str,
+        encode: impl FnOnce(&mut Vec<u8>) -> eventstorm_core::Result<()>,
+    ) -> bool {
         let inner = &*self.inner;
-        let guard = match inner.mode {
-            DeliveryMode::Block => match inner.direct.try_lock() {
-                Ok(guard) => Some(guard),
-                Err(TryLockError::Poisoned(e)) => Some(e.into_inner()),
-                Err(TryLockError::WouldBlock) => {
-                    let mut body = self.buffer(event_type);
-                    if encode(&mut body).is_err() {
-                        inner.counters.invalid.inc();
-                        return false;
-                    }
-                    let mut guard = lock(&inner.direct);
-                    return match guard.as_mut() {
-                        Some(direct) => self.send_now(&mut direct.publisher, event_type, &body),
-                        None => false, // closed
-                    };
+        let mut guard = match inner.direct.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                let mut body = self.buffer(event_type);
+                if encode(&mut body).is_err() {
+                    inner.counters.invalid.inc();
+                    return false;
                 }
-            },
-            DeliveryMode::Drop if inner.pending.load(Ordering::Acquire) == 0 => {
-                inner.direct.try_lock().ok()
+                let mut guard = lock(&inner.direct);
+                let Some(direct) = guard.as_mut() else {
+                    return false; // closed
+                };
+                let sent = direct.publisher.send_direct(event_type, &body);
+                return self.sent_directly(&mut direct.publisher, event_type, sent);
             }
-            DeliveryMode::Drop => None,
         };
-        if let Some(mut guard) = guard {
+        let Some(direct) = guard.as_mut() else {
+            return false; // closed
+        };
+        direct.buf.clear();
+        if encode(&mut direct.buf).is_err() {
+            inner.counters.invalid.inc();
+            return false;
+        }
+        let sent = direct.publisher.send_direct(event_type, &direct.buf);
+        self.sent_directly(&mut direct.publisher, event_type, sent)
+    }
+
+    /// Drop mode never waits: it sends directly when the publisher is free
+    /// and nothing is queued, and queues otherwise.
+    fn deliver_or_queue(
+        &self,
+        event_type: &str,
+        encode: impl FnOnce(&mut Vec<u8>) -> eventstorm_core::Result<()>,
+    ) -> bool {
+        let inner = &*self.inner;
+        if inner.pending.load(Ordering::Acquire) == 0
+            && let Ok(mut guard) = inner.direct.try_lock()
+        {
             let Some(direct) = guard.as_mut() else {
                 return false; // closed
             };
@@ -486,26 +511,16 @@ impl Client {
                     return false;
                 }
                 return match direct.publisher.send_direct(event_type, &direct.buf) {
-                    Ok(true) => {
-                        inner.counters.emitted.inc();
-                        true
-                    }
                     Ok(false) => {
-                        // Drop mode, a subscriber's queue is full: the
-                        // publisher thread waits for room (drop_wait) while
-                        // the queue fills and sheds what follows.
+                        // A subscriber's queue is full: the publisher thread
+                        // waits for room (drop_wait) while the queue fills
+                        // and sheds what follows.
                         let mut buf = Vec::with_capacity(direct.buf.len() + event_type.len());
                         buf.extend_from_slice(&direct.buf);
                         drop(guard);
                         self.queue(event_type, buf)
                     }
-                    Err(e) => {
-                        // Lost at the socket: counted by the publisher
-                        // (`send_errors`), and emitted like a queued event.
-                        inner.counters.emitted.inc();
-                        tracing::warn!("publisher send failed: {e}");
-                        false
-                    }
+                    sent => self.sent_directly(&mut direct.publisher, event_type, sent),
                 };
             }
         }
@@ -517,24 +532,24 @@ impl Client {
         self.queue(event_type, body)
     }
 
-    /// Block mode: sends an event encoded outside the lock, waiting for room.
-    /// An event lost to a socket error still counts as emitted: the
-    /// publisher counts it in `send_errors`.
-    fn send_now(&self, publisher: &mut Publisher, event_type: &str, body: &[u8]) -> bool {
-        match publisher.send_direct(event_type, body) {
-            Ok(true) => {
-                self.inner.counters.emitted.inc();
-                true
-            }
+    /// Counts the outcome of a send on the caller's thread. Every event
+    /// handed to the publisher is emitted: one lost to a socket error is
+    /// counted by the publisher (`send_errors`), and one that found a full
+    /// queue (which block mode's waiting sends do not) as `dropped_hwm`.
+    fn sent_directly(
+        &self,
+        publisher: &mut Publisher,
+        event_type: &str,
+        sent: Result<bool>,
+    ) -> bool {
+        self.inner.counters.emitted.inc();
+        match sent {
+            Ok(true) => true,
             Ok(false) => {
-                // Block mode's sends wait; should one ever come back full,
-                // the event is dropped and counted like a drop-mode one.
                 publisher.count_dropped(event_type);
-                self.inner.counters.emitted.inc();
                 false
             }
             Err(e) => {
-                self.inner.counters.emitted.inc();
                 tracing::warn!("publisher send failed: {e}");
                 false
             }
@@ -549,7 +564,8 @@ impl Client {
         Vec::with_capacity(hint + event_type.len())
     }
 
-    /// Queues an encoded event to the publisher thread, counting the outcome.
+    /// Drop mode: queues an encoded event to the publisher thread without
+    /// waiting, counting the outcome.
     fn queue(&self, event_type: &str, mut buf: Vec<u8>) -> bool {
         let doc_len = buf.len();
         // The next buffer's size: this event's, with a little room, within
@@ -563,16 +579,13 @@ impl Client {
         // Raised before the event is queued, so that no caller sends directly
         // ahead of it; lowered by the publisher thread once it is sent.
         self.inner.pending.fetch_add(1, Ordering::AcqRel);
-        let queued = match self.inner.mode {
-            DeliveryMode::Drop => match self.inner.tx.try_send(command) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_)) => {
-                    self.inner.counters.dropped_queue_full.inc();
-                    false
-                }
-                Err(TrySendError::Disconnected(_)) => false,
-            },
-            DeliveryMode::Block => send_when_room(&self.inner.tx, command),
+        let queued = match self.inner.tx.try_send(command) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                self.inner.counters.dropped_queue_full.inc();
+                false
+            }
+            Err(TrySendError::Disconnected(_)) => false,
         };
         if queued {
             self.inner.counters.emitted.inc();
@@ -676,36 +689,6 @@ impl Drop for Inner {
         }
     }
 }
-
-/// Block mode: queues `command`, waiting while the queue is full. Returns
-/// false when the publisher thread is gone.
-///
-/// A waiting sender is not parked on the channel: with a full queue in steady
-/// state, the publisher thread would then wake it (a futex call each) for
-/// every slot it frees. Instead the sender sleeps briefly and retries; in that
-/// time the publisher thread frees dozens of slots, which the sender then
-/// fills at full speed.
-fn send_when_room(tx: &Sender<Command>, mut command: Command) -> bool {
-    let mut attempts = 0u32;
-    loop {
-        match tx.try_send(command) {
-            Ok(()) => return true,
-            Err(TrySendError::Full(back)) => command = back,
-            Err(TrySendError::Disconnected(_)) => return false,
-        }
-        attempts += 1;
-        if attempts <= FULL_SPINS {
-            std::hint::spin_loop();
-        } else {
-            std::thread::sleep(FULL_SLEEP);
-        }
-    }
-}
-
-/// Retries of a full queue before a block-mode sender starts sleeping.
-const FULL_SPINS: u32 = 64;
-/// How long a block-mode sender sleeps between retries of a full queue.
-const FULL_SLEEP: Duration = Duration::from_micros(50);
 
 /// Times a block of code; see [`Client::timer`].
 #[derive(Debug)]
