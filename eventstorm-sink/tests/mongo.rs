@@ -17,12 +17,14 @@ use std::collections::HashSet;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use bson::{Bson, DateTime, doc, oid::ObjectId};
 use eventstorm_core::{Event, EventSink, RawEvent, Severity};
 use eventstorm_sink::mongo::{EventQuery, MongoError, MongoSink, MongoSinkConfig, WhenFull};
+
+mod common;
+use common::with_timeout;
 
 const SKIP: &str = "start one with: eval \"$(scripts/services/mongo.sh start)\"";
 
@@ -45,24 +47,6 @@ fn server_uri() -> Option<String> {
 fn loud(message: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "\n*** SKIPPED: {message} ***\n");
-}
-
-/// Runs `body` on a thread and fails the test if it takes longer than `limit`.
-fn with_timeout(limit: Duration, body: impl FnOnce() + Send + 'static) {
-    let (done, finished) = mpsc::channel();
-    let worker = std::thread::spawn(move || {
-        body();
-        let _ = done.send(());
-    });
-    match finished.recv_timeout(limit) {
-        Ok(()) => worker.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(panic) = worker.join() {
-                std::panic::resume_unwind(panic)
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test did not finish within {limit:?}"),
-    }
 }
 
 /// A database of its own, dropped at the end of the test.

@@ -11,23 +11,8 @@ use eventstorm_sink::sinks::ChannelSink;
 use eventstorm_sink::{RuntimeConfig, SinkRuntime, Subscriber, SubscriberConfig, WhenFull};
 use eventstorm_source::{Client, DeliveryMode, Publisher, PublisherConfig, SendOutcome};
 
-/// Runs a test body on a thread and fails if it takes longer than `limit`.
-fn with_timeout<F: FnOnce() + Send + 'static>(limit: Duration, body: F) {
-    let (done_tx, done_rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        body();
-        let _ = done_tx.send(());
-    });
-    match done_rx.recv_timeout(limit) {
-        Ok(()) => handle.join().expect("test body panicked"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(panic) = handle.join() {
-                std::panic::resume_unwind(panic);
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test did not finish within {limit:?}"),
-    }
-}
+mod common;
+use common::with_timeout;
 
 fn event(event_type: &str, i: i64) -> Event {
     Event::builder(event_type)

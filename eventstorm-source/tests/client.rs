@@ -9,21 +9,8 @@ use eventstorm_core::{RawEvent, Severity};
 use eventstorm_sink::{Subscriber, SubscriberConfig};
 use eventstorm_source::{Client, ClientConfig, DeliveryMode};
 
-fn with_timeout<F: FnOnce() + Send + 'static>(limit: Duration, body: F) {
-    let (done_tx, done_rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        body();
-        let _ = done_tx.send(());
-    });
-    match done_rx.recv_timeout(limit) {
-        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(panic) = handle.join() {
-                std::panic::resume_unwind(panic);
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test did not finish within {limit:?}"),
-    }
-}
+mod common;
+use common::with_timeout;
 
 /// A subscriber on its own thread, so it answers the client's connection while
 /// the client waits for it; returns what it received once `n` arrived.

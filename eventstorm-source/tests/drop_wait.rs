@@ -4,7 +4,6 @@
 //! for. Over real (inproc) sockets, whose queues hold exactly the high-water
 //! marks, so "full" is deterministic.
 
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -12,21 +11,8 @@ use eventstorm_core::Event;
 use eventstorm_sink::{Subscriber, SubscriberConfig};
 use eventstorm_source::{Client, Publisher, PublisherConfig, SendOutcome};
 
-fn with_timeout<F: FnOnce() + Send + 'static>(limit: Duration, body: F) {
-    let (done_tx, done_rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        body();
-        let _ = done_tx.send(());
-    });
-    match done_rx.recv_timeout(limit) {
-        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(panic) = handle.join() {
-                std::panic::resume_unwind(panic);
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test did not finish within {limit:?}"),
-    }
-}
+mod common;
+use common::with_timeout;
 
 fn event(i: u64) -> Event {
     Event::builder("stuck.event").field("i", i as i64).build()

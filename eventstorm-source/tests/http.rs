@@ -9,22 +9,8 @@ use eventstorm_core::{Event, EventSource, Severity};
 use eventstorm_source::http::{HttpConfig, HttpSource};
 use serde_json::Value;
 
-fn with_timeout<F: FnOnce() + Send + 'static>(limit: Duration, f: F) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        f();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(()) => handle.join().expect("test thread"),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(panic) = handle.join() {
-                std::panic::resume_unwind(panic);
-            }
-        }
-        Err(e) => panic!("test timed out after {limit:?}: {e}"),
-    }
-}
+mod common;
+use common::with_timeout;
 
 /// Sends one request and returns the status and the JSON body of the answer.
 fn request(

@@ -11,22 +11,8 @@ use std::time::{Duration, Instant};
 use eventstorm_core::{Event, EventSource};
 use eventstorm_source::syslog_listener::{SyslogConfig, SyslogCounters, SyslogSource, WhenFull};
 
-fn with_timeout<F: FnOnce() + Send + 'static>(limit: Duration, f: F) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        f();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(()) => handle.join().expect("test thread"),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(panic) = handle.join() {
-                std::panic::resume_unwind(panic);
-            }
-        }
-        Err(e) => panic!("test timed out after {limit:?}: {e}"),
-    }
-}
+mod common;
+use common::with_timeout;
 
 fn data_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("EVENTSTORM_TEST_DATA") {

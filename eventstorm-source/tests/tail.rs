@@ -15,23 +15,8 @@ use eventstorm_sink::{Subscriber, SubscriberConfig};
 use eventstorm_source::tail::{StartAt, TailConfig, TailCounters, TailSource};
 use eventstorm_source::{PublisherConfig, SourceRunner};
 
-/// Runs `f` on a thread and fails the test if it takes longer than `limit`.
-fn with_timeout<F: FnOnce() + Send + 'static>(limit: Duration, f: F) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        f();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(()) => handle.join().expect("test thread"),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(panic) = handle.join() {
-                std::panic::resume_unwind(panic);
-            }
-        }
-        Err(e) => panic!("test timed out after {limit:?}: {e}"),
-    }
-}
+mod common;
+use common::with_timeout;
 
 fn line(n: u64) -> String {
     format!("{{\"type\":\"test.line\",\"n\":{n}}}\n")
