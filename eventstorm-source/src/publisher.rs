@@ -287,8 +287,12 @@ impl Publisher {
     /// is accepted. A socket error loses the event and is counted.
     fn send_frames(&mut self, event_type: &str, body: &[u8], flags: i32) -> Result<bool> {
         self.sends_since_poll += 1;
-        if self.sends_since_poll >= POLL_EVERY {
-            self.poll_subscriptions()?;
+        if self.sends_since_poll >= POLL_EVERY
+            && let Err(e) = self.poll_subscriptions()
+        {
+            // The socket failed: this event is lost with it.
+            self.counters.send_errors.inc();
+            return Err(e);
         }
         let topic = event_type.as_bytes();
         match self.socket.send(topic, flags | zmq::SNDMORE) {
