@@ -382,6 +382,26 @@ fn receive_loop(
     linger: Duration,
 ) -> Result<()> {
     let mut received = Vec::with_capacity(chunk_size);
+    let result = fill_and_hand_over(
+        &mut subscriber,
+        hand_over,
+        &mut received,
+        chunk_size,
+        linger,
+    );
+    // Stopping, or the socket failed: what was received is handed over too.
+    hand_over.send(received);
+    result
+}
+
+/// Receives into chunks and hands them over until the stop flag is set.
+fn fill_and_hand_over(
+    subscriber: &mut Subscriber,
+    hand_over: &HandOver<'_>,
+    received: &mut Vec<RawEvent>,
+    chunk_size: usize,
+    linger: Duration,
+) -> Result<()> {
     let mut first_at = Instant::now();
     while !hand_over.stop.load(Ordering::Relaxed) {
         if received.is_empty() {
@@ -392,7 +412,7 @@ fn receive_loop(
             first_at = Instant::now();
         }
         let room = chunk_size - received.len();
-        subscriber.recv_batch(&mut received, room)?;
+        subscriber.recv_batch(received, room)?;
         if received.len() < chunk_size {
             // Let a short chunk fill: one hand-over (and one wake-up of the
             // sink thread) per chunk, not per few events. Sleeping rather
@@ -404,13 +424,8 @@ fn receive_loop(
                 continue;
             }
         }
-        hand_over.send(std::mem::replace(
-            &mut received,
-            Vec::with_capacity(chunk_size),
-        ));
+        hand_over.send(std::mem::replace(received, Vec::with_capacity(chunk_size)));
     }
-    // Stopping: what was received is handed over too.
-    hand_over.send(received);
     Ok(())
 }
 
