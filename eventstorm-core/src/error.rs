@@ -48,9 +48,85 @@ pub enum Error {
     /// A component was used after it was closed.
     #[error("{0} is closed")]
     Closed(&'static str),
-    /// Any other error from a source, router or sink implementation.
-    #[error("{0}")]
-    Other(String),
+    /// A sink's destination is not reachable or not usable (see
+    /// [`EventSink::healthcheck`](crate::EventSink::healthcheck)); the
+    /// driver's error is kept as the source.
+    #[error("{component} is not healthy: {source}")]
+    Unhealthy {
+        /// The component that checked (`mongodb sink`, ...).
+        component: String,
+        /// Why, as the driver or the system said it.
+        #[source]
+        source: BoxError,
+    },
+    /// An error of a source, router or sink implemented outside this crate,
+    /// kept as it is so that callers can downcast it.
+    #[error(transparent)]
+    Custom(BoxError),
+}
+
+/// A boxed error that keeps its type (callers can downcast it).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A thread a component needs could not be started, or ended by panicking.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ThreadError {
+    /// The operating system refused to start the thread.
+    #[error(
+        "cannot start the `{thread}` thread: {source} (is the process out of threads or memory?)"
+    )]
+    Spawn {
+        /// The thread's name.
+        thread: String,
+        /// What the system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The thread panicked; its panic message was logged by the panic hook.
+    #[error("the `{thread}` thread panicked{}", message.as_deref().map(|m| format!(": {m}")).unwrap_or_default())]
+    Panicked {
+        /// The thread's name.
+        thread: String,
+        /// The panic message, when it was a string.
+        message: Option<String>,
+    },
+    /// The thread had already been stopped.
+    #[error("the `{thread}` thread was already stopped")]
+    Stopped {
+        /// The thread's name.
+        thread: String,
+    },
+}
+
+impl ThreadError {
+    /// Starts a named thread, mapping a refusal to [`ThreadError::Spawn`].
+    pub fn spawn<F, T>(
+        name: impl Into<String>,
+        f: F,
+    ) -> Result<std::thread::JoinHandle<T>, ThreadError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let thread = name.into();
+        std::thread::Builder::new()
+            .name(thread.clone())
+            .spawn(f)
+            .map_err(|source| ThreadError::Spawn { thread, source })
+    }
+
+    /// Joins a thread, mapping a panic to [`ThreadError::Panicked`].
+    pub fn join<T>(handle: std::thread::JoinHandle<T>) -> Result<T, ThreadError> {
+        let thread = handle.thread().name().unwrap_or("unnamed").to_string();
+        handle.join().map_err(|payload| ThreadError::Panicked {
+            thread,
+            message: payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned()),
+        })
+    }
 }
 
 impl Error {

@@ -27,6 +27,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod assert;
 pub mod error;
 pub mod event;
 pub mod flow;
@@ -34,10 +35,12 @@ pub mod loss;
 pub mod matcher;
 pub mod stats;
 pub mod traits;
+#[cfg(feature = "transport")]
+pub mod transport;
 pub mod wire;
 
 pub use bson;
-pub use error::{DecodeError, Error, Result, SinkError};
+pub use error::{BoxError, DecodeError, Error, Result, SinkError, ThreadError};
 pub use event::{Event, EventBuilder, RawEvent, RawEventRef, Severity};
 pub use flow::{DeliveryMode, WhenFull};
 pub use loss::{ReceiveCounters, SequenceTracker, Stamper};

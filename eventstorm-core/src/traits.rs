@@ -104,8 +104,12 @@ pub trait EventSource: Send {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub trait EventSink: Send {
-    /// A short name for logs and stats.
-    fn name(&self) -> &str;
+    /// A short name for logs and stats (default: the type's name).
+    fn name(&self) -> &str {
+        let full = std::any::type_name::<Self>();
+        let path = full.split('<').next().unwrap_or(full);
+        path.rsplit("::").next().unwrap_or(path)
+    }
 
     /// Writes one batch. On failure, says how many events of the batch were not
     /// written.
@@ -126,6 +130,15 @@ pub trait EventSink: Send {
     /// The sink's own counters.
     fn stats(&self) -> Stats {
         Stats::new(self.name())
+    }
+
+    /// Events accepted by [`write`](Self::write) that the sink has not yet
+    /// confirmed as stored (kept through an outage, or buffered until the
+    /// next flush). The runtime reports `written` as what was handed over
+    /// minus these and minus what the sink gave up, so that `written` means
+    /// written. Sinks that store before `write` returns keep the default, 0.
+    fn pending(&self) -> usize {
+        0
     }
 }
 

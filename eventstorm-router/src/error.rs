@@ -12,24 +12,11 @@ pub enum Error {
     /// The configuration is invalid; see [`ConfigError`] for where.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// An endpoint could not be bound or connected.
-    #[error(
-        "cannot {action} {side} `{name}` to {endpoint}: {source} (check that the address is free and well formed)"
-    )]
-    Endpoint {
-        /// `bind` or `connect`.
-        action: &'static str,
-        /// `input` or `output`.
-        side: &'static str,
-        /// The input's or output's name.
-        name: String,
-        /// The endpoint as configured.
-        endpoint: String,
-        /// What libzmq said.
-        #[source]
-        source: zmq::Error,
-    },
-    /// A ZeroMQ call failed.
+    /// An input's or output's socket could not be opened, bound, connected
+    /// or used.
+    #[error(transparent)]
+    Transport(#[from] eventstorm_core::transport::TransportError),
+    /// A ZeroMQ call of the router's own (polling, monitoring) failed.
     #[error("{context}: {source}")]
     Zmq {
         /// What was being done.
@@ -41,9 +28,9 @@ pub enum Error {
     /// An error from the rules engine or another core operation.
     #[error(transparent)]
     Core(#[from] eventstorm_core::Error),
-    /// The router thread could not be started or panicked.
-    #[error("router thread: {0}")]
-    Thread(String),
+    /// The router thread could not be started, or panicked.
+    #[error(transparent)]
+    Thread(#[from] eventstorm_core::ThreadError),
 }
 
 impl Error {

@@ -44,7 +44,7 @@
 //!     outputs = ["billing", "central"]
 //!     transform.remove = ["body.password"]
 //! "#, "edge.toml")?;
-//! let router = RouterRuntime::new(&zmq::Context::new(), &config)?.spawn()?;
+//! let router = RouterRuntime::new(&zmq::Context::new(), &config)?.start()?;
 //! println!("apps publish to {:?}", router.endpoints().input("apps"));
 //! println!("{}", router.shutdown()?);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -58,7 +58,6 @@ mod output;
 pub mod rules;
 mod runtime;
 mod stats;
-mod sys;
 pub mod transform;
 
 pub use config::{

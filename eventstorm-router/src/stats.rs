@@ -40,10 +40,10 @@ impl Counters {
     pub(crate) fn snapshot(&self, router: Option<&Stats>) -> Stats {
         let mut stats = Stats::new(self.name.clone());
         for (name, c) in &self.inputs {
-            crate::input::append_input(name, c, &mut stats);
+            stats.extend_prefixed(&format!("in.{name}"), &c.snapshot(name));
         }
         for (name, c) in &self.outputs {
-            c.append_to(name, &mut stats);
+            stats.extend_prefixed(&format!("out.{name}"), &c.snapshot(name));
         }
         match (&self.rules, router) {
             (Some(rules), _) => rules.append_to(&mut stats),

@@ -52,7 +52,7 @@ impl Transform {
             set: config
                 .set
                 .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .map(|(k, v)| (k.clone(), crate::config::normalize_set(k, v)))
                 .collect(),
             remove: config.remove.clone(),
             rename: config

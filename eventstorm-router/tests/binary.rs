@@ -118,7 +118,7 @@ fn endpoint_in_use_is_a_clear_error() {
             .expect("run");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success());
-        assert!(stderr.contains("cannot bind input `apps`"), "{stderr}");
+        assert!(stderr.contains("input `apps`: cannot bind"), "{stderr}");
         assert!(stderr.contains(&endpoint), "{stderr}");
     });
 }

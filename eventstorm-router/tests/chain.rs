@@ -22,26 +22,24 @@ fn edge_to_central_keeps_loss_accounting() {
         let ctx = zmq::Context::new();
         let mut central = RouterConfig {
             inputs: vec![InputConfig::bind("edges", "tcp://127.0.0.1:*")],
-            outputs: vec![OutputConfig {
-                mode: DeliveryMode::Block,
-                ..OutputConfig::bind("all", "tcp://127.0.0.1:*")
-            }],
+            outputs: vec![
+                OutputConfig::bind("all", "tcp://127.0.0.1:*").with_mode(DeliveryMode::Block),
+            ],
             ..Default::default()
         };
         central.router.name = "central".into();
         central.router.default_output = Some("all".into());
         let central = RouterRuntime::new(&ctx, &central)
             .expect("central")
-            .spawn()
+            .start()
             .expect("spawn");
 
         let mut edge = RouterConfig {
             inputs: vec![InputConfig::bind("apps", "tcp://127.0.0.1:*")],
-            outputs: vec![OutputConfig {
-                connect: central.endpoints().input("edges").to_vec(),
-                mode: DeliveryMode::Block,
-                ..Default::default()
-            }],
+            outputs: vec![
+                OutputConfig::connect("central", central.endpoints().input("edges")[0].clone())
+                    .with_mode(DeliveryMode::Block),
+            ],
             ..Default::default()
         };
         edge.outputs[0].name = "central".into();
@@ -51,7 +49,7 @@ fn edge_to_central_keeps_loss_accounting() {
         edge.router.stats_interval_ms = 100;
         let edge = RouterRuntime::new(&ctx, &edge)
             .expect("edge")
-            .spawn()
+            .start()
             .expect("spawn");
 
         let out = central.endpoints().output("all")[0].clone();

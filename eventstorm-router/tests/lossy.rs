@@ -26,20 +26,21 @@ fn losses_at_both_hops_add_up() {
     with_timeout(Duration::from_secs(90), || {
         let ctx = zmq::Context::new();
         let mut input = InputConfig::bind("in", "tcp://127.0.0.1:*");
-        input.hwm = 100;
+        input.socket.hwm = 100;
         let mut config = RouterConfig {
             inputs: vec![input],
-            outputs: vec![OutputConfig {
-                mode: DeliveryMode::Drop,
-                hwm: 100,
-                ..OutputConfig::bind("out", "tcp://127.0.0.1:*")
+            outputs: vec![{
+                let mut output =
+                    OutputConfig::bind("out", "tcp://127.0.0.1:*").with_mode(DeliveryMode::Drop);
+                output.socket.hwm = 100;
+                output
             }],
             ..Default::default()
         };
         config.router.default_output = Some("out".into());
         let router = RouterRuntime::new(&ctx, &config)
             .expect("router")
-            .spawn()
+            .start()
             .expect("spawn");
         let input = router.endpoints().input("in")[0].clone();
         let output = router.endpoints().output("out")[0].clone();
@@ -51,7 +52,7 @@ fn losses_at_both_hops_add_up() {
         let sub_ctx = ctx.clone();
         let reader = thread::spawn(move || {
             let mut config = SubscriberConfig::connect(output);
-            config.hwm = 100;
+            config.socket.hwm = 100;
             let mut subscriber = Subscriber::new(&sub_ctx, &config).expect("subscriber");
             // Service the connection (so the subscription flows upstream),
             // then stop reading until told.

@@ -41,7 +41,7 @@ fn subscriptions_reach_the_source() {
         );
         let router = RouterRuntime::new(&ctx, &config)
             .expect("router")
-            .spawn()
+            .start()
             .expect("spawn");
         let mut subscriber = Subscriber::new(
             &ctx,
@@ -104,7 +104,7 @@ fn rules_narrow_what_is_asked_upstream() {
         ));
         let router = RouterRuntime::new(&ctx, &config)
             .expect("router")
-            .spawn()
+            .start()
             .expect("spawn");
         let _subscriber = Subscriber::new(
             &ctx,
@@ -152,7 +152,7 @@ fn upstream_restart(resubscribe_on_connect: bool) {
     config.router.resubscribe_on_connect = resubscribe_on_connect;
     let router = RouterRuntime::new(&ctx, &config)
         .expect("router")
-        .spawn()
+        .start()
         .expect("spawn");
     let mut subscriber = Subscriber::new(
         &ctx,
@@ -219,7 +219,7 @@ fn subscribers_receive_again_after_a_router_restart() {
             let deadline = Instant::now() + WAIT;
             loop {
                 match RouterRuntime::new(ctx, &config) {
-                    Ok(runtime) => return runtime.spawn().expect("spawn"),
+                    Ok(runtime) => return runtime.start().expect("spawn"),
                     Err(e) if Instant::now() < deadline => {
                         eprintln!("restarting the router: {e}");
                         std::thread::sleep(Duration::from_millis(20));

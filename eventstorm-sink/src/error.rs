@@ -1,5 +1,8 @@
 //! Errors of `eventstorm-sink`.
 
+pub use eventstorm_core::ThreadError;
+pub use eventstorm_core::transport::TransportError;
+
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -7,28 +10,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// An endpoint could not be bound or connected.
-    #[error(
-        "cannot {action} {endpoint}: {source} (is the address valid and, for bind, not in use?)"
-    )]
-    Endpoint {
-        /// `bind` or `connect`.
-        action: &'static str,
-        /// The endpoint.
-        endpoint: String,
-        /// The ZeroMQ error.
-        #[source]
-        source: zmq::Error,
-    },
-    /// Another ZeroMQ operation failed.
-    #[error("ZeroMQ error while {context}: {source}")]
-    Zmq {
-        /// What was being done.
-        context: &'static str,
-        /// The ZeroMQ error.
-        #[source]
-        source: zmq::Error,
-    },
+    /// The subscriber's socket could not be opened, bound, connected or used.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
     /// Invalid configuration.
     #[error("invalid configuration at `{key}`: {message}")]
     Config {
@@ -37,9 +21,9 @@ pub enum Error {
         /// What is wrong and what was expected.
         message: String,
     },
-    /// A runtime thread could not be started or ended abnormally.
-    #[error("runtime thread: {0}")]
-    Thread(#[source] std::io::Error),
+    /// A runtime thread could not be started, or panicked.
+    #[error(transparent)]
+    Thread(#[from] ThreadError),
     /// The sink failed its healthcheck at start and the runtime requires it.
     #[error("sink `{sink}` is not healthy: {source}")]
     Unhealthy {
@@ -64,18 +48,6 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn zmq(context: &'static str, source: zmq::Error) -> Self {
-        Error::Zmq { context, source }
-    }
-
-    pub(crate) fn endpoint(action: &'static str, endpoint: &str, source: zmq::Error) -> Self {
-        Error::Endpoint {
-            action,
-            endpoint: endpoint.to_string(),
-            source,
-        }
-    }
-
     pub(crate) fn config(key: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Config {
             key: key.into(),

@@ -4,7 +4,7 @@
 //!
 //! - [`Subscriber`]: a SUB socket that validates every message and counts what
 //!   it missed, per publisher and type;
-//! - [`SinkRuntime`]: drives any [`EventSink`](eventstorm_core::EventSink):
+//! - [`SinkRuntime`]: drives any [`EventSink`]:
 //!   subscriber thread → bounded channel → batching → sink, with graceful
 //!   shutdown and counters that account for every event;
 //! - [`sinks`]: stdout, JSON-lines file, null and channel sinks;
@@ -31,6 +31,17 @@ pub mod cql;
 #[cfg(feature = "mongodb")]
 pub mod mongo;
 
-pub use error::{Error, Result};
-pub use runtime::{RuntimeConfig, SinkRuntime, WhenFull};
+pub use error::{Error, Result, ThreadError, TransportError};
+pub use runtime::{RuntimeConfig, SinkHandle, SinkRuntime, WhenFull};
+
+// What a custom sink needs, so that it depends on this crate alone.
+pub use eventstorm_core::{EventSink, RawEvent, RawEventRef, SinkError, Stats};
 pub use subscriber::{Subscriber, SubscriberConfig};
+pub use zmq;
+
+// The threading rules (ARCHITECTURE.md): a `Subscriber` owns a ZeroMQ
+// socket, so it may move to another thread but never be shared; a
+// `SinkHandle` may be shared.
+eventstorm_core::assert_send_sync!(SinkHandle);
+eventstorm_core::assert_send!(Subscriber);
+eventstorm_core::assert_not_sync!(Subscriber);

@@ -1,34 +1,18 @@
 //! Errors of `eventstorm-source`.
 
+pub use eventstorm_core::ThreadError;
+pub use eventstorm_core::transport::TransportError;
+
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// What can go wrong when publishing.
+/// What can go wrong when publishing or running a source.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// An endpoint could not be bound or connected.
-    #[error(
-        "cannot {action} {endpoint}: {source} (is the address valid and, for bind, not in use?)"
-    )]
-    Endpoint {
-        /// `bind` or `connect`.
-        action: &'static str,
-        /// The endpoint.
-        endpoint: String,
-        /// The ZeroMQ error.
-        #[source]
-        source: zmq::Error,
-    },
-    /// Another ZeroMQ operation failed.
-    #[error("ZeroMQ error while {context}: {source}")]
-    Zmq {
-        /// What was being done.
-        context: &'static str,
-        /// The ZeroMQ error.
-        #[source]
-        source: zmq::Error,
-    },
+    /// A socket could not be opened, bound, connected or used.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
     /// Invalid configuration.
     #[error("invalid configuration at `{key}`: {message}")]
     Config {
@@ -37,27 +21,15 @@ pub enum Error {
         /// What is wrong and what was expected.
         message: String,
     },
-    /// The client's background publisher thread could not be started.
-    #[error("cannot start the publisher thread: {0}")]
-    Thread(#[source] std::io::Error),
+    /// A thread could not be started, or panicked.
+    #[error(transparent)]
+    Thread(#[from] ThreadError),
     /// An error from the core (invalid event, encoding).
     #[error(transparent)]
     Core(#[from] eventstorm_core::Error),
 }
 
 impl Error {
-    pub(crate) fn zmq(context: &'static str, source: zmq::Error) -> Self {
-        Error::Zmq { context, source }
-    }
-
-    pub(crate) fn endpoint(action: &'static str, endpoint: &str, source: zmq::Error) -> Self {
-        Error::Endpoint {
-            action,
-            endpoint: endpoint.to_string(),
-            source,
-        }
-    }
-
     pub(crate) fn config(key: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Config {
             key: key.into(),

@@ -33,13 +33,19 @@ mod publisher;
 mod ratelimit;
 mod runner;
 pub mod sources_config;
-mod subscriptions;
 pub mod syslog_listener;
 pub mod tail;
 
 pub use client::{Client, ClientBuilder, ClientConfig, Timer};
 pub use config::{DeliveryMode, PublisherConfig};
-pub use error::{Error, Result};
+pub use error::{Error, Result, ThreadError, TransportError};
+pub use publisher::Subscriptions;
 pub use publisher::{Publisher, PublisherCounters, SendOutcome, set_xpub_nodrop};
-pub use runner::SourceRunner;
-pub use subscriptions::Subscriptions;
+pub use runner::{SourceHandle, SourceRunner};
+
+// The threading rules (ARCHITECTURE.md): a `Client` may be shared between
+// threads; a `Publisher` owns a ZeroMQ socket, so it may move to another
+// thread but never be shared.
+eventstorm_core::assert_send_sync!(Client, SourceHandle);
+eventstorm_core::assert_send!(Publisher);
+eventstorm_core::assert_not_sync!(Publisher);

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use eventstorm_core::{EventSource, SourceStatus, Stats};
+use eventstorm_core::{EventSource, SourceStatus, Stats, ThreadError};
 
 use crate::config::PublisherConfig;
 use crate::error::{Error, Result};
@@ -14,9 +14,14 @@ use crate::publisher::{Publisher, PublisherCounters};
 /// Events asked of a source per poll.
 const BATCH: usize = 1024;
 
-/// A running source: see [`SourceRunner::spawn`].
+/// Runs sources: see [`SourceRunner::spawn`].
 #[derive(Debug)]
-pub struct SourceRunner {
+pub struct SourceRunner;
+
+/// A source running on a thread of its own, from [`SourceRunner::spawn`];
+/// [`shutdown`](Self::shutdown) stops it and returns its final counters.
+#[derive(Debug)]
+pub struct SourceHandle {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<Stats>>>,
     counters: Arc<PublisherCounters>,
@@ -46,16 +51,17 @@ impl SourceRunner {
     /// }
     ///
     /// let ctx = zmq::Context::new();
-    /// let runner = SourceRunner::spawn(&ctx, Box::new(Once(false)), PublisherConfig::bind("tcp://127.0.0.1:*"))?;
-    /// let stats = runner.join()?; // the source finishes by itself
+    /// let config = PublisherConfig::bind("tcp://127.0.0.1:*");
+    /// let handle = SourceRunner::spawn(&ctx, config, Box::new(Once(false)))?;
+    /// let stats = handle.join()?; // the source finishes by itself
     /// assert_eq!(stats.get("sent"), Some(1));
     /// # Ok::<(), eventstorm_source::Error>(())
     /// ```
     pub fn spawn(
         ctx: &zmq::Context,
-        mut source: Box<dyn EventSource>,
         config: PublisherConfig,
-    ) -> Result<SourceRunner> {
+        mut source: Box<dyn EventSource>,
+    ) -> Result<SourceHandle> {
         let stop = Arc::new(AtomicBool::new(false));
         let (ready_tx, ready_rx) = crossbeam_channel::bounded(1);
         let ctx = ctx.clone();
@@ -63,32 +69,29 @@ impl SourceRunner {
         let name = format!("source-{}", source.name());
         let source_stats = Arc::new(Mutex::new(source.stats()));
         let thread_source_stats = Arc::clone(&source_stats);
-        let thread = std::thread::Builder::new()
-            .name(name)
-            .spawn(move || {
-                let mut publisher = match Publisher::new(&ctx, &config) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        let message = e.to_string();
-                        let _ = ready_tx.send(Err(e));
-                        return Err(Error::config("publisher", message));
-                    }
-                };
-                let _ = ready_tx.send(Ok((publisher.counters(), publisher.endpoints().to_vec())));
-                let result = run(
-                    &mut *source,
-                    &mut publisher,
-                    &thread_stop,
-                    &thread_source_stats,
-                );
-                let mut stats = publisher.stats();
-                stats.extend_prefixed(source.name(), &source.stats());
-                publisher.close();
-                result.map(|()| stats)
-            })
-            .map_err(Error::Thread)?;
+        let thread = ThreadError::spawn(name, move || {
+            let mut publisher = match Publisher::new(&ctx, &config) {
+                Ok(p) => p,
+                Err(e) => {
+                    // The caller of `spawn` gets the error.
+                    let _ = ready_tx.send(Err(e));
+                    return Ok(Stats::new("publisher"));
+                }
+            };
+            let _ = ready_tx.send(Ok((publisher.counters(), publisher.endpoints().to_vec())));
+            let result = run(
+                &mut *source,
+                &mut publisher,
+                &thread_stop,
+                &thread_source_stats,
+            );
+            let mut stats = publisher.stats();
+            stats.extend_prefixed(source.name(), &source.stats());
+            publisher.close();
+            result.map(|()| stats)
+        })?;
         match ready_rx.recv() {
-            Ok(Ok((counters, endpoints))) => Ok(SourceRunner {
+            Ok(Ok((counters, endpoints))) => Ok(SourceHandle {
                 stop,
                 thread: Some(thread),
                 counters,
@@ -99,10 +102,17 @@ impl SourceRunner {
                 let _ = thread.join();
                 Err(e)
             }
-            Err(_) => Err(Error::Thread(std::io::Error::other("source thread exited"))),
+            Err(_) => Err(match ThreadError::join(thread) {
+                Err(e) => e.into(),
+                Ok(_) => Error::Thread(ThreadError::Stopped {
+                    thread: "source".into(),
+                }),
+            }),
         }
     }
+}
 
+impl SourceHandle {
     /// The publisher's endpoints, with `*` ports resolved.
     pub fn endpoints(&self) -> &[String] {
         &self.endpoints
@@ -111,7 +121,7 @@ impl SourceRunner {
     /// The live counters: the publisher's, then the source's own prefixed with
     /// its name (as of its last poll).
     pub fn stats(&self) -> Stats {
-        let mut stats = self.counters.snapshot();
+        let mut stats = self.counters.snapshot("publisher");
         let source = self
             .source_stats
             .lock()
@@ -126,8 +136,9 @@ impl SourceRunner {
         self.thread.as_ref().is_none_or(JoinHandle::is_finished)
     }
 
-    /// Asks the source to stop after its current poll, then waits for it.
-    pub fn stop(mut self) -> Result<Stats> {
+    /// Asks the source to stop after its current poll, waits for it, and
+    /// returns the final counters.
+    pub fn shutdown(mut self) -> Result<Stats> {
         self.stop.store(true, Ordering::Relaxed);
         self.wait()
     }
@@ -139,17 +150,13 @@ impl SourceRunner {
 
     fn wait(&mut self) -> Result<Stats> {
         match self.thread.take() {
-            Some(thread) => thread.join().unwrap_or_else(|_| {
-                Err(Error::Thread(std::io::Error::other(
-                    "source thread panicked",
-                )))
-            }),
+            Some(thread) => ThreadError::join(thread)?,
             None => Ok(self.stats()),
         }
     }
 }
 
-impl Drop for SourceRunner {
+impl Drop for SourceHandle {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {

@@ -182,13 +182,11 @@ fn a_full_queue_drops_and_counts_without_blocking() {
         let client = Client::with_context(&ctx, config).expect("client");
         // Subscribes and never reads: the socket's queues (20 messages over
         // inproc) fill, then the client's one-slot queue.
-        let _stuck = Subscriber::new(
-            &ctx,
-            &SubscriberConfig {
-                hwm: 10,
-                ..SubscriberConfig::connect("inproc://client-full-queue")
-            },
-        )
+        let _stuck = Subscriber::new(&ctx, &{
+            let mut config = SubscriberConfig::connect("inproc://client-full-queue");
+            config.socket.hwm = 10;
+            config
+        })
         .expect("subscriber");
         let attempts = 100_000u64;
         let mut queued = 0u64;

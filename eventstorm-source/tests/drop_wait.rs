@@ -47,13 +47,11 @@ fn a_stuck_subscriber_costs_one_wait_and_every_drop_is_counted() {
         publisher
             .set_drop_wait(Some(Duration::from_millis(200)))
             .expect("drop wait");
-        let mut subscriber = Subscriber::new(
-            &ctx,
-            &SubscriberConfig {
-                hwm: 10,
-                ..SubscriberConfig::connect("inproc://drop-wait-publisher")
-            },
-        )
+        let mut subscriber = Subscriber::new(&ctx, &{
+            let mut config = SubscriberConfig::connect("inproc://drop-wait-publisher");
+            config.socket.hwm = 10;
+            config
+        })
         .expect("subscriber");
         assert!(
             publisher
@@ -117,13 +115,11 @@ fn a_client_sheds_load_at_its_queue_when_a_subscriber_is_stuck() {
             .build()
             .expect("client");
         // Subscribes, then never reads.
-        let _stuck = Subscriber::new(
-            &ctx,
-            &SubscriberConfig {
-                hwm: 10,
-                ..SubscriberConfig::connect("inproc://drop-wait-client")
-            },
-        )
+        let _stuck = Subscriber::new(&ctx, &{
+            let mut config = SubscriberConfig::connect("inproc://drop-wait-client");
+            config.socket.hwm = 10;
+            config
+        })
         .expect("subscriber");
         let deadline = Instant::now() + Duration::from_secs(5);
         while !client.is_wanted("stuck.event") {
@@ -171,13 +167,11 @@ fn block_mode_never_gives_up_on_a_slow_subscriber() {
         publisher
             .set_drop_wait(Some(Duration::from_millis(10)))
             .expect("drop wait");
-        let mut subscriber = Subscriber::new(
-            &ctx,
-            &SubscriberConfig {
-                hwm: 10,
-                ..SubscriberConfig::connect("inproc://drop-wait-block")
-            },
-        )
+        let mut subscriber = Subscriber::new(&ctx, &{
+            let mut config = SubscriberConfig::connect("inproc://drop-wait-block");
+            config.socket.hwm = 10;
+            config
+        })
         .expect("subscriber");
         assert!(
             publisher

@@ -307,7 +307,7 @@ fn nginx_lines_through_a_runner_reach_a_subscriber() {
         let source = TailSource::new(config).expect("tail");
         let counters = source.counters();
         let publisher = PublisherConfig::connect(endpoint).with_wait_for_subscriber_ms(5_000);
-        let runner = SourceRunner::spawn(&ctx, Box::new(source), publisher).expect("runner");
+        let runner = SourceRunner::spawn(&ctx, publisher, Box::new(source)).expect("runner");
         let mut file = append(&path);
         for i in 0..20 {
             writeln!(
@@ -325,7 +325,7 @@ fn nginx_lines_through_a_runner_reach_a_subscriber() {
         while counters.rejected.get() < 1 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
-        let stats = runner.stop().expect("stop");
+        let stats = runner.shutdown().expect("stop");
         assert_eq!(stats.get("sent"), Some(20));
         assert_eq!(stats.get("access.log.rejected"), Some(1));
         assert!(

@@ -59,7 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "example.toml",
         )?,
     )?
-    .spawn()?;
+    .start()?;
 
     // The sink: one collection per type prefix (`events_compute`, `events_volume`).
     // With `text_index = true` (real MongoDB) text search uses a text index on

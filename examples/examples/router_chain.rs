@@ -24,31 +24,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The central router binds its input; edges connect to it.
     let mut central = RouterConfig {
         inputs: vec![InputConfig::bind("edges", "tcp://127.0.0.1:*")],
-        outputs: vec![OutputConfig {
-            mode: DeliveryMode::Block,
-            ..OutputConfig::bind("all", "tcp://127.0.0.1:*")
-        }],
+        outputs: vec![
+            OutputConfig::bind("all", "tcp://127.0.0.1:*").with_mode(DeliveryMode::Block),
+        ],
         ..Default::default()
     };
     central.router.name = "central".into();
     central.router.default_output = Some("all".into());
-    let central = RouterRuntime::new(&ctx, &central)?.spawn()?;
+    let central = RouterRuntime::spawn(&ctx, &central)?;
 
     // The edge router: applications publish to it; its output connects to
     // the central router's input.
     let mut edge = RouterConfig {
         inputs: vec![InputConfig::bind("apps", "tcp://127.0.0.1:*")],
-        outputs: vec![OutputConfig {
-            name: "central".into(),
-            connect: central.endpoints().input("edges").to_vec(),
-            mode: DeliveryMode::Block,
-            ..Default::default()
-        }],
+        outputs: vec![
+            OutputConfig::connect("central", &central.endpoints().input("edges")[0])
+                .with_mode(DeliveryMode::Block),
+        ],
         ..Default::default()
     };
     edge.router.name = "edge".into();
     edge.router.default_output = Some("central".into());
-    let edge = RouterRuntime::new(&ctx, &edge)?.spawn()?;
+    let edge = RouterRuntime::spawn(&ctx, &edge)?;
 
     let mut subscriber = Subscriber::new(
         &ctx,

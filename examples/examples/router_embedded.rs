@@ -59,7 +59,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             watched: vec!["globex".into()],
         }),
     )?
-    .spawn()?;
+    .start()?;
 
     let mut audit = Subscriber::new(&ctx, &SubscriberConfig::connect("inproc://audit"))?;
     let client = Client::builder()

@@ -93,17 +93,16 @@ fn main() {
 
     let mut config = RouterConfig {
         inputs: vec![InputConfig::bind("in", "tcp://127.0.0.1:*")],
-        outputs: vec![OutputConfig {
-            mode: DeliveryMode::Block,
-            ..OutputConfig::bind("out", "tcp://127.0.0.1:*")
-        }],
+        outputs: vec![
+            OutputConfig::bind("out", "tcp://127.0.0.1:*").with_mode(DeliveryMode::Block),
+        ],
         ..Default::default()
     };
     config.router.default_output = Some("out".into());
     config.router.stats_interval_ms = 0;
     let router = RouterRuntime::new(&ctx, &config)
         .expect("router")
-        .spawn()
+        .start()
         .expect("spawn");
     let rate = run(
         &ctx,

@@ -217,7 +217,10 @@ impl EventSink for CqlSink {
         self.reader()
             .release_version()
             .map(drop)
-            .map_err(|e| eventstorm_core::Error::Other(e.to_string()))
+            .map_err(|e| eventstorm_core::Error::Unhealthy {
+                component: format!("CQL sink `{}`", self.name),
+                source: Box::new(e),
+            })
     }
 
     fn stats(&self) -> Stats {

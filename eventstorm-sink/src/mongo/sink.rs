@@ -385,11 +385,12 @@ impl EventSink for MongoSink {
         self.conn
             .block_on(self.conn.db.run_command(command))
             .map(drop)
-            .map_err(|e| {
-                eventstorm_core::Error::Other(format!(
-                    "MongoDB at {} does not answer a ping: {e}",
+            .map_err(|e| eventstorm_core::Error::Unhealthy {
+                component: format!(
+                    "MongoDB sink (server {} does not answer a ping)",
                     redact_uri(&self.config.uri)
-                ))
+                ),
+                source: Box::new(e),
             })
     }
 

@@ -141,10 +141,8 @@ impl HttpSource {
                 max_body_bytes: config.max_body_bytes,
                 stop: Arc::clone(&stop),
             };
-            let thread = std::thread::Builder::new()
-                .name(format!("http-{i}"))
-                .spawn(move || worker.run())
-                .map_err(Error::Thread)?;
+            let thread =
+                eventstorm_core::ThreadError::spawn(format!("http-{i}"), move || worker.run())?;
             threads.push(thread);
         }
         tracing::info!(source = %config.name, %addr, "HTTP ingest listening on POST {}", server::EVENTS_PATH);

@@ -141,10 +141,7 @@ impl SyslogSource {
     }
 
     fn spawn(&mut self, name: &str, f: impl FnOnce() + Send + 'static) -> Result<()> {
-        let thread = std::thread::Builder::new()
-            .name(name.to_string())
-            .spawn(f)
-            .map_err(Error::Thread)?;
+        let thread = eventstorm_core::ThreadError::spawn(name, f)?;
         self.threads.push(thread);
         Ok(())
     }

@@ -168,10 +168,7 @@ pub(crate) enum Middle {
 fn router_config(transport: Transport, mode: eventstorm_router::DeliveryMode) -> RouterConfig {
     let mut config = RouterConfig {
         inputs: vec![InputConfig::bind("in", transport.endpoint())],
-        outputs: vec![OutputConfig {
-            mode,
-            ..OutputConfig::bind("out", transport.endpoint())
-        }],
+        outputs: vec![OutputConfig::bind("out", transport.endpoint()).with_mode(mode)],
         ..Default::default()
     };
     config.router.default_output = Some("out".into());
@@ -185,9 +182,8 @@ pub(crate) fn spawn_router(
     transport: Transport,
     mode: eventstorm_router::DeliveryMode,
 ) -> Res<(RouterHandle, String, String)> {
-    let handle = RouterRuntime::new(ctx, &router_config(transport, mode))
-        .and_then(RouterRuntime::spawn)
-        .map_err(err("router"))?;
+    let handle =
+        RouterRuntime::spawn(ctx, &router_config(transport, mode)).map_err(err("router"))?;
     let input = handle.endpoints().input("in")[0].clone();
     let output = handle.endpoints().output("out")[0].clone();
     Ok((handle, input, output))

@@ -10,12 +10,12 @@ use eventstorm_source::http::HttpSource;
 use eventstorm_source::sources_config::SourcesConfig;
 use eventstorm_source::syslog_listener::SyslogSource;
 use eventstorm_source::tail::TailSource;
-use eventstorm_source::{PublisherConfig, SourceRunner};
+use eventstorm_source::{PublisherConfig, SourceHandle, SourceRunner};
 
 /// One running source.
 struct Running {
     name: String,
-    runner: SourceRunner,
+    runner: SourceHandle,
 }
 
 /// Builds every source, runs them, and stops them all on a signal. Err when a
@@ -85,7 +85,7 @@ fn start(
 ) -> Result<(), String> {
     let name = source.name().to_string();
     let runner =
-        SourceRunner::spawn(ctx, source, publisher.clone()).map_err(|e| format!("{name}: {e}"))?;
+        SourceRunner::spawn(ctx, publisher.clone(), source).map_err(|e| format!("{name}: {e}"))?;
     tracing::info!(source = %name, endpoints = ?runner.endpoints(), "publishing");
     running.push(Running { name, runner });
     Ok(())
@@ -96,7 +96,7 @@ fn start(
 fn shutdown(running: Vec<Running>) -> bool {
     let mut ok = true;
     for r in running {
-        match r.runner.stop() {
+        match r.runner.shutdown() {
             Ok(stats) => tracing::info!("final {stats}"),
             Err(e) => {
                 ok = false;

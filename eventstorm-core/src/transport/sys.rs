@@ -1,12 +1,11 @@
 //! The one socket option the `zmq` crate has no setter for.
 
-use crate::error::{Error, Result};
-
-/// Sets `ZMQ_XPUB_NODROP`: a full subscriber queue then makes a send fail with
-/// EAGAIN (counted in drop mode) or wait (block mode) instead of silently
-/// discarding the message.
+/// Sets `ZMQ_XPUB_NODROP` on an XPUB socket: a full subscriber queue then
+/// makes a send fail with EAGAIN (with `DONTWAIT`) or wait, instead of
+/// silently discarding the message. Public for programs that build their own
+/// XPUB sockets next to Eventstorm's.
 #[allow(unsafe_code)]
-pub(crate) fn set_xpub_nodrop(socket: &mut zmq::Socket) -> Result<()> {
+pub fn set_xpub_nodrop(socket: &mut zmq::Socket) -> zmq::Result<()> {
     let value: std::os::raw::c_int = 1;
     // SAFETY: `socket` is a live XPUB socket we hold exclusively; the option
     // value is a valid c_int whose size is passed alongside it, as
@@ -24,9 +23,6 @@ pub(crate) fn set_xpub_nodrop(socket: &mut zmq::Socket) -> Result<()> {
     if rc == 0 {
         Ok(())
     } else {
-        Err(Error::zmq(
-            "setting ZMQ_XPUB_NODROP",
-            zmq::Error::from_raw(errno),
-        ))
+        Err(zmq::Error::from_raw(errno))
     }
 }

@@ -1,14 +1,22 @@
 //! The router runtime: owns the sockets and runs the forwarding loop on one
 //! thread.
+//!
+//! Split by part: the loop and its housekeeping here, the forwarding path
+//! (`forward`), subscription propagation (`subscriptions`) and the handle
+//! of a spawned router (`handle`).
+
+mod forward;
+mod handle;
+mod subscriptions;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use eventstorm_core::wire::{self, Message};
-use eventstorm_core::{EventRouter, Routed, Stats};
+use eventstorm_core::{EventRouter, Routed, Stats, ThreadError};
+
+pub use handle::{Endpoints, RouterHandle};
 
 use crate::config::RouterConfig;
 use crate::error::{Error, Result};
@@ -24,35 +32,10 @@ const MAX_WAIT: Duration = Duration::from_millis(50);
 /// Delay before subscriptions are sent again after a peer connected.
 const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(100);
 
-/// The resolved endpoints of a router's inputs and outputs.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Endpoints {
-    /// Each input's name and endpoints (`*` ports resolved).
-    pub inputs: Vec<(String, Vec<String>)>,
-    /// Each output's name and endpoints (`*` ports resolved).
-    pub outputs: Vec<(String, Vec<String>)>,
-}
-
-impl Endpoints {
-    /// The endpoints of the named input.
-    pub fn input(&self, name: &str) -> &[String] {
-        find(&self.inputs, name)
-    }
-
-    /// The endpoints of the named output.
-    pub fn output(&self, name: &str) -> &[String] {
-        find(&self.outputs, name)
-    }
-}
-
-fn find<'a>(list: &'a [(String, Vec<String>)], name: &str) -> &'a [String] {
-    list.iter()
-        .find(|(n, _)| n == name)
-        .map_or(&[], |(_, e)| e.as_slice())
-}
-
 /// A router with its sockets open, ready to [`run`](Self::run) on this thread
-/// or to be [`spawn`](Self::spawn)ed on a thread of its own.
+/// or to be [`start`](Self::start)ed on a thread of its own;
+/// [`RouterRuntime::spawn`] does both steps at once, as
+/// `SourceRunner::spawn` and `SinkRuntime::spawn` do.
 ///
 /// ```
 /// use eventstorm_router::{InputConfig, OutputConfig, RouterConfig, RouterRuntime};
@@ -64,7 +47,7 @@ fn find<'a>(list: &'a [(String, Vec<String>)], name: &str) -> &'a [String] {
 /// };
 /// let mut config = config;
 /// config.router.default_output = Some("all".into());
-/// let handle = RouterRuntime::new(&zmq::Context::new(), &config)?.spawn()?;
+/// let handle = RouterRuntime::spawn(&zmq::Context::new(), &config)?;
 /// println!("publish to {:?}", handle.endpoints().input("apps"));
 /// let stats = handle.shutdown()?;
 /// assert_eq!(stats.get("in.apps.received"), Some(0));
@@ -83,6 +66,7 @@ pub struct RouterRuntime {
     snapshot: Arc<Mutex<Stats>>,
     routes: Vec<Routed>,
     resubscribe_at: Option<Instant>,
+    last_stats: Instant,
 }
 
 impl std::fmt::Debug for RouterRuntime {
@@ -96,6 +80,13 @@ impl std::fmt::Debug for RouterRuntime {
 }
 
 impl RouterRuntime {
+    /// Opens every socket of `config`, routing with its [`Rules`], and runs
+    /// the router on a thread of its own; stop it with
+    /// [`RouterHandle::shutdown`].
+    pub fn spawn(ctx: &zmq::Context, config: &RouterConfig) -> Result<RouterHandle> {
+        RouterRuntime::new(ctx, config)?.start()
+    }
+
     /// Opens every socket of `config`, routing with its [`Rules`].
     pub fn new(ctx: &zmq::Context, config: &RouterConfig) -> Result<Self> {
         let rules = Rules::new(config)?;
@@ -170,20 +161,20 @@ impl RouterRuntime {
             name: config.router.name.clone(),
             inputs: inputs
                 .iter()
-                .map(|i| (i.name.clone(), Arc::clone(&i.counters)))
+                .map(|i| (i.name.clone(), i.counters()))
                 .collect(),
             outputs: outputs
                 .iter()
-                .map(|o| (o.name.clone(), Arc::clone(&o.counters)))
+                .map(|o| (o.name.clone(), o.counters()))
                 .collect(),
             rules: None,
             runtime: Arc::new(RuntimeCounters::default()),
         };
         for output in &outputs {
-            tracing::info!(output = %output.name, endpoints = ?output.endpoints, publisher_id = output.publisher_id(), "output ready");
+            tracing::info!(output = %output.name, endpoints = ?output.socket.endpoints(), publisher_id = output.socket.publisher_id(), "output ready");
         }
         for input in &inputs {
-            tracing::info!(input = %input.name, endpoints = ?input.endpoints, "input ready");
+            tracing::info!(input = %input.name, endpoints = ?input.socket.endpoints(), "input ready");
         }
         Ok(RouterRuntime {
             inputs,
@@ -198,6 +189,7 @@ impl RouterRuntime {
             counters,
             routes: Vec::with_capacity(8),
             resubscribe_at: None,
+            last_stats: Instant::now(),
         })
     }
 
@@ -207,12 +199,12 @@ impl RouterRuntime {
             inputs: self
                 .inputs
                 .iter()
-                .map(|i| (i.name.clone(), i.endpoints.clone()))
+                .map(|i| (i.name.clone(), i.socket.endpoints().to_vec()))
                 .collect(),
             outputs: self
                 .outputs
                 .iter()
-                .map(|o| (o.name.clone(), o.endpoints.clone()))
+                .map(|o| (o.name.clone(), o.socket.endpoints().to_vec()))
                 .collect(),
         }
     }
@@ -224,15 +216,12 @@ impl RouterRuntime {
     }
 
     /// Runs on a new thread; stop it with [`RouterHandle::shutdown`].
-    pub fn spawn(self) -> Result<RouterHandle> {
+    pub fn start(self) -> Result<RouterHandle> {
         let stop = Arc::new(AtomicBool::new(false));
         let endpoints = self.endpoints();
         let snapshot = Arc::clone(&self.snapshot);
         let flag = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("eventstorm-router".into())
-            .spawn(move || self.run(&flag))
-            .map_err(|e| Error::Thread(e.to_string()))?;
+        let thread = ThreadError::spawn("eventstorm-router", move || self.run(&flag))?;
         Ok(RouterHandle {
             stop,
             thread: Some(thread),
@@ -244,13 +233,12 @@ impl RouterRuntime {
     /// Forwards until `stop` is set, then sends final sequence marks (and a
     /// final stats event), logs the final stats line and returns the stats.
     pub fn run(mut self, stop: &AtomicBool) -> Result<Stats> {
-        let mut last_stats = Instant::now();
         let mut last_snapshot = Instant::now();
         let mut ready = Vec::new();
         while !stop.load(Ordering::Relaxed) {
             let mut wait = MAX_WAIT;
             for output in &self.outputs {
-                wait = wait.min(output.next_mark_in().unwrap_or(MAX_WAIT));
+                wait = wait.min(output.socket.next_mark_in().unwrap_or(MAX_WAIT));
             }
             self.poll(&mut ready, wait)?;
             let (n_in, n_out) = (self.inputs.len(), self.outputs.len());
@@ -260,7 +248,7 @@ impl RouterRuntime {
             let mut changed = false;
             for o in 0..n_out {
                 if ready[n_in + o] {
-                    changed |= self.outputs[o].read_subscriptions()?;
+                    changed |= self.outputs[o].socket.read_subscriptions()?.changed;
                 }
             }
             if changed {
@@ -277,16 +265,16 @@ impl RouterRuntime {
                 self.resubscribe()?;
             }
             for output in &mut self.outputs {
-                output.tick()?;
+                output.socket.tick()?;
             }
             if last_snapshot.elapsed() >= MAX_WAIT {
                 last_snapshot = Instant::now();
                 self.refresh_snapshot();
             }
             if let Some(interval) = self.stats_interval
-                && last_stats.elapsed() >= interval
+                && self.last_stats.elapsed() >= interval
             {
-                last_stats = Instant::now();
+                self.last_stats = Instant::now();
                 self.report(stop)?;
             }
         }
@@ -294,7 +282,7 @@ impl RouterRuntime {
         // cover it; the last stats line comes after them, so it counts them.
         self.publish_stats(&self.stats(), stop)?;
         for output in &mut self.outputs {
-            output.close();
+            output.socket.close();
         }
         let stats = self.stats();
         tracing::info!(target: "eventstorm_router::stats", "final: {stats}");
@@ -320,7 +308,13 @@ impl RouterRuntime {
             let body = crate::stats::stats_event(stats);
             for &o in &self.stats_outputs {
                 let output = &mut self.outputs[o];
-                output.send(crate::STATS_TYPE.as_bytes(), &body[..], body.len(), stop)?;
+                // A stalled stats output waits like any block-mode output.
+                output.send(
+                    crate::STATS_TYPE.as_bytes(),
+                    &body[..],
+                    stop,
+                    &mut |_, _| {},
+                )?;
             }
             self.counters.runtime.stats_events.inc();
         }
@@ -332,10 +326,10 @@ impl RouterRuntime {
         let mut items: Vec<zmq::PollItem<'_>> =
             Vec::with_capacity(2 * self.inputs.len() + self.outputs.len());
         for input in &self.inputs {
-            items.push(input.socket.as_poll_item(zmq::POLLIN));
+            items.push(input.socket.socket().as_poll_item(zmq::POLLIN));
         }
         for output in &self.outputs {
-            items.push(output.socket.as_poll_item(zmq::POLLIN));
+            items.push(output.socket.socket().as_poll_item(zmq::POLLIN));
         }
         for input in &self.inputs {
             if let Some(m) = &input.monitor {
@@ -357,195 +351,5 @@ impl RouterRuntime {
             ready.push(input.monitor.is_some() && monitors.next().unwrap_or(false));
         }
         Ok(())
-    }
-
-    /// Reads and forwards up to [`BATCH`] messages of input `i`.
-    fn drain(&mut self, i: usize, stop: &AtomicBool) -> Result<()> {
-        for _ in 0..BATCH {
-            if !self.inputs[i].recv()? {
-                break;
-            }
-            self.forward(i, stop)?;
-        }
-        Ok(())
-    }
-
-    /// Decodes the message in input `i`'s frames, routes it and sends it.
-    #[inline]
-    fn forward(&mut self, i: usize, stop: &AtomicBool) -> Result<()> {
-        let input = &mut self.inputs[i];
-        let frames = &mut input.frames;
-        if frames.count != 3 || frames.extra != 0 {
-            let n = frames.count + frames.extra;
-            input.undecodable(&format_args!(
-                "expected 3 frames [type][header][body], got {n}"
-            ));
-            return Ok(());
-        }
-        self.routes.clear();
-        // Each frame is looked at once (every look is two calls into libzmq).
-        let slices: [&[u8]; 3] = [&frames.topic, &frames.header, &frames.body];
-        let body_len = slices[2].len();
-        match wire::decode_message(&slices) {
-            Ok(Message::Event(header, raw)) => {
-                let observation = input.tracker.observe(&header, slices[0]);
-                input.counters.record(observation);
-                // Only this thread writes these counters.
-                input.counters.received.inc_single_writer();
-                input.counters.bytes.add_single_writer(body_len as u64);
-                if let Err(e) = self.router.route(raw, &mut self.routes) {
-                    self.counters.runtime.route_errors.inc();
-                    tracing::debug!("router error: {e}");
-                }
-            }
-            Ok(Message::Mark(header, topic)) => {
-                input.counters.marks.inc();
-                let observation = input.tracker.observe_mark(&header, topic);
-                input.counters.record(observation);
-                return Ok(());
-            }
-            Err(e) => {
-                input.undecodable(&e);
-                return Ok(());
-            }
-        }
-        let last_original = self
-            .routes
-            .iter()
-            .rposition(|r| matches!(r, Routed::Original(_)));
-        let input = &mut self.inputs[i];
-        let frames = &mut input.frames;
-        for (k, route) in self.routes.drain(..).enumerate() {
-            let sent = match route {
-                Routed::Original(o) => {
-                    let Some(output) = self.outputs.get_mut(o) else {
-                        self.counters.runtime.route_errors.inc();
-                        continue;
-                    };
-                    let len = body_len;
-                    if Some(k) == last_original {
-                        let body = std::mem::replace(&mut frames.body, zmq::Message::new());
-                        output.send(&frames.topic, body, len, stop)?
-                    } else {
-                        output.send(&frames.topic, &frames.body[..], len, stop)?
-                    }
-                }
-                Routed::Transformed(o, raw) => {
-                    let Some(output) = self.outputs.get_mut(o) else {
-                        self.counters.runtime.route_errors.inc();
-                        continue;
-                    };
-                    let len = raw.as_bytes().len();
-                    let topic = raw.event_type().as_bytes().to_vec();
-                    output.send(&topic, raw.into_bytes(), len, stop)?
-                }
-            };
-            if sent {
-                self.counters.runtime.routed.inc_single_writer();
-            }
-        }
-        Ok(())
-    }
-
-    /// The upstream prefixes: each downstream prefix narrowed to the types
-    /// its output can receive.
-    fn wanted(&self) -> BTreeSet<Vec<u8>> {
-        let mut wanted = BTreeSet::new();
-        for (output, reachable) in self.outputs.iter().zip(&self.reachable) {
-            for p in &output.prefixes {
-                match reachable {
-                    None => {
-                        wanted.insert(p.clone());
-                    }
-                    Some(list) => {
-                        for q in list {
-                            if p.starts_with(q) {
-                                wanted.insert(p.clone());
-                            } else if q.starts_with(p) {
-                                wanted.insert(q.clone());
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        wanted
-    }
-
-    /// Sends the changes in the wanted prefixes to every input.
-    fn propagate(&mut self) -> Result<()> {
-        let wanted = self.wanted();
-        for prefix in wanted.difference(&self.upstream) {
-            tracing::debug!(prefix = %String::from_utf8_lossy(prefix), "subscribing upstream");
-            for input in &mut self.inputs {
-                input.subscribe(prefix)?;
-            }
-        }
-        for prefix in self.upstream.difference(&wanted) {
-            tracing::debug!(prefix = %String::from_utf8_lossy(prefix), "unsubscribing upstream");
-            for input in &mut self.inputs {
-                input.unsubscribe(prefix)?;
-            }
-        }
-        self.upstream = wanted;
-        Ok(())
-    }
-
-    /// Sends every upstream prefix again (after a peer connected). Upstream
-    /// XPUB sockets ignore a repeated subscription from the same peer.
-    fn resubscribe(&mut self) -> Result<()> {
-        if self.upstream.is_empty() {
-            return Ok(());
-        }
-        self.counters.runtime.resubscribes.inc();
-        for prefix in &self.upstream {
-            for input in &mut self.inputs {
-                input.subscribe(prefix)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A router running on its own thread.
-#[derive(Debug)]
-pub struct RouterHandle {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<Result<Stats>>>,
-    snapshot: Arc<Mutex<Stats>>,
-    endpoints: Endpoints,
-}
-
-impl RouterHandle {
-    /// The resolved endpoints.
-    pub fn endpoints(&self) -> &Endpoints {
-        &self.endpoints
-    }
-
-    /// The latest snapshot of the counters (at most ~50 ms old).
-    pub fn stats(&self) -> Stats {
-        self.snapshot
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-    }
-
-    /// Stops the router: final marks, final stats line; returns the final stats.
-    pub fn shutdown(mut self) -> Result<Stats> {
-        self.stop.store(true, Ordering::Relaxed);
-        match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => Err(Error::Thread("the router thread panicked".into())),
-            None => Err(Error::Thread("already stopped".into())),
-        }
-    }
-}
-
-impl Drop for RouterHandle {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }

@@ -1,0 +1,61 @@
+//! The transport layer: every ZeroMQ socket Eventstorm opens (feature
+//! `transport`).
+//!
+//! - [`PubSocket`]: the publishing side (XPUB with `ZMQ_XPUB_NODROP`, the
+//!   high-water mark, linger, stamping, sequence marks, subscription reading),
+//!   configured by [`PublishConfig`];
+//! - [`SubSocket`]: the receiving side (SUB or XSUB, the frame reader, decode
+//!   → loss accounting → counters), configured by [`ReceiveConfig`];
+//! - [`check_endpoint`]: endpoints are checked before libzmq sees them.
+//!
+//! The client and source publishers, the router's inputs and outputs, and
+//! subscribers are thin users of these two types, so a socket option (and,
+//! later, per-socket security) is set in one place for every component.
+//!
+//! ```
+//! use std::time::Duration;
+//! use eventstorm_core::Event;
+//! use eventstorm_core::transport::{
+//!     PubSocket, PublishConfig, ReceiveConfig, ReceiveKind, Received, SubSocket,
+//! };
+//!
+//! let ctx = zmq::Context::new();
+//! let mut publisher = PubSocket::open(&ctx, "pub", &PublishConfig::bind("tcp://127.0.0.1:*"))?;
+//! let kind = ReceiveKind::Sub { subscribe: vec![String::new()] };
+//! let config = ReceiveConfig::connect(publisher.endpoints()[0].clone());
+//! let mut sub = SubSocket::open(&ctx, "sub", kind, &config)?;
+//! // No event is lost to the slow-joiner effect: wait for the subscription.
+//! assert!(publisher.wait_for_subscribers(1, Duration::from_secs(5))?);
+//! let body = Event::builder("app.started").build().to_bytes();
+//! assert!(publisher.try_send(b"app.started", &body[..], 0)?.is_sent());
+//! sub.wait(Duration::from_secs(5))?;
+//! match sub.try_recv()? {
+//!     Some(Received::Event(raw)) => assert_eq!(raw.event_type(), "app.started"),
+//!     other => panic!("expected the event, got {other:?}"),
+//! }
+//! # Ok::<(), eventstorm_core::transport::TransportError>(())
+//! ```
+
+mod endpoint;
+mod error;
+mod publish;
+mod publish_config;
+mod receive;
+mod receive_config;
+mod subscriptions;
+mod sys;
+
+pub use endpoint::{check_all, check_endpoint};
+pub use error::{Result, TransportError};
+pub use publish::{PubSocket, PublishCounters, SubscriptionChange, TrySend};
+pub use publish_config::PublishConfig;
+pub use receive::{ReceiveKind, Received, SubSocket};
+pub use receive_config::ReceiveConfig;
+pub use subscriptions::Subscriptions;
+pub use sys::set_xpub_nodrop;
+pub use zmq;
+
+// The sockets' owners may move between threads, never be shared (a ZeroMQ
+// socket is not thread-safe).
+crate::assert_send!(PubSocket, SubSocket);
+crate::assert_not_sync!(PubSocket, SubSocket);

@@ -1,0 +1,396 @@
+//! [`PubSocket`]: the publishing side every component shares.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::error::{Result, TransportError};
+use super::publish_config::PublishConfig;
+use super::subscriptions::{Added, Subscriptions};
+use crate::{DeliveryMode, Header, Stamper, Stats};
+
+crate::counters! {
+    /// The counters of one publishing socket, readable from any thread.
+    pub struct PublishCounters {
+        /// Events handed to the socket and accepted.
+        sent,
+        /// Bytes of the body frames sent.
+        bytes,
+        /// Events dropped because a subscriber's queue was full (drop mode,
+        /// or block mode giving up at shutdown). Each still took its sequence
+        /// number, so subscribers count it as a gap too.
+        dropped_hwm,
+        /// Events lost to a socket error (the context terminated, for example).
+        send_errors,
+        /// Sequence marks sent.
+        marks,
+        /// Subscribe messages received from subscribers (one per subscriber
+        /// and prefix).
+        subscriptions,
+        /// Unsubscribe messages received.
+        unsubscriptions,
+        /// Subscribe messages refused: a prefix longer than
+        /// `max_subscription_len`, or more than `max_subscriptions` prefixes.
+        subscriptions_refused,
+    }
+}
+
+/// What [`PubSocket::try_send`] did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum TrySend<B> {
+    /// Accepted for every matching subscriber (or none wanted it).
+    Sent,
+    /// A subscriber's queue was full: nothing was sent, numbered or counted,
+    /// and the body is given back.
+    Full(B),
+}
+
+impl<B> TrySend<B> {
+    /// Whether the event was sent.
+    pub fn is_sent(&self) -> bool {
+        matches!(self, TrySend::Sent)
+    }
+}
+
+/// What reading subscription messages changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubscriptionChange {
+    /// The set of distinct prefixes changed.
+    pub changed: bool,
+}
+
+/// One XPUB socket that stamps and sends events: `ZMQ_XPUB_NODROP` (a full
+/// subscriber queue is an error the caller sees, never a silent discard),
+/// `ZMQ_XPUB_VERBOSE` (every subscription is seen), the high-water mark,
+/// linger, per-(publisher, type) sequence numbers, sequence marks, and the
+/// subscriptions subscribers sent.
+///
+/// [`Publisher`](../../eventstorm_source/struct.Publisher.html), the
+/// router's outputs and every other publishing component are thin users of
+/// it. It lives on one thread (`Send`, not `Sync`).
+///
+/// ```
+/// use eventstorm_core::transport::{PubSocket, PublishConfig};
+///
+/// let ctx = zmq::Context::new();
+/// let mut socket = PubSocket::open(&ctx, "example", &PublishConfig::bind("tcp://127.0.0.1:*"))?;
+/// assert!(socket.endpoints()[0].starts_with("tcp://127.0.0.1:"));
+/// // Nobody subscribed: the event is accepted and goes nowhere.
+/// assert!(socket.try_send(b"app.started", &b"..."[..], zmq::DONTWAIT)?.is_sent());
+/// socket.close();
+/// # Ok::<(), eventstorm_core::transport::TransportError>(())
+/// ```
+pub struct PubSocket {
+    socket: zmq::Socket,
+    name: String,
+    mode: DeliveryMode,
+    stamper: Stamper,
+    counters: Arc<PublishCounters>,
+    subscriptions: Arc<Subscriptions>,
+    endpoints: Vec<String>,
+    linger_ms: i32,
+    mark_interval: Option<Duration>,
+    last_mark: Instant,
+    marked: HashMap<Box<[u8]>, u64>,
+}
+
+impl std::fmt::Debug for PubSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PubSocket")
+            .field("name", &self.name)
+            .field("endpoints", &self.endpoints)
+            .field("mode", &self.mode)
+            .field("publisher_id", &self.stamper.publisher_id())
+            .finish_non_exhaustive()
+    }
+}
+
+fn clamp_ms(ms: u64) -> i32 {
+    i32::try_from(ms).unwrap_or(i32::MAX)
+}
+
+impl PubSocket {
+    /// Opens the socket, binds and connects as configured, and, when
+    /// `wait_for_subscriber_ms` is set, waits for a first subscriber (a
+    /// warning is logged when none came). `name` says which socket in errors
+    /// and logs.
+    pub fn open(ctx: &zmq::Context, name: &str, config: &PublishConfig) -> Result<PubSocket> {
+        config.validate(name)?;
+        let mut socket = ctx
+            .socket(zmq::XPUB)
+            .map_err(|e| TransportError::socket("creating an XPUB socket", e))?;
+        socket
+            .set_sndhwm(config.hwm)
+            .map_err(|e| TransportError::socket("setting the high-water mark", e))?;
+        socket
+            .set_xpub_verbose(true)
+            .map_err(|e| TransportError::socket("setting ZMQ_XPUB_VERBOSE", e))?;
+        super::sys::set_xpub_nodrop(&mut socket)
+            .map_err(|e| TransportError::socket("setting ZMQ_XPUB_NODROP", e))?;
+        let linger_ms = clamp_ms(config.linger_ms);
+        socket
+            .set_linger(linger_ms)
+            .map_err(|e| TransportError::socket("setting linger", e))?;
+        // Subscription messages are 1 byte plus the prefix.
+        let max_msg =
+            i64::try_from(config.max_subscription_len.saturating_add(1)).unwrap_or(i64::MAX);
+        socket
+            .set_maxmsgsize(max_msg)
+            .map_err(|e| TransportError::socket("setting ZMQ_MAXMSGSIZE", e))?;
+        let endpoints = super::endpoint::attach(&socket, name, &config.bind, &config.connect)?;
+        let mut publisher = PubSocket {
+            socket,
+            name: name.to_string(),
+            mode: config.mode,
+            stamper: Stamper::new(),
+            counters: Arc::new(PublishCounters::default()),
+            subscriptions: Arc::new(Subscriptions::new(
+                config.max_subscriptions,
+                config.max_subscription_len,
+            )),
+            endpoints,
+            linger_ms,
+            mark_interval: (config.mark_interval_ms > 0)
+                .then(|| Duration::from_millis(config.mark_interval_ms)),
+            last_mark: Instant::now(),
+            marked: HashMap::new(),
+        };
+        if config.wait_for_subscriber_ms > 0 {
+            let wait = Duration::from_millis(config.wait_for_subscriber_ms);
+            if !publisher.wait_for_subscribers(1, wait)? {
+                tracing::warn!(
+                    socket = %publisher.name,
+                    endpoints = ?publisher.endpoints,
+                    "no subscriber within {} ms; publishing anyway",
+                    config.wait_for_subscriber_ms
+                );
+            }
+        }
+        Ok(publisher)
+    }
+
+    /// The socket's name in errors and logs.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The endpoints, with `*` ports resolved to the ports actually bound.
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    /// This socket's publisher id in the headers it stamps.
+    pub fn publisher_id(&self) -> u64 {
+        self.stamper.publisher_id()
+    }
+
+    /// The delivery mode.
+    pub fn mode(&self) -> DeliveryMode {
+        self.mode
+    }
+
+    /// The live counters, readable from any thread.
+    pub fn counters(&self) -> Arc<PublishCounters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// The prefixes subscribers asked for, readable from any thread.
+    pub fn subscriptions(&self) -> Arc<Subscriptions> {
+        Arc::clone(&self.subscriptions)
+    }
+
+    /// A snapshot of the counters under the socket's name.
+    pub fn stats(&self) -> Stats {
+        self.counters.snapshot(&self.name)
+    }
+
+    /// The socket, for polling it ([`zmq::Socket::as_poll_item`]): it is
+    /// readable when subscription messages are waiting.
+    pub fn socket(&self) -> &zmq::Socket {
+        &self.socket
+    }
+
+    /// How long a send with flags 0 waits for room in a full subscriber
+    /// queue before it gives up (`None`: forever).
+    pub fn set_send_timeout(&mut self, timeout: Option<Duration>) -> Result<()> {
+        let ms = timeout.map_or(-1, |t| {
+            i32::try_from(t.as_millis()).unwrap_or(i32::MAX).max(1)
+        });
+        self.socket
+            .set_sndtimeo(ms)
+            .map_err(|e| TransportError::socket("setting the send timeout", e))
+    }
+
+    /// Stamps and sends one event as three frames `[topic][header][body]`.
+    ///
+    /// [`TrySend::Full`] when the first frame found a full queue (EAGAIN:
+    /// with `zmq::DONTWAIT`, or once the send timeout ran out): nothing was
+    /// sent, numbered or counted, the body is given back, and the caller
+    /// decides (wait and retry, queue it elsewhere, or
+    /// [`count_dropped`](Self::count_dropped)). The sequence number is taken
+    /// only once the first frame is accepted, after which libzmq takes the
+    /// whole message. A socket error loses the event and is counted as a
+    /// `send_errors`.
+    ///
+    /// `body` is moved (a received [`zmq::Message`]: no copy) or copied (a
+    /// slice).
+    #[inline]
+    pub fn try_send<B: Into<zmq::Message>>(
+        &mut self,
+        topic: &[u8],
+        body: B,
+        flags: i32,
+    ) -> Result<TrySend<B>> {
+        match self.socket.send(topic, flags | zmq::SNDMORE) {
+            Ok(()) => {}
+            Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => return Ok(TrySend::Full(body)),
+            Err(e) => {
+                self.counters.send_errors.inc();
+                return Err(TransportError::socket("sending a topic frame", e));
+            }
+        }
+        let header = self.stamper.next(topic).encode();
+        let body: zmq::Message = body.into();
+        let len = body.len() as u64;
+        let rest = self
+            .socket
+            .send(&header[..], zmq::SNDMORE)
+            .and_then(|()| self.socket.send(body, 0));
+        if let Err(e) = rest {
+            self.counters.send_errors.inc();
+            return Err(TransportError::socket(
+                "sending the header and body frames",
+                e,
+            ));
+        }
+        // One thread at a time holds the socket (`&mut self`).
+        self.counters.sent.inc_single_writer();
+        self.counters.bytes.add_single_writer(len);
+        Ok(TrySend::Sent)
+    }
+
+    /// Counts an event of this type as dropped at a full queue. It still
+    /// takes its sequence number, so that subscribers count the gap.
+    pub fn count_dropped(&mut self, topic: &[u8]) {
+        self.stamper.next(topic);
+        self.counters.dropped_hwm.inc();
+    }
+
+    /// Counts an event that could not be sent because of a socket error
+    /// reported elsewhere (reading subscriptions failed, for example).
+    pub fn count_send_error(&mut self) {
+        self.counters.send_errors.inc();
+    }
+
+    /// Reads the subscription messages waiting on the socket.
+    pub fn read_subscriptions(&mut self) -> Result<SubscriptionChange> {
+        let mut change = SubscriptionChange::default();
+        loop {
+            let msg = match self.socket.recv_msg(zmq::DONTWAIT) {
+                Ok(msg) => msg,
+                Err(zmq::Error::EAGAIN) => return Ok(change),
+                Err(zmq::Error::EINTR) => continue,
+                Err(e) => return Err(TransportError::socket("reading subscriptions", e)),
+            };
+            match msg.split_first() {
+                Some((1, prefix)) => match self.subscriptions.add(prefix) {
+                    Added::New => {
+                        self.counters.subscriptions.inc();
+                        change.changed = true;
+                    }
+                    Added::Known => self.counters.subscriptions.inc(),
+                    Added::Refused => {
+                        self.counters.subscriptions_refused.inc();
+                        tracing::debug!(socket = %self.name, len = prefix.len(), "subscription refused");
+                    }
+                },
+                Some((0, prefix)) => {
+                    self.counters.unsubscriptions.inc();
+                    change.changed |= self.subscriptions.remove(prefix);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Waits until at least `count` subscribe messages were seen in all, or
+    /// `timeout` passes. Returns whether they were.
+    pub fn wait_for_subscribers(&mut self, count: u64, timeout: Duration) -> Result<bool> {
+        let deadline = Instant::now() + timeout;
+        self.read_subscriptions()?;
+        while self.counters.subscriptions.get() < count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            let ms = i64::try_from(left.as_millis()).unwrap_or(i64::MAX).max(1);
+            match self.socket.poll(zmq::POLLIN, ms) {
+                Ok(_) | Err(zmq::Error::EINTR) => {}
+                Err(e) => return Err(TransportError::socket("waiting for subscribers", e)),
+            }
+            self.read_subscriptions()?;
+        }
+        Ok(true)
+    }
+
+    /// Sends sequence marks when the mark interval has passed since the last
+    /// ones (never waiting). Call it when idle.
+    pub fn tick(&mut self) -> Result<()> {
+        if let Some(interval) = self.mark_interval
+            && self.last_mark.elapsed() >= interval
+        {
+            self.send_marks(zmq::DONTWAIT)?;
+        }
+        Ok(())
+    }
+
+    /// Time until the next marks are due, if marks are on.
+    pub fn next_mark_in(&self) -> Option<Duration> {
+        self.mark_interval
+            .map(|i| i.saturating_sub(self.last_mark.elapsed()))
+    }
+
+    /// Announces the last sequence of every stream that changed since the
+    /// last marks, so subscribers can count events lost at the end of a burst.
+    fn send_marks(&mut self, flags: i32) -> Result<()> {
+        self.last_mark = Instant::now();
+        let publisher = self.stamper.publisher_id();
+        let pending: Vec<(Box<[u8]>, u64)> = self
+            .stamper
+            .streams()
+            .filter(|(topic, seq)| self.marked.get(*topic) != Some(seq))
+            .map(|(topic, seq)| (topic.into(), seq))
+            .collect();
+        for (topic, sequence) in pending {
+            let header = Header {
+                publisher,
+                sequence,
+            }
+            .encode_mark();
+            match self.socket.send(&topic[..], flags | zmq::SNDMORE) {
+                Ok(()) => {}
+                Err(zmq::Error::EAGAIN) => continue,
+                Err(e) => return Err(TransportError::socket("sending a sequence mark", e)),
+            }
+            self.socket
+                .send(&header[..], zmq::SNDMORE)
+                .and_then(|()| self.socket.send(&[][..], 0))
+                .map_err(|e| TransportError::socket("sending a sequence mark", e))?;
+            self.counters.marks.inc();
+            self.marked.insert(topic, sequence);
+        }
+        Ok(())
+    }
+
+    /// Sends the final sequence marks, waiting up to the linger for room.
+    /// The socket closes when dropped, delivering what is queued within the
+    /// linger.
+    pub fn close(&mut self) {
+        if self.socket.set_sndtimeo(self.linger_ms).is_ok()
+            && let Err(e) = self.send_marks(0)
+        {
+            tracing::debug!(socket = %self.name, "final sequence marks not sent: {e}");
+        }
+    }
+}

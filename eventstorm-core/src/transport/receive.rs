@@ -1,0 +1,316 @@
+//! [`SubSocket`]: the receiving side every component shares.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::error::{Result, TransportError};
+use super::receive_config::ReceiveConfig;
+use crate::wire::{self, Message};
+use crate::{DecodeError, RawEventRef, ReceiveCounters, SequenceTracker, Stats};
+
+/// Which kind of receiving socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReceiveKind {
+    /// A SUB socket subscribed to these type prefixes (`""`: everything).
+    Sub {
+        /// The type prefixes.
+        subscribe: Vec<String>,
+    },
+    /// An XSUB socket: subscriptions are sent by the caller
+    /// ([`SubSocket::send_subscription`]), as a router forwards its
+    /// subscribers' upstream.
+    XSub,
+}
+
+/// What one received message turned out to be.
+#[derive(Debug, Clone, Copy)]
+pub enum Received<'a> {
+    /// An event, validated, counted and accounted for; its bytes borrow the
+    /// socket's frame buffer until the next receive.
+    Event(RawEventRef<'a>),
+    /// A sequence mark: counted and accounted for.
+    Mark,
+    /// A message that is not an event: counted as `undecodable` and logged
+    /// (at most once per interval).
+    Undecodable,
+}
+
+/// How often an undecodable-message warning is logged at most.
+const WARN_INTERVAL: Duration = Duration::from_secs(10);
+
+/// One SUB or XSUB socket: bind/connect with `*` ports resolved, the frame
+/// reader (reused buffers, at most four frames kept however many arrive),
+/// then decode → loss accounting → counters for every message.
+///
+/// Every message is checked: three frames, a known header version, a BSON
+/// body whose whole structure is valid, an envelope whose type equals the
+/// topic. Anything else is counted as `undecodable` and logged at most once
+/// per 10 seconds; it never stops the socket. Sequence gaps per (publisher,
+/// type) are counted as `lost`. It lives on one thread (`Send`, not `Sync`).
+///
+/// ```
+/// use eventstorm_core::transport::{ReceiveConfig, ReceiveKind, SubSocket};
+///
+/// let ctx = zmq::Context::new();
+/// let kind = ReceiveKind::Sub { subscribe: vec!["volume.".into()] };
+/// let mut socket = SubSocket::open(&ctx, "example", kind, &ReceiveConfig::bind("tcp://127.0.0.1:*"))?;
+/// assert!(socket.try_recv()?.is_none()); // nothing sent yet
+/// # Ok::<(), eventstorm_core::transport::TransportError>(())
+/// ```
+pub struct SubSocket {
+    socket: zmq::Socket,
+    name: String,
+    /// Frame buffers reused from message to message; the fourth holds any
+    /// frames beyond the third.
+    frames: [zmq::Message; 4],
+    /// Frames in the last message.
+    count: usize,
+    tracker: SequenceTracker,
+    counters: Arc<ReceiveCounters>,
+    endpoints: Vec<String>,
+    warnings: Warnings,
+}
+
+/// The rate limit of undecodable-message warnings.
+#[derive(Debug, Default)]
+struct Warnings {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl std::fmt::Debug for SubSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubSocket")
+            .field("name", &self.name)
+            .field("endpoints", &self.endpoints)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SubSocket {
+    /// Opens the socket, subscribes (SUB), binds and connects as configured.
+    /// `name` says which socket in errors and logs.
+    pub fn open(
+        ctx: &zmq::Context,
+        name: &str,
+        kind: ReceiveKind,
+        config: &ReceiveConfig,
+    ) -> Result<SubSocket> {
+        config.validate(name)?;
+        let socket_type = match kind {
+            ReceiveKind::Sub { .. } => zmq::SUB,
+            ReceiveKind::XSub => zmq::XSUB,
+        };
+        let socket = ctx
+            .socket(socket_type)
+            .map_err(|e| TransportError::socket("creating a receiving socket", e))?;
+        socket
+            .set_rcvhwm(config.hwm)
+            .map_err(|e| TransportError::socket("setting the high-water mark", e))?;
+        socket
+            .set_linger(0)
+            .map_err(|e| TransportError::socket("setting linger", e))?;
+        // Checked to fit by `validate`.
+        let max = i64::try_from(config.max_message_size).unwrap_or(i64::MAX);
+        socket
+            .set_maxmsgsize(max)
+            .map_err(|e| TransportError::socket("setting ZMQ_MAXMSGSIZE", e))?;
+        if let ReceiveKind::Sub { subscribe } = &kind {
+            for prefix in subscribe {
+                socket
+                    .set_subscribe(prefix.as_bytes())
+                    .map_err(|e| TransportError::socket("subscribing", e))?;
+            }
+        }
+        let endpoints = super::endpoint::attach(&socket, name, &config.bind, &config.connect)?;
+        Ok(SubSocket {
+            socket,
+            name: name.to_string(),
+            frames: std::array::from_fn(|_| zmq::Message::new()),
+            count: 0,
+            tracker: SequenceTracker::new(config.max_publishers),
+            counters: Arc::new(ReceiveCounters::default()),
+            endpoints,
+            warnings: Warnings::default(),
+        })
+    }
+
+    /// The socket's name in errors and logs.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The endpoints, with `*` ports resolved for bound ones.
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    /// The live counters, readable from any thread.
+    pub fn counters(&self) -> Arc<ReceiveCounters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// A snapshot of the counters under the socket's name.
+    pub fn stats(&self) -> Stats {
+        self.counters.snapshot(&self.name)
+    }
+
+    /// The socket, for polling it ([`zmq::Socket::as_poll_item`]).
+    pub fn socket(&self) -> &zmq::Socket {
+        &self.socket
+    }
+
+    /// Adds a subscription prefix (SUB sockets).
+    pub fn subscribe(&mut self, prefix: &str) -> Result<()> {
+        self.socket
+            .set_subscribe(prefix.as_bytes())
+            .map_err(|e| TransportError::socket("subscribing", e))
+    }
+
+    /// Removes a subscription prefix (SUB sockets).
+    pub fn unsubscribe(&mut self, prefix: &str) -> Result<()> {
+        self.socket
+            .set_unsubscribe(prefix.as_bytes())
+            .map_err(|e| TransportError::socket("unsubscribing", e))
+    }
+
+    /// Sends a subscribe (`true`) or unsubscribe message upstream (XSUB
+    /// sockets).
+    pub fn send_subscription(&mut self, prefix: &[u8], subscribe: bool) -> Result<()> {
+        let mut msg = Vec::with_capacity(prefix.len() + 1);
+        msg.push(u8::from(subscribe));
+        msg.extend_from_slice(prefix);
+        self.socket
+            .send(msg, 0)
+            .map_err(|e| TransportError::socket("sending a subscription upstream", e))
+    }
+
+    /// Waits up to `timeout` for a message to be readable.
+    pub fn wait(&self, timeout: Duration) -> Result<bool> {
+        let ms = i64::try_from(timeout.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        match self.socket.poll(zmq::POLLIN, ms) {
+            Ok(n) => Ok(n > 0),
+            Err(zmq::Error::EINTR) => Ok(false),
+            Err(e) => Err(TransportError::socket("polling", e)),
+        }
+    }
+
+    /// Receives one message without waiting, and decodes, accounts for and
+    /// counts it. `None` when no message is queued.
+    #[inline]
+    pub fn try_recv(&mut self) -> Result<Option<Received<'_>>> {
+        if !self.recv_frames()? {
+            return Ok(None);
+        }
+        let decoded = decode(&self.frames, self.count, &mut self.tracker, &self.counters);
+        match decoded {
+            Ok(received) => Ok(Some(received)),
+            Err(e) => {
+                undecodable(&self.name, &self.counters, &mut self.warnings, &e);
+                Ok(Some(Received::Undecodable))
+            }
+        }
+    }
+
+    /// The topic frame of the last message received.
+    pub fn topic(&self) -> &[u8] {
+        &self.frames[0]
+    }
+
+    /// The body frame of the last event received.
+    pub fn body(&self) -> &[u8] {
+        &self.frames[2]
+    }
+
+    /// Takes the body frame of the last event received, without copying
+    /// (to forward it).
+    pub fn take_body(&mut self) -> zmq::Message {
+        std::mem::replace(&mut self.frames[2], zmq::Message::new())
+    }
+
+    /// Receives one message into the reused frame buffers; false when none
+    /// is queued. At most one frame beyond the three expected is kept:
+    /// enough to tell the message is malformed without buffering an
+    /// unbounded number.
+    #[inline]
+    fn recv_frames(&mut self) -> Result<bool> {
+        loop {
+            match self.socket.recv(&mut self.frames[0], zmq::DONTWAIT) {
+                Ok(()) => break,
+                Err(zmq::Error::EAGAIN) => return Ok(false),
+                Err(zmq::Error::EINTR) => {}
+                Err(e) => return Err(TransportError::socket("receiving", e)),
+            }
+        }
+        let mut count = 1;
+        let mut more = self.frames[0].get_more();
+        while more {
+            let slot = count.min(self.frames.len() - 1);
+            // The rest of a multipart message is already here.
+            self.socket
+                .recv(&mut self.frames[slot], 0)
+                .map_err(|e| TransportError::socket("receiving", e))?;
+            more = self.frames[slot].get_more();
+            count += 1;
+        }
+        self.count = count;
+        Ok(true)
+    }
+}
+
+/// Decodes the frames of one message, accounts for it and counts it.
+#[inline]
+fn decode<'a>(
+    frames: &'a [zmq::Message; 4],
+    count: usize,
+    tracker: &mut SequenceTracker,
+    counters: &ReceiveCounters,
+) -> std::result::Result<Received<'a>, DecodeError> {
+    if count != 3 {
+        return Err(DecodeError::FrameCount(count));
+    }
+    // Each frame is looked at once (every look is two calls into libzmq).
+    let slices: [&'a [u8]; 3] = [&frames[0], &frames[1], &frames[2]];
+    match wire::decode_message(&slices)? {
+        Message::Event(header, raw) => {
+            counters.record(tracker.observe(&header, slices[0]));
+            // Only the thread holding the socket writes these.
+            counters.received.inc_single_writer();
+            counters.bytes.add_single_writer(slices[2].len() as u64);
+            Ok(Received::Event(raw))
+        }
+        Message::Mark(header, topic) => {
+            counters.marks.inc();
+            counters.record(tracker.observe_mark(&header, topic));
+            Ok(Received::Mark)
+        }
+    }
+}
+
+/// Counts an undecodable message and logs at most once per interval.
+fn undecodable(
+    name: &str,
+    counters: &ReceiveCounters,
+    warnings: &mut Warnings,
+    reason: &DecodeError,
+) {
+    counters.undecodable.inc();
+    let now = Instant::now();
+    if warnings
+        .last
+        .is_none_or(|at| now.duration_since(at) >= WARN_INTERVAL)
+    {
+        tracing::warn!(
+            socket = %name,
+            "undecodable message skipped: {reason} ({} similar warnings suppressed since the last)",
+            warnings.suppressed
+        );
+        warnings.last = Some(now);
+        warnings.suppressed = 0;
+    } else {
+        warnings.suppressed += 1;
+    }
+}

@@ -1,0 +1,98 @@
+//! The configuration of every receiving socket.
+
+use serde::{Deserialize, Serialize};
+
+/// How a receiving (SUB or XSUB) socket is opened: the one shape shared by
+/// subscribers, sink runtimes and router inputs.
+///
+/// ```
+/// use eventstorm_core::transport::ReceiveConfig;
+///
+/// let config: ReceiveConfig = toml::from_str(r#"
+///     connect = ["tcp://127.0.0.1:5556"]
+///     hwm = 1000
+/// "#)?;
+/// assert_eq!(config.max_message_size, ReceiveConfig::DEFAULT_MAX_MESSAGE_SIZE);
+/// # Ok::<(), toml::de::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReceiveConfig {
+    /// Endpoints to bind: publishers connect here (`tcp://*:5555`,
+    /// `ipc:///run/events.sock`, `tcp://127.0.0.1:*` for a free port).
+    pub bind: Vec<String>,
+    /// Endpoints to connect to: publishers, router outputs.
+    pub connect: Vec<String>,
+    /// Messages queued per publisher before ZeroMQ stops reading from it
+    /// ([`Self::DEFAULT_HWM`]).
+    pub hwm: i32,
+    /// Publishers whose sequences are remembered at once, for loss
+    /// accounting ([`Self::DEFAULT_MAX_PUBLISHERS`]); the least recently seen
+    /// is forgotten first.
+    pub max_publishers: usize,
+    /// Largest frame accepted, in bytes ([`Self::DEFAULT_MAX_MESSAGE_SIZE`],
+    /// libzmq's `ZMQ_MAXMSGSIZE`). A peer that sends a larger frame is
+    /// disconnected by libzmq before the frame is buffered; it may reconnect.
+    pub max_message_size: u64,
+}
+
+impl ReceiveConfig {
+    /// Default receive high-water mark, in messages per publisher.
+    pub const DEFAULT_HWM: i32 = 10_000;
+    /// Default number of publishers tracked for loss accounting.
+    pub const DEFAULT_MAX_PUBLISHERS: usize = 4096;
+    /// Default largest frame: 16 MiB, MongoDB's largest document.
+    pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 16 * 1024 * 1024;
+
+    /// A config that connects to `endpoint`.
+    pub fn connect(endpoint: impl Into<String>) -> Self {
+        ReceiveConfig {
+            connect: vec![endpoint.into()],
+            ..Default::default()
+        }
+    }
+
+    /// A config that binds `endpoint`.
+    pub fn bind(endpoint: impl Into<String>) -> Self {
+        ReceiveConfig {
+            bind: vec![endpoint.into()],
+            ..Default::default()
+        }
+    }
+
+    /// Checks the settings serde cannot: endpoints, ranges. `socket` names
+    /// the socket in errors.
+    pub fn validate(&self, socket: &str) -> super::Result<()> {
+        super::endpoint::check_all(socket, &self.bind, &self.connect)?;
+        let setting = |key, message: &str| super::TransportError::Setting {
+            socket: socket.to_string(),
+            key,
+            message: message.to_string(),
+        };
+        if self.hwm < 0 {
+            return Err(setting("hwm", "must be 0 (no limit) or more"));
+        }
+        if self.max_publishers == 0 {
+            return Err(setting("max_publishers", "must be at least 1"));
+        }
+        if self.max_message_size < 64 || i64::try_from(self.max_message_size).is_err() {
+            return Err(setting(
+                "max_message_size",
+                "must be at least 64 bytes (and fit in 63 bits)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for ReceiveConfig {
+    fn default() -> Self {
+        ReceiveConfig {
+            bind: Vec::new(),
+            connect: Vec::new(),
+            hwm: Self::DEFAULT_HWM,
+            max_publishers: Self::DEFAULT_MAX_PUBLISHERS,
+            max_message_size: Self::DEFAULT_MAX_MESSAGE_SIZE,
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! The forwarding path: receive from an input, route, send to outputs.
+
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use eventstorm_core::Routed;
+use eventstorm_core::transport::Received;
+
+use super::{BATCH, RouterRuntime};
+use crate::error::Result;
+use crate::stats::Counters;
+
+impl RouterRuntime {
+    /// Reads and forwards up to [`BATCH`] messages of input `i`.
+    pub(super) fn drain(&mut self, i: usize, stop: &AtomicBool) -> Result<()> {
+        for _ in 0..BATCH {
+            if !self.forward(i, stop)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Receives one message of input `i`, routes it and sends it; false when
+    /// none was queued. Marks and undecodable messages are counted by the
+    /// input and go no further.
+    #[inline]
+    fn forward(&mut self, i: usize, stop: &AtomicBool) -> Result<bool> {
+        self.routes.clear();
+        let input = &mut self.inputs[i];
+        match input.socket.try_recv()? {
+            None => return Ok(false),
+            Some(Received::Mark | Received::Undecodable) => return Ok(true),
+            Some(Received::Event(raw)) => {
+                if let Err(e) = self.router.route(raw, &mut self.routes) {
+                    self.counters.runtime.route_errors.inc();
+                    tracing::debug!("router error: {e}");
+                }
+            }
+        }
+        let last_original = self
+            .routes
+            .iter()
+            .rposition(|r| matches!(r, Routed::Original(_)));
+        let counters = &self.counters;
+        let mut while_stalled = |output: &str, waited: Duration| {
+            stalled_report(
+                counters,
+                &mut self.last_stats,
+                self.stats_interval,
+                output,
+                waited,
+            );
+        };
+        for (k, route) in self.routes.drain(..).enumerate() {
+            let sent = match route {
+                Routed::Original(o) => {
+                    let Some(output) = self.outputs.get_mut(o) else {
+                        counters.runtime.route_errors.inc();
+                        continue;
+                    };
+                    let input = &mut self.inputs[i];
+                    if Some(k) == last_original {
+                        let body = input.socket.take_body();
+                        output.send(input.socket.topic(), body, stop, &mut while_stalled)?
+                    } else {
+                        let socket = &input.socket;
+                        output.send(socket.topic(), socket.body(), stop, &mut while_stalled)?
+                    }
+                }
+                Routed::Transformed(o, raw) => {
+                    let Some(output) = self.outputs.get_mut(o) else {
+                        counters.runtime.route_errors.inc();
+                        continue;
+                    };
+                    let topic = raw.event_type().as_bytes().to_vec();
+                    output.send(&topic, raw.into_bytes(), stop, &mut while_stalled)?
+                }
+                // A route kind this runtime does not know is a router error.
+                #[allow(unreachable_patterns)]
+                _ => {
+                    counters.runtime.route_errors.inc();
+                    continue;
+                }
+            };
+            if sent {
+                counters.runtime.routed.inc_single_writer();
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// While a block-mode output waits for room, the stats line keeps coming
+/// at its interval (stats events wait: they would go through the outputs).
+fn stalled_report(
+    counters: &Counters,
+    last_stats: &mut std::time::Instant,
+    interval: Option<Duration>,
+    _output: &str,
+    _waited: Duration,
+) {
+    if let Some(interval) = interval
+        && last_stats.elapsed() >= interval
+    {
+        *last_stats = std::time::Instant::now();
+        tracing::info!(target: "eventstorm_router::stats", "{}", counters.snapshot(None));
+    }
+}
