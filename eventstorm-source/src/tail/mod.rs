@@ -20,8 +20,16 @@
 //!   [`max_line_bytes`](TailConfig::max_line_bytes)) are counted as `rejected`
 //!   and skipped with a rate-limited warning; blank lines are ignored.
 //!
-//! Counters ([`TailCounters`]): `lines`, `events`, `rejected`, `too_long`,
-//! `bytes`, `rotations`, `truncations`, `state_errors`.
+//! - **Reserved types**: a line parsed into an event of a reserved type
+//!   (`_eventstorm.*`, Eventstorm's own events) is refused and counted as
+//!   `refused_reserved`: `lines = events + rejected + refused_reserved`.
+//! - **A missing file or state directory** is warned about at start and
+//!   again every [`warn_interval_ms`](TailConfig::warn_interval_ms) while it
+//!   lasts; each kind of warning has its own rate limiter.
+//!
+//! Counters ([`TailCounters`]): `lines`, `events`, `refused_reserved`,
+//! `rejected`, `too_long`, `bytes`, `rotations`, `truncations`,
+//! `state_errors`.
 //!
 //! ```
 //! use std::io::Write;
@@ -43,6 +51,7 @@
 mod config;
 mod file;
 mod state;
+mod warnings;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -54,9 +63,10 @@ pub use config::{StartAt, TailConfig};
 
 use crate::error::{Error, Result};
 use crate::parse::{Parser, parser_by_name};
-use crate::ratelimit::RateLimitedWarn;
+use crate::reserved::{RESERVED_PREFIX, is_reserved};
 use file::{Line, OpenFile};
 use state::{FileId, SavedPosition};
+use warnings::Warnings;
 
 eventstorm_core::counters! {
     /// The counters of a [`TailSource`], readable from any thread.
@@ -65,6 +75,9 @@ eventstorm_core::counters! {
         lines,
         /// Lines parsed into events.
         events,
+        /// Lines parsed into an event of a reserved type (`_eventstorm.*`),
+        /// refused.
+        refused_reserved,
         /// Lines rejected (by the parser, or too long).
         rejected,
         /// Of the rejected lines, those longer than the limit.
@@ -96,15 +109,18 @@ pub struct TailSource {
     at_eof: bool,
     last_saved: Option<SavedPosition>,
     counters: Arc<TailCounters>,
-    warn: RateLimitedWarn,
+    warn: Warnings,
 }
 
 impl TailSource {
     /// Builds the parser and opens the file at its saved position (or where
     /// [`start_at`](TailConfig::start_at) says). A file that does not exist
-    /// yet is waited for. Fails on an unknown parser or an unreadable state
-    /// file.
+    /// yet is waited for, with a warning repeated every
+    /// [`warn_interval_ms`](TailConfig::warn_interval_ms), as is a missing
+    /// state directory. Fails on an unknown parser, an unreadable state file
+    /// or a setting out of range ([`TailConfig::validate`]).
     pub fn new(config: TailConfig) -> Result<TailSource> {
+        config.validate()?;
         let parser = parser_by_name(&config.parser, &config.parser_options)
             .map_err(|e| Error::config("parser", e.to_string()))?;
         let saved = match &config.state_file {
@@ -128,16 +144,27 @@ impl TailSource {
             at_eof: false,
             last_saved: saved,
             counters: Arc::new(TailCounters::default()),
-            warn: RateLimitedWarn::default(),
+            warn: Warnings::new(Duration::from_millis(config.warn_interval_ms)),
             config,
         };
         source.open_first(saved);
+        if source.current.is_none() {
+            source.warn.file_missing(&source.name, &source.config.path);
+        }
+        source.check_state_dir();
         Ok(source)
     }
 
     /// The live counters (clone the `Arc` before handing the source to a runner).
     pub fn counters(&self) -> Arc<TailCounters> {
         Arc::clone(&self.counters)
+    }
+
+    /// Warns (once per interval) while the state file's directory is missing.
+    fn check_state_dir(&mut self) {
+        if let Some(state_file) = &self.config.state_file {
+            self.warn.check_state_dir(&self.name, state_file);
+        }
     }
 
     /// Opens the file for the first time, resuming from `saved` when it applies.
@@ -186,7 +213,7 @@ impl TailSource {
                 tracing::debug!(source = %self.name, file = %path.display(), offset, "following");
                 self.current = Some(file);
             }
-            Err(e) => self.warn.warn(&self.name, || {
+            Err(e) => self.warn.io.warn(&self.name, || {
                 format!("cannot open {}: {e}", path.display())
             }),
         }
@@ -200,6 +227,15 @@ impl TailSource {
         }
         self.counters.lines.inc();
         match self.parser.parse(&text) {
+            Ok(event) if is_reserved(event.event_type()) => {
+                self.counters.refused_reserved.inc();
+                self.warn.reserved.warn(&self.name, || {
+                    format!(
+                        "line with the reserved type {:?} refused (types starting with `{RESERVED_PREFIX}` are Eventstorm's own)",
+                        event.event_type()
+                    )
+                });
+            }
             Ok(event) => {
                 self.counters.events.inc();
                 out.push(event);
@@ -207,7 +243,7 @@ impl TailSource {
             Err(e) => {
                 self.counters.rejected.inc();
                 let name = &self.name;
-                self.warn.warn(name, || {
+                self.warn.rejected.warn(name, || {
                     format!("line rejected by the {} parser: {e}", self.parser.name())
                 });
             }
@@ -227,7 +263,7 @@ impl TailSource {
                     self.counters.rejected.inc();
                     self.counters.too_long.inc();
                     let limit = self.config.max_line_bytes;
-                    self.warn.warn(&self.name, || {
+                    self.warn.too_long.warn(&self.name, || {
                         format!("line longer than {limit} bytes rejected")
                     });
                 }
@@ -239,6 +275,7 @@ impl TailSource {
             Err(e) => {
                 let path = file.path.display().to_string();
                 self.warn
+                    .io
                     .warn(&self.name, || format!("cannot read {path}: {e}"));
                 false
             }
@@ -268,6 +305,7 @@ impl TailSource {
                 self.open_at(&path, 0);
                 return self.current.is_some();
             }
+            self.warn.file_missing(&self.name, &path);
             return false;
         };
         let at_path = path.metadata().ok().map(|m| FileId::of(&m));
@@ -303,7 +341,7 @@ impl TailSource {
             }
             Ok(false) => false,
             Err(e) => {
-                self.warn.warn(&self.name, || {
+                self.warn.io.warn(&self.name, || {
                     format!("cannot check {}: {e}", path.display())
                 });
                 false
@@ -351,6 +389,7 @@ impl EventSource for TailSource {
                 return Ok(SourceStatus::Ready);
             }
             let now = Instant::now();
+            self.check_state_dir();
             if now >= deadline {
                 return Ok(SourceStatus::Idle);
             }
@@ -378,7 +417,7 @@ impl EventSource for TailSource {
             Err(e) => {
                 self.counters.state_errors.inc();
                 let path = state_file.display().to_string();
-                self.warn.warn(&self.name, || {
+                self.warn.state_save.warn(&self.name, || {
                     format!("cannot save the position in {path}: {e}")
                 });
             }
