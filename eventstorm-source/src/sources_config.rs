@@ -36,6 +36,7 @@ use serde::Deserialize;
 use crate::config::PublisherConfig;
 use crate::error::{Error, Result};
 use crate::http::HttpConfig;
+use crate::parse::{ParserConfig, parser_by_name};
 use crate::syslog_listener::SyslogConfig;
 use crate::tail::TailConfig;
 use crate::validate::in_range;
@@ -112,7 +113,8 @@ impl SourcesConfig {
     }
 
     /// Checks what the file format alone cannot: at least one source, an
-    /// endpoint, unique names, and every numeric setting in its range. Errors
+    /// endpoint, unique names, known parsers, and every numeric setting in
+    /// its range. Errors
     /// name `origin`, the key (`syslog[0].max_connections`) and what was
     /// expected. [`from_toml`](Self::from_toml) and [`load`](Self::load)
     /// call it; call it again after changing a loaded config.
@@ -161,11 +163,13 @@ impl SourcesConfig {
         .map_err(|e| within(origin, "", e))?;
         for (i, tail) in self.tail.iter().enumerate() {
             tail.validate()
+                .and_then(|()| check_parser(&tail.parser, &tail.parser_options))
                 .map_err(|e| within(origin, &format!("tail[{i}]."), e))?;
         }
         for (i, syslog) in self.syslog.iter().enumerate() {
             syslog
                 .validate()
+                .and_then(|()| check_parser(&syslog.parser, &syslog.parser_options))
                 .map_err(|e| within(origin, &format!("syslog[{i}]."), e))?;
         }
         let mut names = BTreeSet::new();
@@ -185,6 +189,14 @@ impl SourcesConfig {
         }
         Ok(())
     }
+}
+
+/// Builds the parser once, so that an unknown parser or a bad
+/// `log_format` is found by `--check` too.
+fn check_parser(name: &str, options: &ParserConfig) -> Result<()> {
+    parser_by_name(name, options)
+        .map(drop)
+        .map_err(|e| Error::config("parser", e.to_string()))
 }
 
 /// A configuration error at `key` moved to `origin: {table}key`.

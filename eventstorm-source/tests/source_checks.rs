@@ -83,6 +83,7 @@ fn settings_out_of_range_name_the_file_the_key_and_the_range() {
             "max_connections = 100000",
             "syslog[0].max_connections",
         ),
+        ("syslog", "parser = \"apache\"", "syslog[0].parser"),
     ] {
         let err = SourcesConfig::from_toml(&config_text(table, extra), "sources.toml")
             .expect_err(extra)
