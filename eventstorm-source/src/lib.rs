@@ -31,10 +31,12 @@ pub mod http;
 pub mod parse;
 mod publisher;
 mod ratelimit;
+mod reserved;
 mod runner;
 pub mod sources_config;
 pub mod syslog_listener;
 pub mod tail;
+mod validate;
 
 pub use client::{Client, ClientBuilder, ClientConfig, Timer};
 pub use config::{DeliveryMode, PublisherConfig};

@@ -36,8 +36,10 @@ use serde::Deserialize;
 use crate::config::PublisherConfig;
 use crate::error::{Error, Result};
 use crate::http::HttpConfig;
+use crate::parse::{ParserConfig, parser_by_name};
 use crate::syslog_listener::SyslogConfig;
 use crate::tail::TailConfig;
+use crate::validate::in_range;
 
 /// Every source of one `eventstorm-source` process.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -48,7 +50,8 @@ pub struct SourcesConfig {
     /// endpoints with a `*` port, or connect to a router).
     pub publisher: PublisherConfig,
     /// Seconds between two stats lines in the log
-    /// ([`Self::DEFAULT_STATS_INTERVAL_SECS`]; 0 disables them).
+    /// ([`Self::DEFAULT_STATS_INTERVAL_SECS`]; 0 disables them; at most
+    /// [`Self::MAX_STATS_INTERVAL_SECS`]).
     #[serde(default = "default_stats_interval")]
     pub stats_interval_secs: u64,
     /// File tails (`[[tail]]` tables).
@@ -69,6 +72,8 @@ fn default_stats_interval() -> u64 {
 impl SourcesConfig {
     /// Default interval between stats lines, in seconds.
     pub const DEFAULT_STATS_INTERVAL_SECS: u64 = 10;
+    /// Largest `stats_interval_secs` (one day).
+    pub const MAX_STATS_INTERVAL_SECS: u64 = 86_400;
 
     /// Reads and checks a TOML file.
     pub fn load(path: &Path) -> Result<SourcesConfig> {
@@ -93,7 +98,7 @@ impl SourcesConfig {
                 format!("line {line}: {}", e.message()),
             )
         })?;
-        config.check(origin)?;
+        config.validate(origin)?;
         Ok(config)
     }
 
@@ -107,7 +112,30 @@ impl SourcesConfig {
         self.len() == 0
     }
 
-    fn check(&self, origin: &str) -> Result<()> {
+    /// Checks what the file format alone cannot: at least one source, an
+    /// endpoint, unique names, known parsers, and every numeric setting in
+    /// its range. Errors
+    /// name `origin`, the key (`syslog[0].max_connections`) and what was
+    /// expected. [`from_toml`](Self::from_toml) and [`load`](Self::load)
+    /// call it; call it again after changing a loaded config.
+    ///
+    /// ```
+    /// use eventstorm_source::sources_config::SourcesConfig;
+    ///
+    /// let err = SourcesConfig::from_toml(r#"
+    ///     [publisher]
+    ///     connect = ["tcp://127.0.0.1:5555"]
+    ///     [[tail]]
+    ///     path = "/var/log/app.log"
+    ///     parser = "json"
+    ///     poll_interval_ms = 0
+    /// "#, "sources.toml").unwrap_err();
+    /// assert_eq!(
+    ///     err.to_string(),
+    ///     "invalid configuration at `sources.toml: tail[0].poll_interval_ms`: expected 1 to 600000, got 0"
+    /// );
+    /// ```
+    pub fn validate(&self, origin: &str) -> Result<()> {
         if self.is_empty() {
             return Err(Error::config(
                 origin,
@@ -126,6 +154,24 @@ impl SourcesConfig {
                 "each source binds its own socket: with several sources, bind `tcp://HOST:*` or connect to a router",
             ));
         }
+        in_range(
+            "stats_interval_secs",
+            self.stats_interval_secs,
+            0,
+            Self::MAX_STATS_INTERVAL_SECS,
+        )
+        .map_err(|e| within(origin, "", e))?;
+        for (i, tail) in self.tail.iter().enumerate() {
+            tail.validate()
+                .and_then(|()| check_parser(&tail.parser, &tail.parser_options))
+                .map_err(|e| within(origin, &format!("tail[{i}]."), e))?;
+        }
+        for (i, syslog) in self.syslog.iter().enumerate() {
+            syslog
+                .validate()
+                .and_then(|()| check_parser(&syslog.parser, &syslog.parser_options))
+                .map_err(|e| within(origin, &format!("syslog[{i}]."), e))?;
+        }
         let mut names = BTreeSet::new();
         let all = self
             .tail
@@ -142,6 +188,22 @@ impl SourcesConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// Builds the parser once, so that an unknown parser or a bad
+/// `log_format` is found by `--check` too.
+fn check_parser(name: &str, options: &ParserConfig) -> Result<()> {
+    parser_by_name(name, options)
+        .map(drop)
+        .map_err(|e| Error::config("parser", e.to_string()))
+}
+
+/// A configuration error at `key` moved to `origin: {table}key`.
+fn within(origin: &str, table: &str, e: Error) -> Error {
+    match e {
+        Error::Config { key, message } => Error::config(format!("{origin}: {table}{key}"), message),
+        other => other,
     }
 }
 

@@ -2,7 +2,9 @@
 
 use serde::Deserialize;
 
+use crate::error::Result;
 use crate::parse::ParserConfig;
+use crate::validate::in_range;
 
 /// What a socket thread does when the channel to the source's `poll` is full:
 /// `drop` (this source's default: a syslog sender is never slowed down) drops
@@ -46,9 +48,22 @@ pub struct SyslogConfig {
     pub when_full: WhenFull,
     /// Longer messages are rejected ([`Self::DEFAULT_MAX_MESSAGE_BYTES`]).
     pub max_message_bytes: usize,
-    /// TCP connections served at once; more are refused and counted
-    /// ([`Self::DEFAULT_MAX_CONNECTIONS`]).
+    /// TCP connections served at once ([`Self::DEFAULT_MAX_CONNECTIONS`]). At
+    /// the limit, a new connection is still accepted: the connection that
+    /// has been idle the longest is closed for it (counted in
+    /// `connections_evicted`), so idle connections cannot lock active
+    /// senders out.
     pub max_connections: usize,
+    /// A TCP connection that sends nothing for this long is closed (counted in
+    /// `connections_idle_closed`; [`Self::DEFAULT_IDLE_TIMEOUT_MS`]).
+    pub idle_timeout_ms: u64,
+    /// The UDP socket's kernel receive buffer, in bytes
+    /// ([`Self::DEFAULT_RECV_BUFFER_BYTES`]): what absorbs a burst while
+    /// the listener is busy. Set with `SO_RCVBUFFORCE` when the process may
+    /// (`CAP_NET_ADMIN`), else with `SO_RCVBUF`, which the kernel caps at
+    /// `net.core.rmem_max`; the size obtained is logged at start. Datagrams
+    /// the kernel drops when it is full are counted in `dropped_kernel`.
+    pub recv_buffer_bytes: usize,
     /// Adds the sender's address as the body field `peer` (default true).
     pub add_peer: bool,
 }
@@ -60,6 +75,80 @@ impl SyslogConfig {
     pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024;
     /// Default limit of simultaneous TCP connections.
     pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+    /// Default idle time after which a TCP connection is closed (10 minutes).
+    pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 600_000;
+    /// Default UDP receive buffer (8 MiB: a burst of about 10,000 typical
+    /// messages; the kernel reports twice this, its bookkeeping included).
+    pub const DEFAULT_RECV_BUFFER_BYTES: usize = 8 << 20;
+
+    /// Largest `channel_capacity`.
+    pub const MAX_CHANNEL_CAPACITY: usize = 10_000_000;
+    /// Largest `max_message_bytes` (16 MiB).
+    pub const MAX_MESSAGE_BYTES_LIMIT: usize = 16 << 20;
+    /// Largest `max_connections` (each connection has a thread).
+    pub const MAX_CONNECTIONS_LIMIT: usize = 16_384;
+    /// Largest `idle_timeout_ms` (one day).
+    pub const MAX_IDLE_TIMEOUT_MS: u64 = 86_400_000;
+    /// Smallest `recv_buffer_bytes`.
+    pub const MIN_RECV_BUFFER_BYTES: usize = 1024;
+    /// Largest `recv_buffer_bytes` (1 GiB).
+    pub const MAX_RECV_BUFFER_BYTES: usize = 1 << 30;
+
+    /// Checks the numeric settings; the error names the key and the range
+    /// expected.
+    ///
+    /// ```
+    /// use eventstorm_source::syslog_listener::SyslogConfig;
+    ///
+    /// let config = SyslogConfig { max_connections: 0, ..SyslogConfig::default() };
+    /// let err = config.validate().unwrap_err().to_string();
+    /// assert!(err.contains("max_connections") && err.contains("expected 1 to 16384, got 0"), "{err}");
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        in_range(
+            "channel_capacity",
+            self.channel_capacity,
+            1,
+            Self::MAX_CHANNEL_CAPACITY,
+        )?;
+        in_range(
+            "max_message_bytes",
+            self.max_message_bytes,
+            1,
+            Self::MAX_MESSAGE_BYTES_LIMIT,
+        )?;
+        in_range(
+            "max_connections",
+            self.max_connections,
+            1,
+            Self::MAX_CONNECTIONS_LIMIT,
+        )?;
+        in_range(
+            "idle_timeout_ms",
+            self.idle_timeout_ms,
+            1,
+            Self::MAX_IDLE_TIMEOUT_MS,
+        )?;
+        in_range(
+            "recv_buffer_bytes",
+            self.recv_buffer_bytes,
+            Self::MIN_RECV_BUFFER_BYTES,
+            Self::MAX_RECV_BUFFER_BYTES,
+        )
+    }
+
+    /// Sets the connection limit and the idle timeout of TCP connections.
+    pub fn with_connections(mut self, max_connections: usize, idle_timeout_ms: u64) -> Self {
+        self.max_connections = max_connections;
+        self.idle_timeout_ms = idle_timeout_ms;
+        self
+    }
+
+    /// Sets the UDP socket's receive buffer size.
+    pub fn with_recv_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.recv_buffer_bytes = bytes;
+        self
+    }
 
     /// Listens on UDP `addr`.
     pub fn with_udp(mut self, addr: impl Into<String>) -> Self {
@@ -99,6 +188,8 @@ impl Default for SyslogConfig {
             when_full: WhenFull::Drop,
             max_message_bytes: Self::DEFAULT_MAX_MESSAGE_BYTES,
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            idle_timeout_ms: Self::DEFAULT_IDLE_TIMEOUT_MS,
+            recv_buffer_bytes: Self::DEFAULT_RECV_BUFFER_BYTES,
             add_peer: true,
         }
     }

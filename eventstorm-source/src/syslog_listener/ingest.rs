@@ -13,6 +13,7 @@ use super::SyslogCounters;
 use super::config::WhenFull;
 use crate::parse::Parser;
 use crate::ratelimit::RateLimitedWarn;
+use crate::reserved::{RESERVED_PREFIX, is_reserved};
 
 /// Shared by every socket thread of one source.
 #[derive(Debug)]
@@ -24,7 +25,28 @@ pub(crate) struct Ingest {
     pub(crate) add_peer: bool,
     pub(crate) counters: Arc<SyslogCounters>,
     pub(crate) stop: Arc<AtomicBool>,
-    warn: Mutex<RateLimitedWarn>,
+    /// One rate limiter per [`WarnKind`].
+    warn: [Mutex<RateLimitedWarn>; WarnKind::COUNT],
+}
+
+/// The kinds of warning, each rate-limited on its own so that one kind
+/// flooding the log never hides another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WarnKind {
+    /// Messages rejected: parser errors, over-long, bad framing.
+    Rejected,
+    /// Events dropped because the queue was full.
+    QueueFull,
+    /// Events of a reserved type refused.
+    Reserved,
+    /// TCP connections: accept errors, idle closes, evictions, read errors.
+    Connection,
+    /// The UDP socket: receive errors, kernel drops.
+    Udp,
+}
+
+impl WarnKind {
+    const COUNT: usize = 5;
 }
 
 impl Ingest {
@@ -45,7 +67,7 @@ impl Ingest {
             add_peer,
             counters,
             stop,
-            warn: Mutex::new(RateLimitedWarn::default()),
+            warn: std::array::from_fn(|_| Mutex::new(RateLimitedWarn::default())),
         }
     }
 
@@ -54,9 +76,9 @@ impl Ingest {
         self.stop.load(Ordering::Relaxed)
     }
 
-    /// A rate-limited warning.
-    pub(crate) fn warn(&self, message: impl FnOnce() -> String) {
-        if let Ok(mut warn) = self.warn.lock() {
+    /// A warning, rate-limited per kind.
+    pub(crate) fn warn(&self, kind: WarnKind, message: impl FnOnce() -> String) {
+        if let Ok(mut warn) = self.warn[kind as usize].lock() {
             warn.warn(&self.name, message);
         }
     }
@@ -65,7 +87,7 @@ impl Ingest {
     pub(crate) fn reject(&self, message: impl FnOnce() -> String) {
         self.counters.received.inc();
         self.counters.rejected.inc();
-        self.warn(message);
+        self.warn(WarnKind::Rejected, message);
     }
 
     /// Parses one message from `peer` and queues the event.
@@ -77,7 +99,7 @@ impl Ingest {
             Ok(event) => event,
             Err(e) => {
                 self.counters.rejected.inc();
-                self.warn(|| {
+                self.warn(WarnKind::Rejected, || {
                     format!(
                         "message from {peer} rejected by the {} parser: {e}",
                         self.parser.name()
@@ -86,6 +108,16 @@ impl Ingest {
                 return;
             }
         };
+        if is_reserved(event.event_type()) {
+            self.counters.refused_reserved.inc();
+            self.warn(WarnKind::Reserved, || {
+                format!(
+                    "event of the reserved type {:?} from {peer} refused (types starting with `{RESERVED_PREFIX}` are Eventstorm's own)",
+                    event.event_type()
+                )
+            });
+            return;
+        }
         if self.add_peer {
             event.body_mut().insert("peer", peer.to_string());
         }
@@ -99,7 +131,7 @@ impl Ingest {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
                     self.counters.dropped.inc();
-                    self.warn(|| {
+                    self.warn(WarnKind::QueueFull, || {
                         "queue full: messages dropped (raise channel_capacity?)".to_string()
                     });
                 }

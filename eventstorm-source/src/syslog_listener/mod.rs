@@ -14,9 +14,20 @@
 //!
 //! Counters ([`SyslogCounters`]): `received` (messages framed), `events`
 //! (parsed), `rejected` (parser errors, over-long messages, bad framing),
-//! `dropped` (queue full), `connections`, `connections_refused`. Every message
-//! received is an event, rejected, or dropped:
-//! `received = events + rejected` and `dropped <= events`.
+//! `refused_reserved` (events of a reserved `_eventstorm.*` type), `dropped`
+//! (queue full), `dropped_kernel` (UDP datagrams the kernel dropped, its
+//! receive buffer full), `connections`, `connections_evicted` (closed at
+//! `max_connections` to admit a new one), `connections_idle_closed`,
+//! `connections_refused` (no thread could serve them). Every message
+//! received is an event, rejected, or refused:
+//! `received = events + rejected + refused_reserved` and `dropped <= events`;
+//! every datagram sent is received or dropped by the kernel:
+//! `sent = received + dropped_kernel` (UDP).
+//!
+//! TCP connections are bounded ([`max_connections`](SyslogConfig::max_connections),
+//! [`idle_timeout_ms`](SyslogConfig::idle_timeout_ms)): at the limit, the
+//! connection idle the longest is closed to admit a new one, so idle
+//! connections never lock active senders out.
 //!
 //! ```
 //! use std::time::Duration;
@@ -63,11 +74,22 @@ eventstorm_core::counters! {
         events,
         /// Messages rejected: parser errors, too long, bad framing.
         rejected,
+        /// Events of a reserved type (`_eventstorm.*`) refused.
+        refused_reserved,
         /// Events dropped because the queue was full.
         dropped,
+        /// UDP datagrams the kernel dropped because the receive buffer was
+        /// full (`SO_RXQ_OVFL`; Linux), counted with the next datagram.
+        dropped_kernel,
         /// TCP connections accepted.
         connections,
-        /// TCP connections refused (over `max_connections`).
+        /// TCP connections closed at `max_connections` to admit a new one
+        /// (the one idle the longest).
+        connections_evicted,
+        /// TCP connections closed after `idle_timeout_ms` without data.
+        connections_idle_closed,
+        /// TCP connections that could not be served (no thread could be
+        /// started for them).
         connections_refused,
     }
 }
@@ -86,7 +108,8 @@ pub struct SyslogSource {
 
 impl SyslogSource {
     /// Builds the parser, binds the sockets and starts their threads. Fails on
-    /// an unknown parser, an address that cannot be bound, or no address.
+    /// an unknown parser, an address that cannot be bound, no address, or a
+    /// setting out of range ([`SyslogConfig::validate`]).
     pub fn new(config: SyslogConfig) -> Result<SyslogSource> {
         if config.udp.is_none() && config.tcp.is_none() {
             return Err(Error::config(
@@ -94,9 +117,7 @@ impl SyslogSource {
                 "expected a `udp` or a `tcp` address to listen on",
             ));
         }
-        if config.channel_capacity == 0 {
-            return Err(Error::config("channel_capacity", "expected at least 1"));
-        }
+        config.validate()?;
         let parser = parser_by_name(&config.parser, &config.parser_options)
             .map_err(|e| Error::config("parser", e.to_string()))?;
         let (tx, rx) = crossbeam_channel::bounded(config.channel_capacity);
@@ -124,6 +145,7 @@ impl SyslogSource {
         if let Some(addr) = &config.udp {
             let socket = UdpSocket::bind(addr).map_err(|e| bind_error("udp", addr, &e))?;
             source.udp_addr = socket.local_addr().ok();
+            log_recv_buffer(&source.name, &socket, config.recv_buffer_bytes);
             let ingest = Arc::clone(&ingest);
             source.spawn("syslog-udp", move || udp::run(&socket, &ingest, max))?;
         }
@@ -131,9 +153,13 @@ impl SyslogSource {
             let listener = TcpListener::bind(addr).map_err(|e| bind_error("tcp", addr, &e))?;
             source.tcp_addr = listener.local_addr().ok();
             let ingest = Arc::clone(&ingest);
-            let max_connections = config.max_connections;
+            let limits = tcp::TcpLimits {
+                max_message_bytes: max,
+                max_connections: config.max_connections,
+                idle_timeout: Duration::from_millis(config.idle_timeout_ms),
+            };
             source.spawn("syslog-tcp", move || {
-                tcp::accept_loop(&listener, &ingest, max, max_connections)
+                tcp::accept_loop(&listener, &ingest, limits)
             })?;
         }
         tracing::info!(source = %source.name, udp = ?source.udp_addr, tcp = ?source.tcp_addr, "syslog listening");
@@ -159,6 +185,26 @@ impl SyslogSource {
     /// The live counters (clone the `Arc` before handing the source to a runner).
     pub fn counters(&self) -> Arc<SyslogCounters> {
         Arc::clone(&self.counters)
+    }
+}
+
+/// Sizes the UDP receive buffer and logs the size obtained, with a warning
+/// when the kernel gave less than asked.
+fn log_recv_buffer(name: &str, socket: &UdpSocket, requested: usize) {
+    match udp::set_recv_buffer(socket, requested) {
+        Ok(effective) if effective >= requested => {
+            tracing::info!(source = %name, requested, effective, "UDP receive buffer");
+        }
+        Ok(effective) => tracing::warn!(
+            source = %name,
+            requested,
+            effective,
+            "UDP receive buffer smaller than recv_buffer_bytes: the kernel caps it at net.core.rmem_max \
+             (raise it: sysctl -w net.core.rmem_max={requested}, or give the process CAP_NET_ADMIN)"
+        ),
+        Err(e) => {
+            tracing::warn!(source = %name, requested, "cannot set the UDP receive buffer: {e}")
+        }
     }
 }
 

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::error::Result;
 use crate::parse::ParserConfig;
+use crate::validate::in_range;
 
 /// How a [`TailSource`](super::TailSource) follows a file.
 ///
@@ -58,6 +60,11 @@ pub struct TailConfig {
     /// `USR1`) lose nothing ([`Self::DEFAULT_ROTATE_WAIT_MS`]).
     #[serde(default = "default_rotate_wait_ms")]
     pub rotate_wait_ms: u64,
+    /// At most one warning of each kind per this many milliseconds; a lasting
+    /// problem (a missing file or state directory) is repeated at this
+    /// interval ([`Self::DEFAULT_WARN_INTERVAL_MS`]).
+    #[serde(default = "default_warn_interval_ms")]
+    pub warn_interval_ms: u64,
 }
 
 /// Where a tail starts when it has no saved position for the file.
@@ -83,6 +90,9 @@ fn default_poll_interval_ms() -> u64 {
 fn default_rotate_wait_ms() -> u64 {
     TailConfig::DEFAULT_ROTATE_WAIT_MS
 }
+fn default_warn_interval_ms() -> u64 {
+    TailConfig::DEFAULT_WARN_INTERVAL_MS
+}
 
 impl TailConfig {
     /// Default longest line, in bytes (1 MiB).
@@ -91,6 +101,49 @@ impl TailConfig {
     pub const DEFAULT_POLL_INTERVAL_MS: u64 = 100;
     /// Default time an old file is drained after a rotation, in milliseconds.
     pub const DEFAULT_ROTATE_WAIT_MS: u64 = 1_000;
+    /// Default interval between two warnings of one kind, in milliseconds.
+    pub const DEFAULT_WARN_INTERVAL_MS: u64 = 10_000;
+
+    /// Largest `max_line_bytes` (1 GiB).
+    pub const MAX_LINE_BYTES_LIMIT: usize = 1 << 30;
+    /// Largest `poll_interval_ms` (10 minutes).
+    pub const MAX_POLL_INTERVAL_MS: u64 = 600_000;
+    /// Largest `rotate_wait_ms` and `warn_interval_ms` (one day).
+    pub const MAX_WAIT_MS: u64 = 86_400_000;
+    /// Smallest `warn_interval_ms`.
+    pub const MIN_WARN_INTERVAL_MS: u64 = 10;
+
+    /// Checks the numeric settings; the error names the key and the range
+    /// expected (`poll_interval_ms = 0` would spin a core).
+    ///
+    /// ```
+    /// use eventstorm_source::tail::TailConfig;
+    ///
+    /// let config = TailConfig::new("/var/log/app.log", "json").with_poll_interval_ms(0);
+    /// let err = config.validate().unwrap_err().to_string();
+    /// assert!(err.contains("poll_interval_ms") && err.contains("expected 1 to 600000, got 0"), "{err}");
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        in_range(
+            "max_line_bytes",
+            self.max_line_bytes,
+            1,
+            Self::MAX_LINE_BYTES_LIMIT,
+        )?;
+        in_range(
+            "poll_interval_ms",
+            self.poll_interval_ms,
+            1,
+            Self::MAX_POLL_INTERVAL_MS,
+        )?;
+        in_range("rotate_wait_ms", self.rotate_wait_ms, 0, Self::MAX_WAIT_MS)?;
+        in_range(
+            "warn_interval_ms",
+            self.warn_interval_ms,
+            Self::MIN_WARN_INTERVAL_MS,
+            Self::MAX_WAIT_MS,
+        )
+    }
 
     /// A config following `path` through the parser called `parser`, with the
     /// defaults for everything else.
@@ -106,6 +159,7 @@ impl TailConfig {
             max_line_bytes: Self::DEFAULT_MAX_LINE_BYTES,
             poll_interval_ms: Self::DEFAULT_POLL_INTERVAL_MS,
             rotate_wait_ms: Self::DEFAULT_ROTATE_WAIT_MS,
+            warn_interval_ms: Self::DEFAULT_WARN_INTERVAL_MS,
         }
     }
 
@@ -142,6 +196,12 @@ impl TailConfig {
     /// Sets how long an old file is drained after a rotation.
     pub fn with_rotate_wait_ms(mut self, ms: u64) -> Self {
         self.rotate_wait_ms = ms;
+        self
+    }
+
+    /// Sets the interval between two warnings of one kind.
+    pub fn with_warn_interval_ms(mut self, ms: u64) -> Self {
+        self.warn_interval_ms = ms;
         self
     }
 

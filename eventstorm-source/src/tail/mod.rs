@@ -20,8 +20,16 @@
 //!   [`max_line_bytes`](TailConfig::max_line_bytes)) are counted as `rejected`
 //!   and skipped with a rate-limited warning; blank lines are ignored.
 //!
-//! Counters ([`TailCounters`]): `lines`, `events`, `rejected`, `too_long`,
-//! `bytes`, `rotations`, `truncations`, `state_errors`.
+//! - **Reserved types**: a line parsed into an event of a reserved type
+//!   (`_eventstorm.*`, Eventstorm's own events) is refused and counted as
+//!   `refused_reserved`: `lines = events + rejected + refused_reserved`.
+//! - **A missing file or state directory** is warned about at start and
+//!   again every [`warn_interval_ms`](TailConfig::warn_interval_ms) while it
+//!   lasts; each kind of warning has its own rate limiter.
+//!
+//! Counters ([`TailCounters`]): `lines`, `events`, `refused_reserved`,
+//! `rejected`, `too_long`, `bytes`, `rotations`, `truncations`,
+//! `state_errors`.
 //!
 //! ```
 //! use std::io::Write;
@@ -42,9 +50,10 @@
 
 mod config;
 mod file;
+mod follow;
 mod state;
+mod warnings;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -54,9 +63,10 @@ pub use config::{StartAt, TailConfig};
 
 use crate::error::{Error, Result};
 use crate::parse::{Parser, parser_by_name};
-use crate::ratelimit::RateLimitedWarn;
+use crate::reserved::{RESERVED_PREFIX, is_reserved};
 use file::{Line, OpenFile};
-use state::{FileId, SavedPosition};
+use state::SavedPosition;
+use warnings::Warnings;
 
 eventstorm_core::counters! {
     /// The counters of a [`TailSource`], readable from any thread.
@@ -65,6 +75,9 @@ eventstorm_core::counters! {
         lines,
         /// Lines parsed into events.
         events,
+        /// Lines parsed into an event of a reserved type (`_eventstorm.*`),
+        /// refused.
+        refused_reserved,
         /// Lines rejected (by the parser, or too long).
         rejected,
         /// Of the rejected lines, those longer than the limit.
@@ -96,15 +109,18 @@ pub struct TailSource {
     at_eof: bool,
     last_saved: Option<SavedPosition>,
     counters: Arc<TailCounters>,
-    warn: RateLimitedWarn,
+    warn: Warnings,
 }
 
 impl TailSource {
     /// Builds the parser and opens the file at its saved position (or where
     /// [`start_at`](TailConfig::start_at) says). A file that does not exist
-    /// yet is waited for. Fails on an unknown parser or an unreadable state
-    /// file.
+    /// yet is waited for, with a warning repeated every
+    /// [`warn_interval_ms`](TailConfig::warn_interval_ms), as is a missing
+    /// state directory. Fails on an unknown parser, an unreadable state file
+    /// or a setting out of range ([`TailConfig::validate`]).
     pub fn new(config: TailConfig) -> Result<TailSource> {
+        config.validate()?;
         let parser = parser_by_name(&config.parser, &config.parser_options)
             .map_err(|e| Error::config("parser", e.to_string()))?;
         let saved = match &config.state_file {
@@ -128,10 +144,14 @@ impl TailSource {
             at_eof: false,
             last_saved: saved,
             counters: Arc::new(TailCounters::default()),
-            warn: RateLimitedWarn::default(),
+            warn: Warnings::new(Duration::from_millis(config.warn_interval_ms)),
             config,
         };
         source.open_first(saved);
+        if source.current.is_none() {
+            source.warn.file_missing(&source.name, &source.config.path);
+        }
+        source.check_state_dir();
         Ok(source)
     }
 
@@ -140,55 +160,10 @@ impl TailSource {
         Arc::clone(&self.counters)
     }
 
-    /// Opens the file for the first time, resuming from `saved` when it applies.
-    fn open_first(&mut self, saved: Option<SavedPosition>) {
-        let path = self.config.path.clone();
-        let Ok(meta) = path.metadata() else {
-            // Not there yet: the first file that appears is read from 0.
-            return;
-        };
-        let at_path = FileId::of(&meta);
-        let offset = match saved {
-            Some(saved) if saved.file == at_path => {
-                let same = std::fs::File::open(&path)
-                    .and_then(|mut file| saved.fingerprint.matches(&mut file))
-                    .unwrap_or(false);
-                // Truncated or replaced while we were down: read it all.
-                if same && saved.offset <= meta.len() {
-                    saved.offset
-                } else {
-                    0
-                }
-            }
-            Some(saved) => {
-                // Rotated while we were down: finish the old file first.
-                if let Some(old) = state::find_rotated(&path, saved.file)
-                    && let Ok(file) = OpenFile::open(&old, saved.offset)
-                {
-                    tracing::info!(source = %self.name, file = %old.display(), "resuming the rotated file");
-                    self.current = Some(file);
-                    self.rotated_quiet_since = Some(Instant::now());
-                    return;
-                }
-                0
-            }
-            None => match self.config.start_at {
-                StartAt::Beginning => 0,
-                StartAt::End => meta.len(),
-            },
-        };
-        self.open_at(&path, offset);
-    }
-
-    fn open_at(&mut self, path: &Path, offset: u64) {
-        match OpenFile::open(path, offset) {
-            Ok(file) => {
-                tracing::debug!(source = %self.name, file = %path.display(), offset, "following");
-                self.current = Some(file);
-            }
-            Err(e) => self.warn.warn(&self.name, || {
-                format!("cannot open {}: {e}", path.display())
-            }),
+    /// Warns (once per interval) while the state file's directory is missing.
+    fn check_state_dir(&mut self) {
+        if let Some(state_file) = &self.config.state_file {
+            self.warn.check_state_dir(&self.name, state_file);
         }
     }
 
@@ -200,6 +175,15 @@ impl TailSource {
         }
         self.counters.lines.inc();
         match self.parser.parse(&text) {
+            Ok(event) if is_reserved(event.event_type()) => {
+                self.counters.refused_reserved.inc();
+                self.warn.reserved.warn(&self.name, || {
+                    format!(
+                        "line with the reserved type {:?} refused (types starting with `{RESERVED_PREFIX}` are Eventstorm's own)",
+                        event.event_type()
+                    )
+                });
+            }
             Ok(event) => {
                 self.counters.events.inc();
                 out.push(event);
@@ -207,7 +191,7 @@ impl TailSource {
             Err(e) => {
                 self.counters.rejected.inc();
                 let name = &self.name;
-                self.warn.warn(name, || {
+                self.warn.rejected.warn(name, || {
                     format!("line rejected by the {} parser: {e}", self.parser.name())
                 });
             }
@@ -227,7 +211,7 @@ impl TailSource {
                     self.counters.rejected.inc();
                     self.counters.too_long.inc();
                     let limit = self.config.max_line_bytes;
-                    self.warn.warn(&self.name, || {
+                    self.warn.too_long.warn(&self.name, || {
                         format!("line longer than {limit} bytes rejected")
                     });
                 }
@@ -239,6 +223,7 @@ impl TailSource {
             Err(e) => {
                 let path = file.path.display().to_string();
                 self.warn
+                    .io
                     .warn(&self.name, || format!("cannot read {path}: {e}"));
                 false
             }
@@ -255,58 +240,6 @@ impl TailSource {
                 Some(Line::Complete(line)) => self.handle_line(&line, out),
                 Some(Line::TooLong) => {}
                 None => return,
-            }
-        }
-    }
-
-    /// At the end of the current file: follows a rotation or a truncation.
-    /// Returns true when something changed (read again at once).
-    fn check_path(&mut self, out: &mut Vec<Event>) -> bool {
-        let path = self.config.path.clone();
-        let Some(file) = self.current.as_mut() else {
-            if path.exists() {
-                self.open_at(&path, 0);
-                return self.current.is_some();
-            }
-            return false;
-        };
-        let at_path = path.metadata().ok().map(|m| FileId::of(&m));
-        if at_path.is_some_and(|id| id != file.id) || self.next.is_some() {
-            // Rotated: open the new file now (so that it is read even if it is
-            // rotated away in turn), drain the old one until it is quiet.
-            if self.next.is_none() {
-                match OpenFile::open(&path, 0) {
-                    Ok(next) => self.next = Some(next),
-                    Err(_) => return false, // gone again: look next time
-                }
-                self.rotated_quiet_since = Some(Instant::now());
-            }
-            let quiet_since = *self.rotated_quiet_since.get_or_insert_with(Instant::now);
-            if quiet_since.elapsed() < Duration::from_millis(self.config.rotate_wait_ms) {
-                return false;
-            }
-            if let Some(line) = file.take_partial() {
-                self.handle_line(&line, out);
-            }
-            tracing::info!(source = %self.name, file = %path.display(), "file rotated: following the new file");
-            self.counters.rotations.inc();
-            self.current = self.next.take();
-            self.rotated_quiet_since = None;
-            return true;
-        }
-        match file.was_truncated() {
-            Ok(true) => {
-                let dropped = file.restart().unwrap_or(0);
-                self.counters.truncations.inc();
-                tracing::info!(source = %self.name, file = %path.display(), dropped_partial_bytes = dropped, "file truncated: reading from the start");
-                true
-            }
-            Ok(false) => false,
-            Err(e) => {
-                self.warn.warn(&self.name, || {
-                    format!("cannot check {}: {e}", path.display())
-                });
-                false
             }
         }
     }
@@ -351,6 +284,7 @@ impl EventSource for TailSource {
                 return Ok(SourceStatus::Ready);
             }
             let now = Instant::now();
+            self.check_state_dir();
             if now >= deadline {
                 return Ok(SourceStatus::Idle);
             }
@@ -378,7 +312,7 @@ impl EventSource for TailSource {
             Err(e) => {
                 self.counters.state_errors.inc();
                 let path = state_file.display().to_string();
-                self.warn.warn(&self.name, || {
+                self.warn.state_save.warn(&self.name, || {
                     format!("cannot save the position in {path}: {e}")
                 });
             }

@@ -20,6 +20,10 @@ pub(crate) struct Cli {
     /// Seconds between stats lines (0: none; default 10, or the file's).
     #[arg(long, global = true)]
     pub(crate) stats_interval_secs: Option<u64>,
+    /// Validate the configuration (the `--config` file or the subcommand's
+    /// options) and exit: 0 when valid, 2 with the error otherwise.
+    #[arg(long, global = true)]
+    pub(crate) check: bool,
     /// What to run (nothing: the sources of `--config`).
     #[command(subcommand)]
     pub(crate) command: Option<Command>,

@@ -7,6 +7,7 @@
 //! eventstorm-source http --listen 127.0.0.1:8080 --connect tcp://127.0.0.1:5555
 //! eventstorm-source parse --parser nginx access.log
 //! eventstorm-source --config sources.toml
+//! eventstorm-source --check --config sources.toml
 //! ```
 //!
 //! See `docs/sources.md`.
@@ -32,6 +33,9 @@ fn main() -> ExitCode {
     init_logging(cli.log_level.as_deref());
     let result = match &cli.command {
         Some(Command::Parse(args)) => parse_cmd::run(args),
+        _ if cli.check => sources(&cli).map(|config| {
+            println!("configuration OK ({} source(s))", config.len());
+        }),
         _ => sources(&cli).and_then(run::run),
     };
     match result {
@@ -55,8 +59,13 @@ fn init_logging(level: Option<&str>) {
         .init();
 }
 
-/// The sources to run: the `--config` file, or the one a subcommand describes.
+/// The sources to run: the `--config` file, or the one a subcommand
+/// describes; validated.
 fn sources(cli: &Cli) -> Result<SourcesConfig, String> {
+    let origin = match &cli.config {
+        Some(path) => path.display().to_string(),
+        None => "command line".to_string(),
+    };
     let mut config = match (&cli.config, &cli.command) {
         (Some(path), None) => SourcesConfig::load(path).map_err(|e| e.to_string())?,
         (Some(_), Some(_)) => {
@@ -72,6 +81,7 @@ fn sources(cli: &Cli) -> Result<SourcesConfig, String> {
     if let Some(secs) = cli.stats_interval_secs {
         config.stats_interval_secs = secs;
     }
+    config.validate(&origin).map_err(|e| e.to_string())?;
     Ok(config)
 }
 
