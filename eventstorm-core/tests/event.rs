@@ -506,13 +506,21 @@ fn from_document_checks_optional_envelope_fields() {
     for (key, value, expected) in [
         ("pid", Bson::String("x".into()), "`pid` must be an integer"),
         ("pid", Bson::Double(1.5), "`pid` must be an integer"),
-        ("severity", Bson::String("loud".into()), "`severity` must be an integer"),
+        (
+            "severity",
+            Bson::String("loud".into()),
+            "`severity` must be an integer",
+        ),
         ("severity", Bson::Int64(-1), "from 0 to 7, got -1"),
         ("severity", Bson::Int64(1 << 40), "from 0 to 7"),
         ("tenant", Bson::Int32(5), "`tenant` must be a string"),
         ("tenant", Bson::Null, "`tenant` must be a string"),
         ("logger", Bson::Boolean(true), "`logger` must be a string"),
-        ("hostname", Bson::Document(doc! {}), "`hostname` must be a string"),
+        (
+            "hostname",
+            Bson::Document(doc! {}),
+            "`hostname` must be a string",
+        ),
     ] {
         let message = invalid_event(with(key, value.clone()));
         assert!(message.contains(expected), "{key}={value:?}: {message}");

@@ -170,7 +170,10 @@ fn jumps_beyond_the_window_are_suspicious() {
     assert_eq!(tracker.observe(&header(1, 25), b"a"), Observation::InOrder);
     // Backward within the window: a duplicate; beyond it: suspicious, and
     // the stream follows.
-    assert_eq!(tracker.observe(&header(1, 16), b"a"), Observation::Duplicate);
+    assert_eq!(
+        tracker.observe(&header(1, 16), b"a"),
+        Observation::Duplicate
+    );
     assert_eq!(
         tracker.observe(&header(1, 5), b"a"),
         Observation::Suspicious { jump: 21 }
@@ -489,9 +492,7 @@ fn simulation_with_prefix_subscriptions() {
                 let (sent, counters) = simulate(seed * 104_729, 4_000, drop_percent, prefixes);
                 assert_eq!(
                     sent,
-                    counters.received.get()
-                        + counters.lost.get()
-                        + counters.missed_at_join.get(),
+                    counters.received.get() + counters.lost.get() + counters.missed_at_join.get(),
                     "seed {seed}, {prefixes:?}, drop {drop_percent}%"
                 );
             }

@@ -1,7 +1,7 @@
 //! The three-frame wire format: `[type][header][BSON body]`.
 
-use bson::{Bson, doc};
 use bson::oid::ObjectId;
+use bson::{Bson, doc};
 use eventstorm_core::wire::{self, HEADER_LEN, VERSION};
 use eventstorm_core::{DecodeError, Event, Header};
 
@@ -314,14 +314,34 @@ fn optional_envelope_fields_of_the_wrong_type_are_undecodable() {
         bson::serialize_to_vec(&doc).expect("encodes")
     };
     let cases = [
-        ("pid", Bson::Int32(4321), "expected an int64 (BSON type 0x12), got BSON type 0x10"),
+        (
+            "pid",
+            Bson::Int32(4321),
+            "expected an int64 (BSON type 0x12), got BSON type 0x10",
+        ),
         ("pid", Bson::String("4321".into()), "got BSON type 0x02"),
-        ("severity", Bson::Int64(6), "expected an int32 from 0 to 7, got BSON type 0x12"),
-        ("severity", Bson::String("info".into()), "got BSON type 0x02"),
+        (
+            "severity",
+            Bson::Int64(6),
+            "expected an int32 from 0 to 7, got BSON type 0x12",
+        ),
+        (
+            "severity",
+            Bson::String("info".into()),
+            "got BSON type 0x02",
+        ),
         ("severity", Bson::Int32(8), "8 is not a syslog severity"),
         ("severity", Bson::Int32(-1), "-1 is not a syslog severity"),
-        ("tenant", Bson::Int32(5), "expected a string, got BSON type 0x10"),
-        ("tenant", Bson::Null, "expected a string, got BSON type 0x0a"),
+        (
+            "tenant",
+            Bson::Int32(5),
+            "expected a string, got BSON type 0x10",
+        ),
+        (
+            "tenant",
+            Bson::Null,
+            "expected a string, got BSON type 0x0a",
+        ),
         ("logger", Bson::Boolean(true), "expected a string"),
         ("hostname", Bson::Document(doc! {}), "expected a string"),
     ];
@@ -337,11 +357,17 @@ fn optional_envelope_fields_of_the_wrong_type_are_undecodable() {
     }
     // A string that is not UTF-8.
     let mut body = with("tenant", Bson::String("ab".into()));
-    let at = body.windows(3).position(|w| w == b"ab\0").expect("the string");
+    let at = body
+        .windows(3)
+        .position(|w| w == b"ab\0")
+        .expect("the string");
     body[at] = 0xff;
     assert!(matches!(
         wire::decode(&[b"a", &head[..], &body[..]]),
-        Err(DecodeError::Envelope { field: "tenant", .. })
+        Err(DecodeError::Envelope {
+            field: "tenant",
+            ..
+        })
     ));
     // The wire types, and the range ends of the severity, pass.
     for (key, value) in [

@@ -19,9 +19,9 @@
 //! without decoding the whole document.
 
 mod encode;
+mod optional;
 mod raw;
 mod scan;
-mod optional;
 mod severity;
 
 pub use encode::{Envelope, encode_event, write_document};
