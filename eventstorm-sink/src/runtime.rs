@@ -135,8 +135,8 @@ impl RuntimeCounters {
 ///
 /// Every event received is, in the end, exactly one of: `written`, `filtered`,
 /// `dropped_queue_full` or `dropped_sink` ([`SinkRuntime::shutdown`] waits until
-/// nothing is in flight). Together with the subscriber's `lost`, this accounts
-/// for every event the publishers sent.
+/// nothing is in flight). Together with the subscriber's `lost` and
+/// `missed_at_join`, this accounts for every event the publishers sent.
 ///
 /// ```no_run
 /// use eventstorm_sink::{RuntimeConfig, SinkRuntime, SubscriberConfig, sinks::StdoutSink};
