@@ -175,6 +175,9 @@ pub enum DecodeError {
     /// A sequence mark arrived where an event was expected.
     #[error("a sequence mark arrived where an event was expected")]
     UnexpectedMark,
+    /// A sequence mark (header flag 0x01) whose body frame is not empty.
+    #[error("a sequence mark must have an empty body frame, this one has {0} bytes")]
+    MarkWithBody(usize),
     /// The topic frame differs from the body's `type` field.
     #[error("topic frame {topic:?} does not match the event type {event_type:?}")]
     TopicMismatch {

@@ -4,10 +4,24 @@
 //! Each publishing hop (a publisher, or a router output) numbers the events of
 //! each *stream* — one publisher id and one event type — 1, 2, 3, ... A receiver
 //! remembers the next sequence it expects per stream, so a jump is an exact count
-//! of missed events even when it subscribes to only some types. A stream seen
-//! for the first time at sequence `n` had `n - 1` events sent before the
-//! receiver saw it: those are counted as lost too (`missed_at_join` tells them
-//! apart), so that `sent = received + lost` holds exactly.
+//! of missed events even when it subscribes to only some types.
+//!
+//! Two kinds of missing events are counted apart (see `docs/wire-format.md`):
+//!
+//! - `missed_at_join`: events sent before this receiver first saw their
+//!   stream (a late subscriber, a restarted router or subscriber). Nothing
+//!   went wrong; the receiver was not there.
+//! - `lost`: gaps in a stream after the receiver saw it. These were really
+//!   lost on the way.
+//!
+//! So for every stream a receiver sees, once the publisher's final sequence
+//! mark has arrived, `sent = received + lost + missed_at_join - duplicates`
+//! (`duplicates` is 0 on a healthy path).
+//!
+//! A jump larger than the tracker's *window* ([`DEFAULT_SEQUENCE_WINDOW`]
+//! unless configured) is not believed: it is counted as `suspicious` and the
+//! stream is re-synchronized at the new sequence, so one forged header cannot
+//! add 2^63 to `lost`.
 //!
 //! Sequence 0 means "not sequenced" (a publisher that does not count): such
 //! events are received but not accounted for.
@@ -110,12 +124,15 @@ impl Stamper {
 
 /// What a received event's header says about its stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Observation {
-    /// The expected next event of its stream.
+    /// The expected next event of its stream (or a mark that announces
+    /// nothing new).
     InOrder,
     /// `n` events of the stream were missed just before this one.
     Gap(u64),
-    /// The first event seen of its stream; `missed` were sent before it.
+    /// The first event or mark seen of its stream; `missed` events were sent
+    /// before it and never seen by this receiver.
     FirstSeen {
         /// Events of the stream sent before this one and never seen.
         missed: u64,
@@ -124,6 +141,28 @@ pub enum Observation {
     Duplicate,
     /// Sequence 0: the publisher does not number its events.
     Unsequenced,
+    /// A jump, forward or backward, larger than the tracker's window: not
+    /// believed. The stream was re-synchronized at the new sequence and
+    /// nothing was counted as lost.
+    Suspicious {
+        /// How far the sequence jumped from the one expected.
+        jump: u64,
+    },
+}
+
+/// The default window: a jump in a stream by more than this many sequences
+/// is [`Observation::Suspicious`] instead of a gap. A million events is
+/// several seconds of a busy stream at full speed, far more than a
+/// subscriber's queue (the ZeroMQ high-water mark) can drop at once, and far
+/// less than a forged header can claim.
+pub const DEFAULT_SEQUENCE_WINDOW: u64 = 1_000_000;
+
+/// The default number of publishers a [`SequenceTracker`] remembers.
+pub const DEFAULT_MAX_PUBLISHERS: usize = 4096;
+
+/// [`DEFAULT_SEQUENCE_WINDOW`], as a function for `#[serde(default = ...)]`.
+pub fn default_sequence_window() -> u64 {
+    DEFAULT_SEQUENCE_WINDOW
 }
 
 #[derive(Debug, Default)]
@@ -147,27 +186,56 @@ impl Streams {
 ///
 /// Memory is bounded: at most `max_publishers` publishers (the least recently
 /// seen is forgotten first) and [`Stamper::DEFAULT_MAX_STREAMS`] types each.
+///
+/// ```
+/// use eventstorm_core::{Header, SequenceTracker};
+/// use eventstorm_core::loss::Observation;
+///
+/// let mut tracker = SequenceTracker::with_window(4096, 1000);
+/// let at = |sequence| Header { publisher: 7, sequence };
+/// // Joined late: 4 events were sent before this one.
+/// assert_eq!(tracker.observe(&at(5), b"a"), Observation::FirstSeen { missed: 4 });
+/// assert_eq!(tracker.observe(&at(7), b"a"), Observation::Gap(1));
+/// // A jump beyond the window is not believed.
+/// assert_eq!(tracker.observe(&at(1 << 63), b"a"), Observation::Suspicious { jump: (1 << 63) - 8 });
+/// ```
 #[derive(Debug)]
 pub struct SequenceTracker {
     publishers: FastMap<u64, Streams>,
     tick: u64,
     max_publishers: usize,
+    window: u64,
 }
 
 impl Default for SequenceTracker {
     fn default() -> Self {
-        SequenceTracker::new(4096)
+        SequenceTracker::new(DEFAULT_MAX_PUBLISHERS)
     }
 }
 
 impl SequenceTracker {
-    /// A tracker that remembers at most `max_publishers` publishers.
+    /// A tracker that remembers at most `max_publishers` publishers, with the
+    /// [`DEFAULT_SEQUENCE_WINDOW`].
     pub fn new(max_publishers: usize) -> Self {
+        SequenceTracker::with_window(max_publishers, DEFAULT_SEQUENCE_WINDOW)
+    }
+
+    /// A tracker that remembers at most `max_publishers` publishers and takes
+    /// a jump in a stream by more than `window` sequences as
+    /// [`Observation::Suspicious`] (a window of 0 makes every gap suspicious;
+    /// configurations should refuse it).
+    pub fn with_window(max_publishers: usize, window: u64) -> Self {
         SequenceTracker {
             publishers: FastMap::default(),
             tick: 0,
             max_publishers: max_publishers.max(1),
+            window,
         }
+    }
+
+    /// The window: the largest jump in a stream taken as a gap.
+    pub fn window(&self) -> u64 {
+        self.window
     }
 
     /// Records one received event and says how it relates to its stream.
@@ -176,6 +244,7 @@ impl SequenceTracker {
         if header.sequence == 0 {
             return Observation::Unsequenced;
         }
+        let window = self.window;
         let streams = self.streams_of(header.publisher);
         match streams.next.get_mut(topic) {
             Some(next) => {
@@ -184,11 +253,25 @@ impl SequenceTracker {
                     *next = expected.saturating_add(1);
                     Observation::InOrder
                 } else if header.sequence > expected {
+                    let jump = header.sequence - expected;
                     // Saturating: the sequence comes from the network.
                     *next = header.sequence.saturating_add(1);
-                    Observation::Gap(header.sequence - expected)
+                    if jump > window {
+                        Observation::Suspicious { jump }
+                    } else {
+                        Observation::Gap(jump)
+                    }
                 } else {
-                    Observation::Duplicate
+                    let jump = expected - header.sequence;
+                    if jump > window {
+                        // Far behind: an earlier forged jump, or a stream
+                        // that started over under the same id. Follow it,
+                        // or every later event would be a "duplicate".
+                        *next = header.sequence.saturating_add(1);
+                        Observation::Suspicious { jump }
+                    } else {
+                        Observation::Duplicate
+                    }
                 }
             }
             None => {
@@ -201,19 +284,36 @@ impl SequenceTracker {
     }
 
     /// Records a sequence mark: the publisher's last sequence on the stream is
-    /// `header.sequence`. Events up to it that were never seen are a gap.
+    /// `header.sequence`. Events up to it that were never seen are a gap; on a
+    /// stream never seen, they were all sent before this receiver saw it.
     pub fn observe_mark(&mut self, header: &Header, topic: &[u8]) -> Observation {
         if header.sequence == 0 {
             return Observation::Unsequenced;
         }
+        let window = self.window;
         let streams = self.streams_of(header.publisher);
         match streams.next.get_mut(topic) {
-            Some(next) if header.sequence >= *next => {
-                let missed = header.sequence - *next + 1;
-                *next = header.sequence.saturating_add(1);
-                Observation::Gap(missed)
+            Some(next) => {
+                // The mark says the next event will be `header.sequence + 1`.
+                let announced = header.sequence.saturating_add(1);
+                let expected = *next;
+                if announced > expected {
+                    let missed = announced - expected;
+                    *next = announced;
+                    if missed > window {
+                        Observation::Suspicious { jump: missed }
+                    } else {
+                        Observation::Gap(missed)
+                    }
+                } else if expected - announced > window {
+                    *next = announced;
+                    Observation::Suspicious {
+                        jump: expected - announced,
+                    }
+                } else {
+                    Observation::InOrder
+                }
             }
-            Some(_) => Observation::InOrder,
             None => {
                 streams.start(topic, header.sequence.saturating_add(1));
                 Observation::FirstSeen {
@@ -251,19 +351,26 @@ impl SequenceTracker {
 crate::counters! {
     /// The counters every receiver keeps (subscriber, router input).
     ///
-    /// `received + lost` equals what the publishers sent on the streams this
-    /// receiver sees; `undecodable` counts messages that could not be read at all.
+    /// Once the publishers' final sequence marks have arrived,
+    /// `received + lost + missed_at_join - duplicates` equals what the
+    /// publishers sent on the sequenced streams this receiver sees (unless
+    /// `suspicious` is not 0); `undecodable` counts messages that could not
+    /// be read at all.
     pub struct ReceiveCounters {
         /// Events received and decoded.
         received,
         /// Bytes of the body frames received.
         bytes,
-        /// Events missed: sequence gaps plus events sent before a stream was first seen.
+        /// Events lost: gaps in a stream after this receiver first saw it.
         lost,
-        /// The part of `lost` sent before the receiver first saw their stream.
+        /// Events sent before this receiver first saw their stream (it joined
+        /// late, or restarted): not received, but not lost on the way either.
         missed_at_join,
         /// Events whose sequence was already seen (duplicates or reordering).
         duplicates,
+        /// Jumps in a stream larger than the tracker's window: not believed,
+        /// not counted as lost; the stream was re-synchronized.
+        suspicious,
         /// Sequence marks received (not events; see [`crate::wire::FLAG_MARK`]).
         marks,
         /// Messages that could not be decoded (bad frames, bad BSON, bad envelope).
@@ -272,17 +379,15 @@ crate::counters! {
 }
 
 impl ReceiveCounters {
-    /// Counts an observation of a received event.
+    /// Counts an observation of a received event or mark.
     #[inline]
     pub fn record(&self, observation: Observation) {
         match observation {
             Observation::InOrder | Observation::Unsequenced => {}
             Observation::Gap(n) => self.lost.add(n),
-            Observation::FirstSeen { missed } => {
-                self.lost.add(missed);
-                self.missed_at_join.add(missed);
-            }
+            Observation::FirstSeen { missed } => self.missed_at_join.add(missed),
             Observation::Duplicate => self.duplicates.inc(),
+            Observation::Suspicious { .. } => self.suspicious.inc(),
         }
     }
 }

@@ -9,6 +9,20 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A monotonically increasing event counter, shareable between threads.
+///
+/// Counters saturate at [`u64::MAX`] instead of wrapping: amounts can come
+/// from the network (a sequence gap is as large as a header says), and a
+/// counter that wrapped would read as a small, believable number.
+///
+/// ```
+/// use eventstorm_core::Counter;
+///
+/// let lost = Counter::new();
+/// lost.add(u64::MAX - 1);
+/// lost.add(5);
+/// lost.inc();
+/// assert_eq!(lost.get(), u64::MAX);
+/// ```
 #[derive(Debug, Default)]
 pub struct Counter(AtomicU64);
 
@@ -18,16 +32,22 @@ impl Counter {
         Counter(AtomicU64::new(0))
     }
 
-    /// Adds one.
+    /// Adds one (saturating).
     #[inline]
     pub fn inc(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+        self.add(1);
     }
 
-    /// Adds `n`.
+    /// Adds `n` (saturating at [`u64::MAX`]).
     #[inline]
     pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
+        // A compare-and-swap loop: uncontended, it costs what `fetch_add`
+        // costs (one locked instruction), and it never wraps.
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_add(n))
+            });
     }
 
     /// Adds one, for a counter only one thread at a time writes (readers
@@ -45,7 +65,7 @@ impl Counter {
     #[inline]
     pub fn add_single_writer(&self, n: u64) {
         self.0.store(
-            self.0.load(Ordering::Relaxed).wrapping_add(n),
+            self.0.load(Ordering::Relaxed).saturating_add(n),
             Ordering::Relaxed,
         );
     }
@@ -194,5 +214,25 @@ mod tests {
         c.add_single_writer(40);
         c.add(2);
         assert_eq!(c.get(), 44);
+    }
+
+    #[test]
+    fn every_way_of_adding_saturates() {
+        let c = super::Counter::new();
+        c.add(u64::MAX - 2);
+        c.add_single_writer(1);
+        c.inc_single_writer();
+        assert_eq!(c.get(), u64::MAX);
+        c.inc();
+        c.add(u64::MAX);
+        c.add_single_writer(u64::MAX);
+        c.inc_single_writer();
+        assert_eq!(c.get(), u64::MAX, "saturated, not wrapped");
+        // Three gaps of 2^63, as hostile sequence marks could claim.
+        let lost = super::Counter::new();
+        for _ in 0..3 {
+            lost.add(1 << 63);
+        }
+        assert_eq!(lost.get(), u64::MAX);
     }
 }

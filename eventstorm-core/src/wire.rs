@@ -106,12 +106,18 @@ pub enum Message<'a> {
 }
 
 /// Decodes the three frames of a message, events and sequence marks alike.
+/// A mark whose body frame is not empty is [`DecodeError::MarkWithBody`].
 pub fn decode_message<'a>(frames: &[&'a [u8]]) -> Result<Message<'a>, DecodeError> {
     let [topic, header_frame, body] = frames else {
         return Err(DecodeError::FrameCount(frames.len()));
     };
     let header = Header::decode(header_frame)?;
     if header_frame[1] & FLAG_MARK != 0 {
+        // The wire format says a mark's body is empty: anything else is a
+        // sender that does not speak it, and is not accounted for.
+        if !body.is_empty() {
+            return Err(DecodeError::MarkWithBody(body.len()));
+        }
         return Ok(Message::Mark(header, topic));
     }
     let raw = RawEventRef::from_bytes(body)?;

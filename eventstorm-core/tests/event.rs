@@ -470,19 +470,61 @@ fn severity_parsing_and_codes() {
     assert_eq!(Severity::from_code(8), None);
     assert!(Severity::Emergency < Severity::Debug);
 
-    // Out-of-range or foreign severities read as informational / absent.
+    // An out-of-range severity is refused, as receivers refuse it on the wire.
     let mut doc = full_event().into_document();
     doc.insert("severity", 99);
-    let event = Event::from_document(doc.clone()).expect("valid");
-    assert_eq!(event.severity(), Severity::Informational);
+    assert!(invalid_event(doc.clone()).contains("from 0 to 7, got 99"));
+    // An int64 severity is stored as the int32 the wire format wants.
     doc.insert("severity", 3_i64);
     let event = Event::from_document(doc).expect("valid");
     assert_eq!(event.severity(), Severity::Error);
+    assert_eq!(event.as_document().get_i32("severity").ok(), Some(3));
     let bytes = event.to_bytes();
     assert_eq!(
         RawEventRef::from_bytes(&bytes).expect("valid").severity(),
         Some(Severity::Error)
     );
+}
+
+/// Optional envelope fields of the wrong type: `from_document` converts
+/// integers of the other width and refuses the rest, so that an `Event`
+/// always encodes to bytes receivers accept.
+#[test]
+fn from_document_checks_optional_envelope_fields() {
+    let base = || doc! { "type": "a.b" };
+    let with = |key: &str, value: Bson| {
+        let mut doc = base();
+        doc.insert(key, value);
+        doc
+    };
+    let event = Event::from_document(with("pid", Bson::Int32(42))).expect("int32 pid");
+    assert_eq!(event.as_document().get_i64("pid").ok(), Some(42));
+    assert_eq!(event.pid(), Some(42));
+    let bytes = event.to_bytes();
+    assert!(RawEventRef::from_bytes(&bytes).is_ok());
+
+    for (key, value, expected) in [
+        ("pid", Bson::String("x".into()), "`pid` must be an integer"),
+        ("pid", Bson::Double(1.5), "`pid` must be an integer"),
+        (
+            "severity",
+            Bson::String("loud".into()),
+            "`severity` must be an integer",
+        ),
+        ("severity", Bson::Int64(-1), "from 0 to 7, got -1"),
+        ("severity", Bson::Int64(1 << 40), "from 0 to 7"),
+        ("tenant", Bson::Int32(5), "`tenant` must be a string"),
+        ("tenant", Bson::Null, "`tenant` must be a string"),
+        ("logger", Bson::Boolean(true), "`logger` must be a string"),
+        (
+            "hostname",
+            Bson::Document(doc! {}),
+            "`hostname` must be a string",
+        ),
+    ] {
+        let message = invalid_event(with(key, value.clone()));
+        assert!(message.contains(expected), "{key}={value:?}: {message}");
+    }
 }
 
 #[test]

@@ -1,9 +1,9 @@
 //! Loss accounting: stamping, gap tracking, and an end-to-end simulation proving
-//! `sent = received + lost` exactly.
+//! `sent = received + lost + missed_at_join` exactly.
 
 use std::collections::HashMap;
 
-use eventstorm_core::loss::{Observation, random_publisher_id};
+use eventstorm_core::loss::{DEFAULT_SEQUENCE_WINDOW, Observation, random_publisher_id};
 use eventstorm_core::{Header, ReceiveCounters, SequenceTracker, Stamper};
 
 fn header(publisher: u64, sequence: u64) -> Header {
@@ -130,6 +130,7 @@ fn tracker_unsequenced() {
 #[test]
 fn tracker_survives_hostile_sequences() {
     let mut tracker = SequenceTracker::default();
+    // A first sequence is what the publisher says it sent before: believed.
     assert_eq!(
         tracker.observe(&header(1, u64::MAX), b"a"),
         Observation::FirstSeen {
@@ -143,9 +144,148 @@ fn tracker_survives_hostile_sequences() {
     tracker.observe(&header(2, 1), b"a");
     assert_eq!(
         tracker.observe(&header(2, u64::MAX), b"a"),
-        Observation::Gap(u64::MAX - 2)
+        Observation::Suspicious { jump: u64::MAX - 2 }
     );
-    assert_eq!(tracker.observe(&header(2, 5), b"a"), Observation::Duplicate);
+    // The stream was re-synchronized at u64::MAX, and follows the genuine
+    // sequence back (a jump back beyond the window too).
+    assert_eq!(
+        tracker.observe(&header(2, 2), b"a"),
+        Observation::Suspicious { jump: u64::MAX - 2 }
+    );
+    assert_eq!(tracker.observe(&header(2, 3), b"a"), Observation::InOrder);
+}
+
+#[test]
+fn jumps_beyond_the_window_are_suspicious() {
+    let mut tracker = SequenceTracker::with_window(16, 10);
+    assert_eq!(tracker.window(), 10);
+    tracker.observe(&header(1, 1), b"a");
+    // Exactly the window is a gap; one more is not believed.
+    assert_eq!(tracker.observe(&header(1, 12), b"a"), Observation::Gap(10));
+    assert_eq!(
+        tracker.observe(&header(1, 24), b"a"),
+        Observation::Suspicious { jump: 11 }
+    );
+    // Re-synchronized at the new sequence.
+    assert_eq!(tracker.observe(&header(1, 25), b"a"), Observation::InOrder);
+    // Backward within the window: a duplicate; beyond it: suspicious, and
+    // the stream follows.
+    assert_eq!(
+        tracker.observe(&header(1, 16), b"a"),
+        Observation::Duplicate
+    );
+    assert_eq!(
+        tracker.observe(&header(1, 5), b"a"),
+        Observation::Suspicious { jump: 21 }
+    );
+    assert_eq!(tracker.observe(&header(1, 6), b"a"), Observation::InOrder);
+    // Marks: the same window on what they announce.
+    assert_eq!(
+        tracker.observe_mark(&header(1, 16), b"a"),
+        Observation::Gap(10)
+    );
+    assert_eq!(
+        tracker.observe_mark(&header(1, 28), b"a"),
+        Observation::Suspicious { jump: 12 }
+    );
+    assert_eq!(
+        tracker.observe_mark(&header(1, 28), b"a"),
+        Observation::InOrder
+    );
+    assert_eq!(
+        tracker.observe_mark(&header(1, 19), b"a"),
+        Observation::InOrder,
+        "a stale mark within the window announces nothing"
+    );
+    assert_eq!(
+        tracker.observe_mark(&header(1, 7), b"a"),
+        Observation::Suspicious { jump: 21 }
+    );
+    assert_eq!(tracker.observe(&header(1, 8), b"a"), Observation::InOrder);
+
+    let counters = ReceiveCounters::default();
+    counters.record(Observation::Suspicious { jump: 1 << 63 });
+    assert_eq!(counters.suspicious.get(), 1);
+    assert_eq!(counters.lost.get(), 0);
+    assert_eq!(SequenceTracker::default().window(), DEFAULT_SEQUENCE_WINDOW);
+    assert_eq!(DEFAULT_SEQUENCE_WINDOW, 1_000_000);
+}
+
+/// Three marks at 2^63 on a known stream wrapped `lost` before; now the
+/// first is suspicious and the others announce nothing new.
+#[test]
+fn hostile_marks_do_not_reach_lost() {
+    let mut tracker = SequenceTracker::default();
+    let counters = ReceiveCounters::default();
+    for topic in [&b"a"[..], b"b", b"c"] {
+        counters.record(tracker.observe(&header(1, 1), topic));
+    }
+    for topic in [&b"a"[..], b"b", b"c"] {
+        for _ in 0..3 {
+            counters.record(tracker.observe_mark(&header(1, 1 << 63), topic));
+        }
+    }
+    assert_eq!(counters.lost.get(), 0);
+    assert_eq!(counters.suspicious.get(), 3);
+    // On streams never seen, a mark's count goes to missed_at_join, which
+    // saturates instead of wrapping.
+    for publisher in 2..=4 {
+        counters.record(tracker.observe_mark(&header(publisher, 1 << 63), b"a"));
+    }
+    assert_eq!(counters.missed_at_join.get(), u64::MAX);
+    assert_eq!(counters.lost.get(), 0);
+}
+
+/// The worked example of `docs/wire-format.md`: a receiver that joins late
+/// counts what was sent before it saw each stream, a mark for a stream it
+/// never saw an event of included, apart from what was lost after.
+#[test]
+fn the_worked_example_of_the_wire_format() {
+    let mut tracker = SequenceTracker::default();
+    let counters = ReceiveCounters::default();
+    let p = 0x5eed;
+    // Sent before the receiver joined: a 1-4, b 1-10 (nothing received).
+    // Received: a 5, a 7, a 8 (a 6 and a 9 were dropped on the way).
+    for seq in [5, 7, 8] {
+        counters.received.inc();
+        counters.record(tracker.observe(&header(p, seq), b"a"));
+    }
+    // The publisher closes: marks a=9, b=10.
+    counters.record(tracker.observe_mark(&header(p, 9), b"a"));
+    counters.record(tracker.observe_mark(&header(p, 10), b"b"));
+    let sent = 9 + 10;
+    assert_eq!(counters.received.get(), 3);
+    assert_eq!(counters.lost.get(), 2, "a 6 and a 9");
+    assert_eq!(counters.missed_at_join.get(), 14, "a 1-4 and b 1-10");
+    assert_eq!(
+        sent,
+        counters.received.get() + counters.lost.get() + counters.missed_at_join.get()
+    );
+}
+
+/// A restarted upstream (a new publisher id starting at 1) with nothing
+/// missing counts nothing; one restarted receiver joining a running stream
+/// counts what it was not there for as missed_at_join, not lost.
+#[test]
+fn restarts_are_not_losses() {
+    let mut tracker = SequenceTracker::default();
+    let counters = ReceiveCounters::default();
+    for seq in 1..=100 {
+        counters.record(tracker.observe(&header(1, seq), b"a"));
+    }
+    counters.record(tracker.observe_mark(&header(1, 100), b"a"));
+    for seq in 1..=50 {
+        counters.record(tracker.observe(&header(2, seq), b"a"));
+    }
+    assert_eq!((counters.lost.get(), counters.missed_at_join.get()), (0, 0));
+
+    let mut restarted = SequenceTracker::default();
+    let counters = ReceiveCounters::default();
+    for seq in 32_501..=32_600 {
+        counters.record(restarted.observe(&header(2, seq), b"a"));
+    }
+    assert_eq!(counters.lost.get(), 0);
+    assert_eq!(counters.missed_at_join.get(), 32_500);
 }
 
 #[test]
@@ -215,7 +355,7 @@ fn counters_record_observations() {
     counters.received.add(6);
     counters.bytes.add(600);
     counters.undecodable.inc();
-    assert_eq!(counters.lost.get(), 7);
+    assert_eq!(counters.lost.get(), 3, "gaps only");
     assert_eq!(counters.missed_at_join.get(), 4);
     assert_eq!(counters.duplicates.get(), 1);
 
@@ -223,13 +363,15 @@ fn counters_record_observations() {
     assert_eq!(stats.component(), "sub");
     assert_eq!(stats.get("received"), Some(6));
     assert_eq!(stats.get("bytes"), Some(600));
-    assert_eq!(stats.get("lost"), Some(7));
+    assert_eq!(stats.get("lost"), Some(3));
     assert_eq!(stats.get("missed_at_join"), Some(4));
     assert_eq!(stats.get("duplicates"), Some(1));
     assert_eq!(stats.get("undecodable"), Some(1));
     let line = stats.to_string();
     assert!(
-        line.starts_with("sub: received=6 bytes=600 lost=7"),
+        line.starts_with(
+            "sub: received=6 bytes=600 lost=3 missed_at_join=4 duplicates=1 suspicious=0"
+        ),
         "{line}"
     );
     let doc = stats.to_document();
@@ -238,7 +380,7 @@ fn counters_record_observations() {
         doc.get_document("counters")
             .ok()
             .and_then(|c| c.get_i64("lost").ok()),
-        Some(7)
+        Some(3)
     );
 }
 
@@ -320,15 +462,16 @@ fn simulation_sent_equals_received_plus_lost() {
         for drop_percent in [0, 1, 10, 50, 99] {
             let (sent, counters) = simulate(seed * 7919, 5_000, drop_percent, &[""]);
             let (received, lost) = (counters.received.get(), counters.lost.get());
-            assert_eq!(sent, received + lost, "seed {seed}, drop {drop_percent}%");
+            let missed_at_join = counters.missed_at_join.get();
+            assert_eq!(
+                sent,
+                received + lost + missed_at_join,
+                "seed {seed}, drop {drop_percent}%"
+            );
             assert_eq!(counters.duplicates.get(), 0);
-            assert!(counters.missed_at_join.get() <= lost);
+            assert_eq!(counters.suspicious.get(), 0);
             if drop_percent == 0 {
-                assert_eq!(
-                    lost,
-                    counters.missed_at_join.get(),
-                    "only the late join loses"
-                );
+                assert_eq!(lost, 0, "a late join loses nothing");
             }
         }
     }
@@ -349,7 +492,7 @@ fn simulation_with_prefix_subscriptions() {
                 let (sent, counters) = simulate(seed * 104_729, 4_000, drop_percent, prefixes);
                 assert_eq!(
                     sent,
-                    counters.received.get() + counters.lost.get(),
+                    counters.received.get() + counters.lost.get() + counters.missed_at_join.get(),
                     "seed {seed}, {prefixes:?}, drop {drop_percent}%"
                 );
             }
@@ -383,7 +526,10 @@ fn simulation_many_publishers_interleaved() {
             counters.record(tracker.observe(&h, topic.as_bytes()));
         }
     }
-    assert_eq!(sent, counters.received.get() + counters.lost.get());
+    assert_eq!(
+        sent,
+        counters.received.get() + counters.lost.get() + counters.missed_at_join.get()
+    );
 }
 
 #[test]
@@ -392,7 +538,7 @@ fn marks_survive_hostile_sequences() {
     tracker.observe(&header(1, 1), b"a");
     assert_eq!(
         tracker.observe_mark(&header(1, u64::MAX), b"a"),
-        Observation::Gap(u64::MAX - 1)
+        Observation::Suspicious { jump: u64::MAX - 2 }
     );
     tracker.observe_mark(&header(1, u64::MAX), b"a");
     assert_eq!(

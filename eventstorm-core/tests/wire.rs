@@ -1,7 +1,7 @@
 //! The three-frame wire format: `[type][header][BSON body]`.
 
-use bson::doc;
 use bson::oid::ObjectId;
+use bson::{Bson, doc};
 use eventstorm_core::wire::{self, HEADER_LEN, VERSION};
 use eventstorm_core::{DecodeError, Event, Header};
 
@@ -295,5 +295,117 @@ fn envelope_errors_through_decode() {
             }
             other => panic!("{doc}: expected an envelope error, got {other:?}"),
         }
+    }
+}
+
+/// An optional envelope field of another type than the wire format gives it
+/// (as a BSON library picks by value: pymongo writes a small `pid` as int32)
+/// is undecodable, named in the error; the right types pass.
+#[test]
+fn optional_envelope_fields_of_the_wrong_type_are_undecodable() {
+    let head = Header {
+        publisher: 1,
+        sequence: 1,
+    }
+    .encode();
+    let with = |key: &str, value: Bson| {
+        let mut doc = doc! { "_id": ObjectId::new(), "type": "a", "ts": bson::DateTime::now() };
+        doc.insert(key, value);
+        bson::serialize_to_vec(&doc).expect("encodes")
+    };
+    let cases = [
+        (
+            "pid",
+            Bson::Int32(4321),
+            "expected an int64 (BSON type 0x12), got BSON type 0x10",
+        ),
+        ("pid", Bson::String("4321".into()), "got BSON type 0x02"),
+        (
+            "severity",
+            Bson::Int64(6),
+            "expected an int32 from 0 to 7, got BSON type 0x12",
+        ),
+        (
+            "severity",
+            Bson::String("info".into()),
+            "got BSON type 0x02",
+        ),
+        ("severity", Bson::Int32(8), "8 is not a syslog severity"),
+        ("severity", Bson::Int32(-1), "-1 is not a syslog severity"),
+        (
+            "tenant",
+            Bson::Int32(5),
+            "expected a string, got BSON type 0x10",
+        ),
+        (
+            "tenant",
+            Bson::Null,
+            "expected a string, got BSON type 0x0a",
+        ),
+        ("logger", Bson::Boolean(true), "expected a string"),
+        ("hostname", Bson::Document(doc! {}), "expected a string"),
+    ];
+    for (key, value, expected) in cases {
+        let body = with(key, value.clone());
+        match wire::decode(&[b"a", &head[..], &body[..]]) {
+            Err(DecodeError::Envelope { field, problem }) => {
+                assert_eq!(field, key, "{key}={value:?}: {problem}");
+                assert!(problem.contains(expected), "{key}={value:?}: {problem}");
+            }
+            other => panic!("{key}={value:?}: expected an envelope error, got {other:?}"),
+        }
+    }
+    // A string that is not UTF-8.
+    let mut body = with("tenant", Bson::String("ab".into()));
+    let at = body
+        .windows(3)
+        .position(|w| w == b"ab\0")
+        .expect("the string");
+    body[at] = 0xff;
+    assert!(matches!(
+        wire::decode(&[b"a", &head[..], &body[..]]),
+        Err(DecodeError::Envelope {
+            field: "tenant",
+            ..
+        })
+    ));
+    // The wire types, and the range ends of the severity, pass.
+    for (key, value) in [
+        ("pid", Bson::Int64(4321)),
+        ("severity", Bson::Int32(0)),
+        ("severity", Bson::Int32(7)),
+        ("tenant", Bson::String("acme".into())),
+        ("logger", Bson::String(String::new())),
+        ("hostname", Bson::String("h".into())),
+    ] {
+        let body = with(key, value.clone());
+        assert!(
+            wire::decode(&[b"a", &head[..], &body[..]]).is_ok(),
+            "{key}={value:?}"
+        );
+    }
+}
+
+/// A sequence mark has an empty body frame; one with a body is undecodable
+/// (not accounted for), whatever the body holds.
+#[test]
+fn a_mark_with_a_body_is_undecodable() {
+    let mark = Header {
+        publisher: 3,
+        sequence: 1 << 63,
+    }
+    .encode_mark();
+    match wire::decode_message(&[b"a", &mark[..], &[][..]]) {
+        Ok(wire::Message::Mark(header, topic)) => {
+            assert_eq!(header.sequence, 1 << 63);
+            assert_eq!(topic, b"a");
+        }
+        other => panic!("expected a mark, got {other:?}"),
+    }
+    let event = Event::builder("a").build().to_bytes();
+    for body in [&b"x"[..], &event[..]] {
+        let err = wire::decode_message(&[b"a", &mark[..], body]).unwrap_err();
+        assert_eq!(err, DecodeError::MarkWithBody(body.len()));
+        assert!(err.to_string().contains("empty body frame"), "{err}");
     }
 }

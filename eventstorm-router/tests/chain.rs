@@ -105,11 +105,13 @@ fn edge_to_central_keeps_loss_accounting() {
         );
 
         let edge_stats = edge.shutdown().expect("edge");
-        // Every hop: what its upstream stamped = received + lost.
+        // Every hop: what its upstream stamped = received + lost + missed_at_join.
         let stamped = edge_stats.get("out.central.sent").unwrap_or(0)
             + edge_stats.get("out.central.dropped_hwm").unwrap_or(0);
         let seen = |s: &eventstorm_core::Stats| {
-            s.get("in.edges.received").unwrap_or(0) + s.get("in.edges.lost").unwrap_or(0)
+            s.get("in.edges.received").unwrap_or(0)
+                + s.get("in.edges.lost").unwrap_or(0)
+                + s.get("in.edges.missed_at_join").unwrap_or(0)
         };
         assert!(
             wait_for(WAIT, || seen(&central.stats()) == stamped),
@@ -137,5 +139,6 @@ fn edge_to_central_keeps_loss_accounting() {
         let sub = subscriber.stats();
         assert_eq!(sub.get("received"), Some(EVENTS), "{sub}");
         assert_eq!(sub.get("lost"), Some(0), "{sub}");
+        assert_eq!(sub.get("missed_at_join"), Some(0), "{sub}");
     });
 }

@@ -3,7 +3,7 @@
 //! The subscribing half of a two-process pair: connects to ENDPOINT (default
 //! `tcp://127.0.0.1:5555`), subscribes to the given type prefixes (default: all),
 //! prints each event as a pretty line, and every 2 s of quiet prints its
-//! counters (received, lost, undecodable). Stop it with Ctrl-C.
+//! counters (received, lost, missed_at_join, undecodable). Stop it with Ctrl-C.
 //!
 //! Try `cargo run --example pubsub_subscriber -- tcp://127.0.0.1:5555 volume.`:
 //! only volume events arrive, and `lost=0` shows per-type sequences keep the

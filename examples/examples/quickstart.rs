@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use bson::doc;
 use eventstorm_core::Severity;
-use eventstorm_sink::{RuntimeConfig, SinkRuntime, SubscriberConfig, sinks::StdoutSink};
+use eventstorm_sink::{
+    RuntimeConfig, SinkHandle, SinkRuntime, SubscriberConfig, sinks::StdoutSink,
+};
 use eventstorm_source::{Client, DeliveryMode};
 
 const EVENTS: u64 = 5_000;
@@ -79,7 +81,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sent = client.stats().get("emitted").unwrap_or(0);
     client.close();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while runtime.written() + runtime.lost() < sent && Instant::now() < deadline {
+    // Every event sent is written, lost on the way, or was sent before the
+    // subscriber saw its stream (`missed_at_join`, 0 here: the client waits).
+    let accounted = |runtime: &SinkHandle| {
+        let missed_at_join = runtime.stats().get("missed_at_join").unwrap_or(0);
+        runtime.written() + runtime.lost() + missed_at_join
+    };
+    while accounted(&runtime) < sent && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
     let stats = runtime.shutdown()?;

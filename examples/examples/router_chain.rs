@@ -4,7 +4,8 @@
 //! central router; a subscriber on the central router asks for `volume.`
 //! only, and that subscription travels through both routers to the client,
 //! which then skips every other event before even encoding it. At the end each
-//! hop's counters show `received + lost` equal to what the hop before it sent.
+//! hop's counters show `received + lost + missed_at_join` equal to what the
+//! hop before it sent.
 
 use std::time::{Duration, Instant};
 

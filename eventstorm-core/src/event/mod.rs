@@ -19,6 +19,7 @@
 //! without decoding the whole document.
 
 mod encode;
+mod optional;
 mod raw;
 mod scan;
 mod severity;
@@ -139,7 +140,10 @@ impl Event {
 
     /// Wraps a document that has the envelope fields. `_id` and `ts` are added
     /// when missing; `type` must be present and pass [`validate_type`]; `body`
-    /// becomes an empty document when missing.
+    /// becomes an empty document when missing. The optional envelope fields
+    /// must have their wire types (`severity` an integer from 0 to 7, stored
+    /// as int32; `pid` an integer, stored as int64; `logger`, `hostname` and
+    /// `tenant` strings), so that every receiver accepts the encoded event.
     pub fn from_document(mut doc: Document) -> Result<Event> {
         match doc.get(fields::TYPE) {
             Some(Bson::String(event_type)) => validate_type(event_type)?,
@@ -180,6 +184,7 @@ impl Event {
                 }
             }
         }
+        optional::normalize(&mut doc)?;
         Ok(Event { doc })
     }
 

@@ -31,7 +31,10 @@ pub struct RawEventRef<'a> {
 impl<'a> RawEventRef<'a> {
     /// Validates `bytes` as an event document: a well-formed BSON document whose
     /// top-level elements are all readable, with `_id` an ObjectId, `type` a
-    /// valid event type string and `ts` a datetime, and no envelope field
+    /// valid event type string and `ts` a datetime, the optional envelope
+    /// fields, when present, of the type the wire format gives them
+    /// (`severity` an int32 from 0 to 7, `logger`, `hostname` and `tenant`
+    /// strings, `pid` an int64, `body` a document), and no envelope field
     /// present twice (a duplicate would read differently here, where the first
     /// occurrence wins, than in a decoded [`Event`], where the last one does).
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, DecodeError> {

@@ -149,8 +149,6 @@ fn envelope_error(field: &'static str, problem: impl Into<String>) -> DecodeErro
     }
 }
 
-/// The index in [`fields::ALL`] of an envelope key, or `None` for any other
-/// key (matched by length first: this runs for every top-level key received).
 /// The index in [`fields::ALL`] of an envelope key. Literal patterns let the
 /// compiler compare each candidate inline (by length, then a few integer
 /// compares) instead of calling `memcmp` per candidate: this runs for every
@@ -171,6 +169,13 @@ fn envelope_index(key: &[u8]) -> Option<usize> {
     };
     debug_assert_eq!(fields::ALL[i].as_bytes(), key);
     Some(i)
+}
+
+fn wrong_type(field: &'static str, expected: &str, kind: u8) -> DecodeError {
+    envelope_error(
+        field,
+        format!("expected {expected}, got BSON type 0x{kind:02x}"),
+    )
 }
 
 pub(crate) fn scan(bytes: &[u8]) -> Result<Envelope<'_>, DecodeError> {
@@ -235,6 +240,38 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Envelope<'_>, DecodeError> {
                 }
                 (fields::BODY, 0x03) => {}
                 (fields::BODY, _) => return Err(envelope_error(field, "expected a document")),
+                // Optional fields of the wrong type are refused, not skipped:
+                // a router would forward them, and a rule on `tenant` or a
+                // sink naming collections after it would read the event as
+                // having none.
+                (fields::SEVERITY, 0x10) => {
+                    let code = i32::from_le_bytes([
+                        bytes[value],
+                        bytes[value + 1],
+                        bytes[value + 2],
+                        bytes[value + 3],
+                    ]);
+                    if !(0..=7).contains(&code) {
+                        return Err(envelope_error(
+                            field,
+                            format!("{code} is not a syslog severity (expected 0 to 7)"),
+                        ));
+                    }
+                }
+                (fields::SEVERITY, other) => {
+                    return Err(wrong_type(field, "an int32 from 0 to 7", other));
+                }
+                (fields::LOGGER | fields::HOSTNAME | fields::TENANT, 0x02) => {
+                    std::str::from_utf8(&bytes[value + 4..stop - 1])
+                        .map_err(|e| envelope_error(field, format!("not UTF-8: {e}")))?;
+                }
+                (fields::LOGGER | fields::HOSTNAME | fields::TENANT, other) => {
+                    return Err(wrong_type(field, "a string", other));
+                }
+                (fields::PID, 0x12) => {}
+                (fields::PID, other) => {
+                    return Err(wrong_type(field, "an int64 (BSON type 0x12)", other));
+                }
                 _ => {}
             }
         } else if std::str::from_utf8(key).is_err() {

@@ -129,7 +129,7 @@ impl SubSocket {
             name: name.to_string(),
             frames: std::array::from_fn(|_| zmq::Message::new()),
             count: 0,
-            tracker: SequenceTracker::new(config.max_publishers),
+            tracker: SequenceTracker::with_window(config.max_publishers, config.sequence_window),
             counters: Arc::new(ReceiveCounters::default()),
             endpoints,
             warnings: Warnings::default(),

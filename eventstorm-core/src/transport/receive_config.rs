@@ -34,13 +34,18 @@ pub struct ReceiveConfig {
     /// libzmq's `ZMQ_MAXMSGSIZE`). A peer that sends a larger frame is
     /// disconnected by libzmq before the frame is buffered; it may reconnect.
     pub max_message_size: u64,
+    /// Largest forward or backward jump in a stream's sequence counted as
+    /// an ordinary gap ([`crate::loss::DEFAULT_SEQUENCE_WINDOW`]); a larger
+    /// one is counted as `suspicious` and re-syncs the stream, so that a
+    /// forged header cannot inflate `lost`.
+    pub sequence_window: u64,
 }
 
 impl ReceiveConfig {
     /// Default receive high-water mark, in messages per publisher.
     pub const DEFAULT_HWM: i32 = 10_000;
     /// Default number of publishers tracked for loss accounting.
-    pub const DEFAULT_MAX_PUBLISHERS: usize = 4096;
+    pub const DEFAULT_MAX_PUBLISHERS: usize = crate::loss::DEFAULT_MAX_PUBLISHERS;
     /// Default largest frame: 16 MiB, MongoDB's largest document.
     pub const DEFAULT_MAX_MESSAGE_SIZE: u64 = 16 * 1024 * 1024;
 
@@ -81,6 +86,12 @@ impl ReceiveConfig {
                 "must be at least 64 bytes (and fit in 63 bits)",
             ));
         }
+        if self.sequence_window == 0 {
+            return Err(setting(
+                "sequence_window",
+                "must be at least 1 (0 would make every gap suspicious)",
+            ));
+        }
         Ok(())
     }
 }
@@ -93,6 +104,7 @@ impl Default for ReceiveConfig {
             hwm: Self::DEFAULT_HWM,
             max_publishers: Self::DEFAULT_MAX_PUBLISHERS,
             max_message_size: Self::DEFAULT_MAX_MESSAGE_SIZE,
+            sequence_window: crate::loss::DEFAULT_SEQUENCE_WINDOW,
         }
     }
 }

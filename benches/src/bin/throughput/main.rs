@@ -191,7 +191,7 @@ fn run(options: &Options) -> pipeline::Res<()> {
             for kind in &kinds {
                 let run = kind.run(duration)?;
                 println!(
-                    "{} #{}: {:.0}/s {:.2} cpu-us/event sent={} received={} lost={} accounted={} {:?}",
+                    "{} #{}: {:.0}/s {:.2} cpu-us/event sent={} received={} lost={} missed_at_join={} accounted={} {:?}",
                     kind.name(),
                     round + 1,
                     run.rate,
@@ -199,6 +199,7 @@ fn run(options: &Options) -> pipeline::Res<()> {
                     run.sent,
                     run.received,
                     run.lost,
+                    run.missed_at_join,
                     run.accounted,
                     run.detail
                 );
@@ -376,6 +377,7 @@ fn to_json(
         let sent: u64 = runs.iter().map(|r| r.sent).sum();
         let received: u64 = runs.iter().map(|r| r.received).sum();
         let lost: u64 = runs.iter().map(|r| r.lost).sum();
+        let missed_at_join: u64 = runs.iter().map(|r| r.missed_at_join).sum();
         let mut detail = Map::new();
         for run in runs {
             for (name, value) in &run.detail {
@@ -392,6 +394,7 @@ fn to_json(
                 "sent": sent,
                 "received": received,
                 "lost": lost,
+                "missed_at_join": missed_at_join,
                 "accounted": runs.iter().all(|r| r.accounted),
                 "loss_detail": detail,
             }),
@@ -478,19 +481,20 @@ fn print_table(
         println!("{name:<34} {r:>8.3} {t:>7}  {met:<4} {}", rounds.join(" "));
     }
     println!(
-        "\n{:<22} {:>12} {:>9} {:>12} {:>12} {:>10} {:>9}",
-        "measurement", "median/s", "cpu-us/ev", "sent", "received", "lost", "accounted"
+        "\n{:<22} {:>12} {:>9} {:>12} {:>12} {:>10} {:>10} {:>9}",
+        "measurement", "median/s", "cpu-us/ev", "sent", "received", "lost", "at_join", "accounted"
     );
     for (kind, runs) in results {
         let sum = |f: fn(&Run) -> u64| runs.iter().map(f).sum::<u64>();
         println!(
-            "{:<22} {:>12.0} {:>9.2} {:>12} {:>12} {:>10} {:>9}",
+            "{:<22} {:>12.0} {:>9.2} {:>12} {:>12} {:>10} {:>10} {:>9}",
             kind.name(),
             med(results, &kind.name()),
             med_cpu(results, &kind.name()),
             sum(|r| r.sent),
             sum(|r| r.received),
             sum(|r| r.lost),
+            sum(|r| r.missed_at_join),
             if runs.iter().all(|r| r.accounted) {
                 "yes"
             } else {

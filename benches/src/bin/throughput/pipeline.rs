@@ -45,9 +45,12 @@ pub(crate) struct Run {
     pub(crate) sent: u64,
     /// Events delivered at the end of the pipeline.
     pub(crate) received: u64,
-    /// Events counted as lost along the way.
+    /// Events counted as lost along the way (sequence gaps, drops).
     pub(crate) lost: u64,
-    /// Whether `sent = received + lost` holds.
+    /// Events a hop counted as sent before it first saw their stream: not
+    /// lost, not received (0 when every hop joined before the first event).
+    pub(crate) missed_at_join: u64,
+    /// Whether `sent = received + lost + missed_at_join` holds.
     pub(crate) accounted: bool,
     /// Where the losses were counted, for the report.
     pub(crate) detail: Vec<(String, u64)>,
@@ -148,6 +151,7 @@ fn measure_raw(
             sent,
             received,
             lost,
+            missed_at_join: 0,
             accounted: sent == received + lost,
             detail: vec![("publisher.dropped".to_string(), lost)],
             cpu_us_per_event: cpu.per_event(received),
@@ -227,7 +231,13 @@ pub(crate) fn routed(
         let stats = router.shutdown().map_err(err("router shutdown"))?;
         run.detail.extend(pick(
             &stats,
-            &["in.in.received", "in.in.lost", "out.out.sent"],
+            &[
+                "in.in.received",
+                "in.in.lost",
+                "in.in.missed_at_join",
+                "in.in.suspicious",
+                "out.out.sent",
+            ],
         ));
     }
     Ok(run)
@@ -347,7 +357,13 @@ pub(crate) fn end_to_end(block: bool, transport: Transport, duration: Duration) 
     let marks = AtomicBool::new(true);
     // Marks follow the last events within milliseconds: a shorter quiet.
     settle(
-        || sink.received() + sink.lost(),
+        || {
+            let stats = sink.stats();
+            ["received", "lost", "missed_at_join"]
+                .iter()
+                .map(|n| stats.get(n).unwrap_or(0))
+                .sum()
+        },
         &marks,
         &AtomicU64::new(u64::MAX),
         QUIET / 2,
@@ -370,6 +386,10 @@ pub(crate) fn end_to_end(block: bool, transport: Transport, duration: Duration) 
             get(&router_stats, "in.in.lost"),
         ),
         (
+            "router.in.missed_at_join".to_string(),
+            get(&router_stats, "in.in.missed_at_join"),
+        ),
+        (
             "router.in.undecodable".to_string(),
             get(&router_stats, "in.in.undecodable"),
         ),
@@ -378,6 +398,10 @@ pub(crate) fn end_to_end(block: bool, transport: Transport, duration: Duration) 
             get(&router_stats, "out.out.dropped_hwm"),
         ),
         ("sink.lost".to_string(), get(&sink_stats, "lost")),
+        (
+            "sink.missed_at_join".to_string(),
+            get(&sink_stats, "missed_at_join"),
+        ),
         (
             "sink.undecodable".to_string(),
             get(&sink_stats, "undecodable"),
@@ -393,9 +417,15 @@ pub(crate) fn end_to_end(block: bool, transport: Transport, duration: Duration) 
     ];
     // publisher.dropped_hwm is inside router.in.lost, and router.out.dropped_hwm
     // inside sink.lost (each is a sequence gap at the next hop): not added twice.
+    // missed_at_join is not a loss: it is accounted for on its own.
     let lost: u64 = detail
         .iter()
-        .filter(|(n, _)| !n.ends_with("dropped_hwm"))
+        .filter(|(n, _)| !n.ends_with("dropped_hwm") && !n.ends_with("missed_at_join"))
+        .map(|(_, v)| v)
+        .sum();
+    let missed_at_join: u64 = detail
+        .iter()
+        .filter(|(n, _)| n.ends_with("missed_at_join"))
         .map(|(_, v)| v)
         .sum();
     Ok(Run {
@@ -403,7 +433,8 @@ pub(crate) fn end_to_end(block: bool, transport: Transport, duration: Duration) 
         sent: attempted,
         received,
         lost,
-        accounted: attempted == received + lost,
+        missed_at_join,
+        accounted: attempted == received + lost + missed_at_join,
         detail,
         cpu_us_per_event: cpu.per_event(received),
     })
@@ -477,6 +508,7 @@ pub(crate) fn emit_rate(prebuilt: bool, duration: Duration) -> Res<Run> {
             sent: calls,
             received,
             lost,
+            missed_at_join: 0,
             accounted: calls == received + lost,
             detail: pick(&stats, &["emitted", "dropped_queue_full", "dropped_hwm"]),
             cpu_us_per_event: cpu.per_event(calls),
