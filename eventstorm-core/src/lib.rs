@@ -30,6 +30,8 @@
 pub mod error;
 pub mod event;
 pub mod flow;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod loss;
 pub mod matcher;
 pub mod stats;
