@@ -35,7 +35,7 @@ use serde::Deserialize;
 
 use crate::config::PublisherConfig;
 use crate::error::{Error, Result};
-use crate::http::HttpConfig;
+use crate::http::HttpSourceConfig;
 use crate::syslog_listener::SyslogConfig;
 use crate::tail::TailConfig;
 
@@ -59,7 +59,7 @@ pub struct SourcesConfig {
     pub syslog: Vec<SyslogConfig>,
     /// HTTP ingest endpoints (`[[http]]` tables).
     #[serde(default)]
-    pub http: Vec<HttpConfig>,
+    pub http: Vec<HttpSourceConfig>,
 }
 
 fn default_stats_interval() -> u64 {
@@ -125,6 +125,14 @@ impl SourcesConfig {
                 format!("{origin}: publisher.bind"),
                 "each source binds its own socket: with several sources, bind `tcp://HOST:*` or connect to a router",
             ));
+        }
+        for http in &self.http {
+            http.validate().map_err(|e| match e {
+                Error::Config { key, message } => {
+                    Error::config(format!("{origin}: http.{key}"), message)
+                }
+                other => other,
+            })?;
         }
         let mut names = BTreeSet::new();
         let all = self
