@@ -52,7 +52,7 @@
 //! as any source does (fire-and-forget unless the publisher blocks).
 //!
 //! Counters ([`HttpCounters`], plus the server's
-//! [`ServerCounters`](eventstorm_core::http::ServerCounters) under
+//! [`ServerCounters`] under
 //! `server.`): for the requests that reach a route, `requests` =
 //! `accepted_requests` + `bad_requests` + `busy` + `unknown_parser`, and the
 //! items sent = `events` + `rejected_items` (+ the items of `busy` requests).
