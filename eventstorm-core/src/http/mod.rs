@@ -49,6 +49,7 @@
 //! timeouts, a connection cap and a bounded shutdown are a few lines around
 //! well-tested code instead of a hand-written HTTP layer.
 
+mod answer;
 mod body;
 mod config;
 mod router;
