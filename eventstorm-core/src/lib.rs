@@ -31,6 +31,8 @@ mod assert;
 pub mod error;
 pub mod event;
 pub mod flow;
+#[cfg(feature = "http")]
+pub mod http;
 pub mod loss;
 pub mod matcher;
 pub mod stats;

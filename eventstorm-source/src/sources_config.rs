@@ -35,7 +35,7 @@ use serde::Deserialize;
 
 use crate::config::PublisherConfig;
 use crate::error::{Error, Result};
-use crate::http::HttpConfig;
+use crate::http::HttpSourceConfig;
 use crate::parse::{ParserConfig, parser_by_name};
 use crate::syslog_listener::SyslogConfig;
 use crate::tail::TailConfig;
@@ -62,7 +62,7 @@ pub struct SourcesConfig {
     pub syslog: Vec<SyslogConfig>,
     /// HTTP ingest endpoints (`[[http]]` tables).
     #[serde(default)]
-    pub http: Vec<HttpConfig>,
+    pub http: Vec<HttpSourceConfig>,
 }
 
 fn default_stats_interval() -> u64 {
@@ -171,6 +171,10 @@ impl SourcesConfig {
                 .validate()
                 .and_then(|()| check_parser(&syslog.parser, &syslog.parser_options))
                 .map_err(|e| within(origin, &format!("syslog[{i}]."), e))?;
+        }
+        for (i, http) in self.http.iter().enumerate() {
+            http.validate()
+                .map_err(|e| within(origin, &format!("http[{i}]."), e))?;
         }
         let mut names = BTreeSet::new();
         let all = self

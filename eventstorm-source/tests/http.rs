@@ -1,79 +1,20 @@
 //! Tests of the HTTP ingest endpoint with a hand-written HTTP/1.1 client: the
 //! body layouts and every status code (202, 400, 413, 404, 405, 503).
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use eventstorm_core::{Event, EventSource, Severity};
-use eventstorm_source::http::{HttpConfig, HttpSource};
-use serde_json::Value;
+use eventstorm_source::http::HttpSourceConfig;
 
 mod common;
+mod http_common;
 use common::with_timeout;
-
-/// Sends one request and returns the status and the JSON body of the answer.
-fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    content_type: Option<&str>,
-    body: &[u8],
-) -> (u16, Value) {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    if let Some(ct) = content_type {
-        head.push_str(&format!("Content-Type: {ct}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).expect("write head");
-    let _ = stream.write_all(body); // the server may answer 413 before reading it all
-    let mut answer = Vec::new();
-    let _ = stream.read_to_end(&mut answer); // a reset after the answer is fine
-    let answer = String::from_utf8_lossy(&answer);
-    let status = answer
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {answer:?}"));
-    let json = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| serde_json::from_str(b).unwrap_or(Value::Null))
-        .unwrap_or(Value::Null);
-    (status, json)
-}
-
-fn post(addr: SocketAddr, content_type: Option<&str>, body: &str) -> (u16, Value) {
-    request(addr, "POST", "/v1/events", content_type, body.as_bytes())
-}
-
-fn drain(source: &mut HttpSource, want: usize) -> Vec<Event> {
-    let mut out = Vec::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while out.len() < want && std::time::Instant::now() < deadline {
-        source
-            .poll(&mut out, 1000, Duration::from_millis(50))
-            .expect("poll");
-    }
-    out
-}
-
-fn source(config: HttpConfig) -> (HttpSource, SocketAddr) {
-    let source = HttpSource::new(config).expect("listen");
-    let addr = source.local_addr();
-    (source, addr)
-}
+use http_common::{drain, post, request, source};
 
 #[test]
 fn accepted_bodies_answer_202() {
     with_timeout(Duration::from_secs(30), || {
-        let (mut source, addr) = source(HttpConfig::listen("127.0.0.1:0"));
+        let (mut source, addr) = source(HttpSourceConfig::listen("127.0.0.1:0"));
         let one = r#"{"type":"order.placed","severity":"warning","tenant":"acme","ts":"2026-03-01T09:00:00Z","order_id":7}"#;
         assert_eq!(
             post(addr, Some("application/json"), one),
@@ -115,7 +56,7 @@ fn accepted_bodies_answer_202() {
 #[test]
 fn bad_items_answer_400_and_the_good_ones_are_accepted() {
     with_timeout(Duration::from_secs(30), || {
-        let (mut source, addr) = source(HttpConfig::listen("127.0.0.1:0"));
+        let (mut source, addr) = source(HttpSourceConfig::listen("127.0.0.1:0"));
         let body = r#"[{"type":"ok.one"},{"kind":"x"},{"type":"ok.two"},{"type":"bad type"},{"type":"t","ts":"yesterday"}]"#;
         let (status, answer) = post(addr, Some("application/json"), body);
         assert_eq!(status, 400);
@@ -157,7 +98,7 @@ fn bad_items_answer_400_and_the_good_ones_are_accepted() {
 fn oversized_bodies_answer_413() {
     with_timeout(Duration::from_secs(30), || {
         let (mut source, addr) =
-            source(HttpConfig::listen("127.0.0.1:0").with_max_body_bytes(1000));
+            source(HttpSourceConfig::listen("127.0.0.1:0").with_max_body_bytes(1000));
         let big = format!("{{\"type\":\"big\",\"pad\":\"{}\"}}", "x".repeat(5000));
         let (status, answer) = post(addr, None, &big);
         assert_eq!(status, 413);
@@ -169,26 +110,27 @@ fn oversized_bodies_answer_413() {
         );
         assert_eq!(post(addr, None, "{\"type\":\"small\"}").0, 202);
         assert_eq!(drain(&mut source, 1).len(), 1);
-        assert_eq!(source.counters().too_large.get(), 1);
+        assert_eq!(source.server_counters().too_large.get(), 1);
     });
 }
 
 #[test]
 fn other_paths_and_methods_answer_404_and_405() {
     with_timeout(Duration::from_secs(30), || {
-        let (source, addr) = source(HttpConfig::listen("127.0.0.1:0"));
+        let (source, addr) = source(HttpSourceConfig::listen("127.0.0.1:0"));
         assert_eq!(request(addr, "POST", "/v2/events", None, b"{}").0, 404);
         assert_eq!(request(addr, "GET", "/", None, b"").0, 404);
         assert_eq!(request(addr, "GET", "/v1/events", None, b"").0, 405);
         assert_eq!(request(addr, "PUT", "/v1/events", None, b"{}").0, 405);
-        assert_eq!(source.counters().not_found.get(), 4);
+        assert_eq!(source.server_counters().no_route.get(), 4);
     });
 }
 
 #[test]
 fn a_full_queue_answers_503_and_accepts_nothing() {
     with_timeout(Duration::from_secs(30), || {
-        let (mut source, addr) = source(HttpConfig::listen("127.0.0.1:0").with_queue_requests(1));
+        let (mut source, addr) =
+            source(HttpSourceConfig::listen("127.0.0.1:0").with_queue_requests(1));
         assert_eq!(post(addr, None, "{\"type\":\"first\"}").0, 202);
         let (status, answer) = post(addr, None, "{\"type\":\"second\"}");
         assert_eq!(status, 503);
@@ -205,7 +147,7 @@ fn a_full_queue_answers_503_and_accepts_nothing() {
 #[test]
 fn poll_respects_max_across_requests() {
     with_timeout(Duration::from_secs(30), || {
-        let (mut source, addr) = source(HttpConfig::listen("127.0.0.1:0"));
+        let (mut source, addr) = source(HttpSourceConfig::listen("127.0.0.1:0"));
         let body: String = (0..5)
             .map(|i| format!("{{\"type\":\"t\",\"i\":{i}}}\n"))
             .collect();

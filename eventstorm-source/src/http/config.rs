@@ -1,52 +1,91 @@
 //! Configuration of an [`HttpSource`](super::HttpSource).
 
+use eventstorm_core::http::{HttpConfig, HttpError};
 use serde::Deserialize;
 
-/// Where an [`HttpSource`](super::HttpSource) listens and its limits.
+use crate::error::{Error, Result};
+use crate::parse::{ParserConfig, parser_by_name};
+
+/// An HTTP ingest endpoint: its name, its queue, its JSON limits, the options
+/// of the parsers behind `POST /v1/events/{parser}`, and the HTTP server
+/// (listen address, connection cap, timeouts, body limit).
 ///
 /// ```
-/// use eventstorm_source::http::HttpConfig;
+/// use eventstorm_source::http::HttpSourceConfig;
 ///
-/// let config: HttpConfig = toml::from_str(r#"listen = "127.0.0.1:8080""#)?;
-/// assert_eq!(config.max_body_bytes, HttpConfig::DEFAULT_MAX_BODY_BYTES);
-/// assert_eq!(config.queue_requests, HttpConfig::DEFAULT_QUEUE_REQUESTS);
+/// let config: HttpSourceConfig = toml::from_str(r#"
+///     name = "ingest"
+///     [server]
+///     listen = "127.0.0.1:8080"
+///     max_connections = 512
+/// "#)?;
+/// assert_eq!(config.server.max_connections, 512);
+/// assert_eq!(config.queue_requests, HttpSourceConfig::DEFAULT_QUEUE_REQUESTS);
+/// assert_eq!(config.max_depth, HttpSourceConfig::DEFAULT_MAX_DEPTH);
 /// # Ok::<(), toml::de::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct HttpConfig {
+pub struct HttpSourceConfig {
     /// A name for logs and stats (default `http`).
     pub name: String,
-    /// Address to listen on (default `127.0.0.1:8080`; port 0 picks one).
-    pub listen: String,
-    /// Larger request bodies are answered 413 ([`Self::DEFAULT_MAX_BODY_BYTES`]).
-    pub max_body_bytes: usize,
-    /// Accepted requests queued for the source's `poll`; when full, requests are
-    /// answered 503 ([`Self::DEFAULT_QUEUE_REQUESTS`]).
+    /// Accepted requests queued for the source's `poll`; when full, requests
+    /// are answered 503 ([`Self::DEFAULT_QUEUE_REQUESTS`], 1 to 1 048 576).
     pub queue_requests: usize,
-    /// Threads answering requests ([`Self::DEFAULT_WORKERS`]).
-    pub workers: usize,
+    /// Deepest nesting of JSON objects and arrays in a request, counting the
+    /// array of a batch; deeper bodies are answered 400 without being parsed
+    /// ([`Self::DEFAULT_MAX_DEPTH`], 1 to [`Self::MAX_MAX_DEPTH`]).
+    pub max_depth: usize,
+    /// Options of the parsers behind `POST /v1/events/{parser}` (`log_format`,
+    /// `type_field`, ...; see [`ParserConfig`]).
+    pub parser_options: ParserConfig,
+    /// The HTTP server: `listen`, `max_connections`, timeouts,
+    /// `max_body_bytes`, ... (a `[http.server]` table; see [`HttpConfig`]).
+    pub server: HttpConfig,
 }
 
-impl HttpConfig {
-    /// Default body limit, in bytes (1 MiB).
-    pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+impl HttpSourceConfig {
     /// Default queue capacity, in requests.
     pub const DEFAULT_QUEUE_REQUESTS: usize = 1024;
-    /// Default number of worker threads.
-    pub const DEFAULT_WORKERS: usize = 2;
+    /// Default nesting limit.
+    pub const DEFAULT_MAX_DEPTH: usize = 64;
+    /// The highest accepted `max_depth` (the JSON decoder's own bound is 128).
+    pub const MAX_MAX_DEPTH: usize = 100;
 
     /// A config listening on `addr`, with the defaults for the rest.
     pub fn listen(addr: impl Into<String>) -> Self {
-        HttpConfig {
-            listen: addr.into(),
+        HttpSourceConfig {
+            server: HttpConfig::listen(addr),
             ..Default::default()
         }
     }
 
-    /// Sets the body limit.
+    /// Checks every setting (ranges, parser options, the server's settings);
+    /// errors name the key (`server.workers`).
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=1 << 20).contains(&self.queue_requests) {
+            return Err(Error::config(
+                "queue_requests",
+                format!("expected 1 to 1048576, got {}", self.queue_requests),
+            ));
+        }
+        let max = Self::MAX_MAX_DEPTH;
+        if !(1..=max).contains(&self.max_depth) {
+            return Err(Error::config(
+                "max_depth",
+                format!("expected 1 to {max}, got {}", self.max_depth),
+            ));
+        }
+        for name in super::handler::PARSERS {
+            parser_by_name(name, &self.parser_options)
+                .map_err(|e| Error::config("parser_options", e.to_string()))?;
+        }
+        self.server.validate().map_err(server_error)
+    }
+
+    /// Sets the body limit (of the server).
     pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
-        self.max_body_bytes = bytes;
+        self.server.max_body_bytes = bytes;
         self
     }
 
@@ -57,14 +96,22 @@ impl HttpConfig {
     }
 }
 
-impl Default for HttpConfig {
+impl Default for HttpSourceConfig {
     fn default() -> Self {
-        HttpConfig {
+        HttpSourceConfig {
             name: "http".to_string(),
-            listen: "127.0.0.1:8080".to_string(),
-            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
             queue_requests: Self::DEFAULT_QUEUE_REQUESTS,
-            workers: Self::DEFAULT_WORKERS,
+            max_depth: Self::DEFAULT_MAX_DEPTH,
+            parser_options: ParserConfig::default(),
+            server: HttpConfig::default(),
         }
+    }
+}
+
+/// A server error as a source configuration error, keys under `server.`.
+pub(crate) fn server_error(e: HttpError) -> Error {
+    match e {
+        HttpError::Config { key, message } => Error::config(format!("server.{key}"), message),
+        other => Error::config("server.listen", other.to_string()),
     }
 }

@@ -1,12 +1,34 @@
-//! An HTTP ingest endpoint: `POST /v1/events`.
+//! An HTTP ingest endpoint on the project's HTTP stack
+//! ([`eventstorm_core::http`]): `POST /v1/events` and
+//! `POST /v1/events/{parser}`.
 //!
-//! The body is a JSON object, a JSON array of objects, or NDJSON (one object
-//! per line): `Content-Type: application/json` or `application/x-ndjson`
-//! decide, and without either the body is sniffed (one JSON value: JSON; else
-//! NDJSON). Each item has a `type` and may have the envelope fields
-//! `severity` (0-7 or a name such as `warning`), `tenant`, `logger`,
-//! `hostname`, `pid` and `ts` (RFC 3339, or seconds since the epoch); every
-//! other field goes into the body.
+//! **`POST /v1/events`**: the body is a JSON object, a JSON array of objects,
+//! or NDJSON (one object per line): `Content-Type: application/json` or
+//! `application/x-ndjson` decide, and without either the body is sniffed (one
+//! JSON value: JSON; else NDJSON). Each item has a `type` and may have the
+//! envelope fields `severity` (0-7 or a name such as `warning`), `tenant`,
+//! `logger`, `hostname`, `pid` and `ts`; every other field goes into the
+//! body, in the order sent. A field named `body` is no exception: it becomes
+//! `body.body`.
+//!
+//! `ts` is an RFC 3339 string or a number read by its magnitude: below 10^11
+//! seconds, below 10^14 milliseconds, below 10^17 microseconds, below 10^20
+//! nanoseconds since the epoch; times outside 1970-01-01 to 9999-12-31 are
+//! refused. Integers that do not fit in 64 bits are refused (BSON has no
+//! larger integer), never turned into doubles.
+//!
+//! **`POST /v1/events/{parser}`** (`nginx`, `postfix`, `syslog`,
+//! `syslog5424`, `syslog3164`, `json`, `openstack`): each item goes through
+//! that file parser, with the same mapping as for a tailed file; e.g. an
+//! OpenStack notification, bare or in the oslo.messaging 2.0 envelope, to
+//! `/v1/events/openstack`. For `json` and `openstack` an item is a JSON
+//! object (a body holding one object, an array of them, or NDJSON); for the
+//! others a non-blank line.
+//!
+//! On every route: objects and arrays nested deeper than
+//! [`max_depth`](HttpSourceConfig::max_depth) are refused before parsing
+//! (400), and events whose type starts with `_eventstorm.` are refused (HTTP
+//! is not a trusted input) and counted in `reserved_types`.
 //!
 //! Answers:
 //!
@@ -14,28 +36,34 @@
 //! |---|---|---|
 //! | 202 | every item was accepted | `{"accepted": N}` |
 //! | 400 | some item (or the whole body) is bad | `{"errors": [{"index": 3, "error": "..."}], "accepted": N}` |
-//! | 413 | the body is over [`max_body_bytes`](HttpConfig::max_body_bytes) | `{"error": "...", "accepted": 0}` |
+//! | 404 | an unknown parser, or another path | `{"error": "..."}` |
+//! | 405 | another method | `{"error": "..."}`, `Allow: POST` |
+//! | 408 | the body did not arrive within `body_timeout_ms` | `{"error": "..."}` |
+//! | 413 | the body (decoded) is over `max_body_bytes` | `{"error": "..."}` |
+//! | 415 | a `Content-Encoding` other than `gzip` | `{"error": "..."}` |
 //! | 503 | the queue to the publisher is full | `{"error": "...", "accepted": 0}`, `Retry-After: 1` |
-//! | 404 / 405 | another path / another method | `{"error": "..."}` |
 //!
 //! **A partly bad request**: the good items are accepted and published; the
 //! answer is 400 with `accepted` and one error per bad item (0-based `index`
 //! among the items; blank NDJSON lines are not items). So a status check
 //! alone never hides a rejected event, and a client resends only the items
-//! listed. A 503 accepts nothing: the whole request can be retried.
-//! "Accepted" means queued for the publisher, which then sends it as any
-//! source does (fire-and-forget unless the publisher blocks).
+//! listed. 408, 413, 415 and 503 accept nothing: the whole request can be
+//! retried. "Accepted" means queued for the publisher, which then sends it
+//! as any source does (fire-and-forget unless the publisher blocks).
 //!
-//! Counters ([`HttpCounters`]): `requests`, `accepted_requests`, `events`,
-//! `rejected_items`, `bad_requests`, `too_large`, `busy`, `not_found`.
+//! Counters ([`HttpCounters`], plus the server's
+//! [`ServerCounters`] under
+//! `server.`): for the requests that reach a route, `requests` =
+//! `accepted_requests` + `bad_requests` + `busy` + `unknown_parser`, and the
+//! items sent = `events` + `rejected_items` (+ the items of `busy` requests).
 //!
 //! ```
 //! use std::io::{Read, Write};
 //! use std::time::Duration;
 //! use eventstorm_core::EventSource;
-//! use eventstorm_source::http::{HttpConfig, HttpSource};
+//! use eventstorm_source::http::{HttpSource, HttpSourceConfig};
 //!
-//! let mut source = HttpSource::new(HttpConfig::listen("127.0.0.1:0"))?;
+//! let mut source = HttpSource::new(HttpSourceConfig::listen("127.0.0.1:0"))?;
 //! let mut stream = std::net::TcpStream::connect(source.local_addr())?;
 //! let body = r#"{"type": "order.placed", "order_id": 7}"#;
 //! write!(stream, "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())?;
@@ -49,42 +77,49 @@
 //! ```
 
 mod config;
+mod handler;
 mod items;
-mod server;
+mod parsed;
+mod scan;
+mod timestamp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
+use eventstorm_core::http::{Request, Router, Server, ServerCounters};
 use eventstorm_core::{Event, EventSource, SourceStatus, Stats};
 
-pub use config::HttpConfig;
+pub use config::HttpSourceConfig;
 
 use crate::error::{Error, Result};
-use server::Worker;
+use crate::parse::parser_by_name;
+use handler::{Ingest, PARSERS};
+
+/// The path events are posted to.
+pub const EVENTS_PATH: &str = "/v1/events";
 
 eventstorm_core::counters! {
     /// The counters of an [`HttpSource`], readable from any thread.
     pub struct HttpCounters {
-        /// Requests received.
+        /// Requests that reached an ingest route.
         requests,
         /// Requests answered 202.
         accepted_requests,
         /// Events accepted (queued for the publisher).
         events,
-        /// Bad items, in requests answered 400.
+        /// Bad items (and bad whole bodies), in requests answered 400.
         rejected_items,
+        /// Items refused because their type is reserved (`_eventstorm.*`);
+        /// also counted in `rejected_items`.
+        reserved_types,
         /// Requests answered 400.
         bad_requests,
-        /// Requests answered 413.
-        too_large,
         /// Requests answered 503 (queue full).
         busy,
-        /// Requests answered 404 or 405.
-        not_found,
+        /// Requests to `/v1/events/{parser}` with an unknown parser (404).
+        unknown_parser,
     }
 }
 
@@ -95,77 +130,68 @@ pub struct HttpSource {
     rx: Receiver<Vec<Event>>,
     /// Events of a request that did not fit in the last poll.
     pending: Vec<Event>,
-    server: server::SharedServer,
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
+    server: Server,
     counters: Arc<HttpCounters>,
 }
 
 impl HttpSource {
-    /// Listens and starts the worker threads. Fails when the address cannot be
-    /// bound or a limit is 0.
-    pub fn new(config: HttpConfig) -> Result<HttpSource> {
-        for (key, value) in [
-            ("queue_requests", config.queue_requests),
-            ("workers", config.workers),
-            ("max_body_bytes", config.max_body_bytes),
-        ] {
-            if value == 0 {
-                return Err(Error::config(key, "expected at least 1"));
-            }
+    /// Listens and starts serving. Fails when a setting is out of range, a
+    /// parser option is wrong or the address cannot be bound.
+    pub fn new(config: HttpSourceConfig) -> Result<HttpSource> {
+        config.validate()?;
+        let mut parsers = Vec::new();
+        for name in PARSERS {
+            let parser = parser_by_name(name, &config.parser_options)
+                .map_err(|e| Error::config("parser_options", e.to_string()))?;
+            parsers.push(parser);
         }
-        let server = tiny_http::Server::http(&config.listen).map_err(|e| {
-            Error::config(
-                "listen",
-                format!(
-                    "cannot listen on {}: {e} (is the address valid and free?)",
-                    config.listen
-                ),
-            )
-        })?;
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| Error::config("listen", "expected an IP address"))?;
-        let server = server::SharedServer(Arc::new(server));
         let (tx, rx) = crossbeam_channel::bounded(config.queue_requests);
-        let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(HttpCounters::default());
-        let mut threads = Vec::new();
-        for i in 0..config.workers {
-            let worker = Worker {
-                server: server.clone(),
-                tx: tx.clone(),
-                counters: Arc::clone(&counters),
-                max_body_bytes: config.max_body_bytes,
-                stop: Arc::clone(&stop),
-            };
-            let thread =
-                eventstorm_core::ThreadError::spawn(format!("http-{i}"), move || worker.run())?;
-            threads.push(thread);
-        }
-        tracing::info!(source = %config.name, %addr, "HTTP ingest listening on POST {}", server::EVENTS_PATH);
+        let ingest = Arc::new(Ingest {
+            tx,
+            counters: Arc::clone(&counters),
+            max_depth: config.max_depth,
+            parsers,
+        });
+        let events = Arc::clone(&ingest);
+        let router = Router::new()
+            .route("POST", EVENTS_PATH, move |r: &Request| events.events(r))
+            .route("POST", "/v1/events/{parser}", move |r: &Request| {
+                ingest.parsed(r)
+            });
+        let server = Server::start(&config.server, router).map_err(config::server_error)?;
+        tracing::info!(
+            source = %config.name,
+            addr = %server.local_addr(),
+            "HTTP ingest listening on POST {EVENTS_PATH} and {EVENTS_PATH}/{{parser}}"
+        );
         Ok(HttpSource {
             name: config.name,
             rx,
             pending: Vec::new(),
             server,
-            addr,
-            stop,
-            threads,
             counters,
         })
     }
 
     /// The bound address (with the port resolved).
     pub fn local_addr(&self) -> SocketAddr {
-        self.addr
+        self.server.local_addr()
     }
 
     /// The live counters (clone the `Arc` before handing the source to a runner).
     pub fn counters(&self) -> Arc<HttpCounters> {
         Arc::clone(&self.counters)
+    }
+
+    /// The live counters of the HTTP server (connections, timeouts, 413s, ...).
+    pub fn server_counters(&self) -> Arc<ServerCounters> {
+        self.server.counters()
+    }
+
+    /// Connections being served now.
+    pub fn active_connections(&self) -> usize {
+        self.server.active_connections()
     }
 
     fn take_pending(&mut self, out: &mut Vec<Event>, max: usize) {
@@ -207,16 +233,9 @@ impl EventSource for HttpSource {
     }
 
     fn stats(&self) -> Stats {
-        self.counters.snapshot(&self.name)
-    }
-}
-
-impl Drop for HttpSource {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.server.0.unblock();
-        for thread in self.threads.drain(..) {
-            let _ = thread.join();
-        }
+        let mut stats = self.counters.snapshot(&self.name);
+        let server = self.server.counters().snapshot("server");
+        stats.extend_prefixed("server", &server);
+        stats
     }
 }

@@ -89,7 +89,7 @@ pub(crate) struct HttpArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub(crate) listen: String,
     /// Larger bodies are answered 413.
-    #[arg(long, default_value_t = eventstorm_source::http::HttpConfig::DEFAULT_MAX_BODY_BYTES)]
+    #[arg(long, default_value_t = eventstorm_core::http::HttpConfig::DEFAULT_MAX_BODY_BYTES)]
     pub(crate) max_body_bytes: usize,
     /// Publisher options.
     #[command(flatten)]

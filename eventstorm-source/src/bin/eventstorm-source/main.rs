@@ -19,7 +19,7 @@ mod run;
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use eventstorm_source::http::HttpConfig;
+use eventstorm_source::http::HttpSourceConfig;
 use eventstorm_source::parse::ParserConfig;
 use eventstorm_source::sources_config::SourcesConfig;
 use eventstorm_source::syslog_listener::SyslogConfig;
@@ -118,9 +118,9 @@ fn from_command(command: &Command) -> Result<SourcesConfig, String> {
         }
         Command::Http(args) => {
             config.publisher = args.publisher.to_config()?;
-            config
-                .http
-                .push(HttpConfig::listen(&args.listen).with_max_body_bytes(args.max_body_bytes));
+            config.http.push(
+                HttpSourceConfig::listen(&args.listen).with_max_body_bytes(args.max_body_bytes),
+            );
         }
         Command::Parse(_) => {}
     }
