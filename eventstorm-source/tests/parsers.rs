@@ -1,4 +1,4 @@
-//! Tests of the log parsers: every sample file under `shared/data` against its
+//! Tests of the log parsers: every sample file under `tests/data` against its
 //! `.expected.jsonl`, tricky cases per parser, and a property test that no
 //! input makes any parser panic.
 
@@ -13,13 +13,10 @@ use eventstorm_source::parse::{
 use proptest::prelude::*;
 use serde_json::Value;
 
-/// The shared sample data: `EVENTSTORM_TEST_DATA`, else `shared/data` beside the
-/// workspace.
+/// The sample inputs and their expected parses, kept in this crate's
+/// `tests/data` (copied verbatim; see its README).
 fn data_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("EVENTSTORM_TEST_DATA") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data"))
 }
 
 fn read(rel: &str) -> String {
