@@ -34,6 +34,7 @@
 pub mod error;
 pub mod json;
 pub mod nginx;
+mod nginx_escape;
 mod nginx_format;
 pub mod openstack;
 pub mod postfix;

@@ -28,7 +28,9 @@
 //! | `request_id` | `_context_request_id` | string |
 //!
 //! A payload that is not an object is kept whole as `payload`. Other context
-//! fields (auth tokens, service catalogs) are dropped.
+//! fields (auth tokens, service catalogs) are dropped. A notification with
+//! neither a `payload` (absent or null) nor a `message_id` is rejected: it
+//! would be an event with nothing in it.
 
 use bson::Document;
 use eventstorm_core::{Event, Severity};
@@ -129,6 +131,14 @@ impl Parser for OpenStackParser {
         };
         if let Err(e) = eventstorm_core::event::validate_type(&event_type) {
             return Err(ParseError::invalid(line, key_offset(line, "event_type"), e));
+        }
+        let has_payload = !matches!(map.get("payload"), None | Some(Value::Null));
+        if !has_payload && string(&map, "message_id").is_none() {
+            return Err(ParseError::invalid(
+                line,
+                0,
+                "expected a \"payload\" or a \"message_id\": a notification with neither carries nothing",
+            ));
         }
         let mut builder = Event::builder(event_type);
         if let Some(value) = map.get("timestamp") {
