@@ -9,7 +9,7 @@
 //!
 //! | envelope | from |
 //! |---|---|
-//! | `ts` | `timestamp` (`2026-01-02 03:04:05.123456`, taken as UTC, or RFC 3339); the parse time when absent |
+//! | `ts` | `timestamp` (`2026-01-02 03:04:05.123456`, taken as UTC, or RFC 3339, or a number: the event-time rule of `docs/sources.md`); the parse time when absent |
 //! | `severity` | `priority`: DEBUG 7, INFO/SAMPLE 6, AUDIT 5, WARN/WARNING 4, ERROR 3, CRITICAL 2 (default 6) |
 //! | `tenant` | the payload's `tenant_id` or `project_id`, else `_context_tenant`, `_context_project_id` |
 //! | `logger` | `publisher_id` (`compute.host-1`) |
@@ -38,7 +38,8 @@ use serde_json::{Map, Value};
 
 use super::Parser;
 use super::error::ParseError;
-use super::json::{conversion_error, key_offset, parse_object, timestamp, to_bson, to_document};
+use super::event_time::event_time_of_json;
+use super::json::{conversion_error, key_offset, parse_object, to_bson, to_document};
 
 /// Parses OpenStack notifications.
 ///
@@ -142,11 +143,11 @@ impl Parser for OpenStackParser {
         }
         let mut builder = Event::builder(event_type);
         if let Some(value) = map.get("timestamp") {
-            let ts = timestamp(value).ok_or_else(|| {
+            let ts = event_time_of_json(value).map_err(|m| {
                 ParseError::invalid(
                     line,
                     key_offset(line, "timestamp"),
-                    "timestamp: expected 'YYYY-MM-DD hh:mm:ss[.ffffff]' or RFC 3339",
+                    format!("timestamp: {m} ('YYYY-MM-DD hh:mm:ss[.ffffff]' is read as UTC)"),
                 )
             })?;
             builder = builder.timestamp(ts);
