@@ -68,6 +68,24 @@ pub const DEFAULT_TYPE: &str = "nginx.access";
 pub struct NginxParser {
     segments: Vec<Segment>,
     event_type: String,
+    /// Empty documents with room for a line's body fields and for the event's
+    /// envelope, cloned per line (see [`with_room`]).
+    body_room: Document,
+    envelope_room: Document,
+}
+
+/// An empty document with room for `n` fields without growing. bson's
+/// `Document` has no capacity API, but a cleared map keeps its capacity and a
+/// clone keeps the cleared map's: cloning one per line spares the map's
+/// rehashing and reallocation as fields are inserted (a third of an nginx
+/// line's cost was allocation and growth).
+fn with_room(n: usize) -> Document {
+    let mut doc = Document::new();
+    for i in 0..n {
+        doc.insert(i.to_string(), Bson::Null);
+    }
+    doc.clear();
+    doc
 }
 
 impl NginxParser {
@@ -89,9 +107,24 @@ impl NginxParser {
             return NginxParser::new(COMBINED);
         }
         let segments = compile(format)?;
+        let fields = segments
+            .iter()
+            .map(|s| match s {
+                // `request` plus `method`, `uri`, `protocol`.
+                Segment::Var {
+                    kind: Kind::Request,
+                    ..
+                } => 4,
+                Segment::Var { .. } => 1,
+                Segment::Literal(_) => 0,
+            })
+            .sum();
         Ok(NginxParser {
             segments,
             event_type: DEFAULT_TYPE.to_string(),
+            body_room: with_room(fields),
+            // _id, type, ts, severity, logger, hostname, pid, body.
+            envelope_room: with_room(8),
         })
     }
 
@@ -241,7 +274,7 @@ impl Parser for NginxParser {
     fn parse(&self, line: &str) -> Result<Event, ParseError> {
         let line = line.strip_suffix('\n').unwrap_or(line);
         let line = line.strip_suffix('\r').unwrap_or(line);
-        let mut body = Document::new();
+        let mut body = self.body_room.clone();
         let mut ts = None;
         let mut severity = Severity::Informational;
         let mut hostname = None;
@@ -314,7 +347,7 @@ impl Parser for NginxParser {
         }
         // The envelope is written directly (as `EventBuilder::build` would)
         // so that the body's fields are not inserted twice.
-        let mut doc = Document::new();
+        let mut doc = self.envelope_room.clone();
         doc.insert(fields::ID, ObjectId::new());
         doc.insert(fields::TYPE, self.event_type.as_str());
         doc.insert(fields::TIMESTAMP, ts.unwrap_or_else(DateTime::now));
