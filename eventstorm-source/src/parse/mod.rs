@@ -32,9 +32,9 @@
 //! ```
 
 pub mod error;
-mod event_time;
+pub(crate) mod event_time;
 pub mod json;
-mod json_bson;
+pub(crate) mod json_bson;
 pub mod nginx;
 mod nginx_escape;
 mod nginx_format;
