@@ -36,10 +36,13 @@ pub fn typical_event(i: u64) -> Event {
         .build()
 }
 
-/// The directory of the sample inputs (`/work/shared/data` in this
-/// checkout's layout: `../../shared/data` from this package).
+/// The directory of the sample inputs: `eventstorm-source/tests/data` in this
+/// workspace (the files the parser tests check against their expected parses).
 pub fn data_dir() -> std::path::PathBuf {
-    std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"))
+    std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../eventstorm-source/tests/data"
+    ))
 }
 
 #[cfg(test)]

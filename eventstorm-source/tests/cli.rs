@@ -10,11 +10,10 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_eventstorm-source");
 
+/// The sample inputs and their expected parses, kept in this crate's
+/// `tests/data` (copied verbatim; see its README).
 fn data_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("EVENTSTORM_TEST_DATA") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data"))
 }
 
 /// Runs the binary with `args`, killing it after `limit`.

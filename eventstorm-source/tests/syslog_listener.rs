@@ -1,5 +1,5 @@
 //! Tests of the syslog listener: UDP datagrams, TCP with octet counting and
-//! newline framing (the sample files of `shared/data`), rejected and
+//! newline framing (the sample files of `tests/data`), rejected and
 //! over-long messages, and drops when the queue is full.
 
 use std::io::Write;
@@ -14,11 +14,10 @@ use eventstorm_source::syslog_listener::{SyslogConfig, SyslogCounters, SyslogSou
 mod common;
 use common::with_timeout;
 
+/// The sample inputs and their expected parses, kept in this crate's
+/// `tests/data` (copied verbatim; see its README).
 fn data_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("EVENTSTORM_TEST_DATA") {
-        return PathBuf::from(dir);
-    }
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/data"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data"))
 }
 
 /// The lines of a sample file, and how many of them a parser must reject.

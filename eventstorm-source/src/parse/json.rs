@@ -3,22 +3,28 @@
 //! Event type: the string in the configured type field (default `type`), or the
 //! configured default type when the field is missing; with neither, the line is
 //! rejected. The type must be a valid event type (ASCII letters, digits and
-//! `. _ - : /`). Envelope: `ts` from the optional timestamp field (an RFC 3339
-//! string, `YYYY-MM-DD hh:mm:ss[.f]` taken as UTC, or a number of seconds since
-//! the epoch), else the parse time; `logger` = `json`.
+//! `. _ - : /`). Envelope: `ts` from the timestamp field (default `ts`, as in
+//! HTTP ingest): an RFC 3339 string, `YYYY-MM-DD hh:mm:ss[.f]` taken as UTC, or
+//! a number of seconds, milliseconds, microseconds or nanoseconds since the
+//! epoch told apart by magnitude, within 1970-01-01 to 2200-01-01 (the rule is
+//! in `docs/sources.md`); without the field, the parse time. `logger` = `json`.
 //!
-//! Body: every other member of the object, converted to BSON:
+//! Body: every other member of the object, in the order of the line,
+//! converted to BSON:
 //!
 //! | JSON | BSON |
 //! |---|---|
 //! | integer fitting in 32 bits | int32 |
-//! | other integer fitting in 64 bits | int64 |
+//! | other integer fitting in 64 bits (signed) | int64 |
+//! | integer beyond that | rejected (never silently a double) |
 //! | other number | double |
 //! | string, bool, null | string, bool, null |
-//! | object, array | document, array (recursively) |
+//! | object, array | document, array, at most [`MAX_JSON_DEPTH`] levels deep |
 //!
 //! Lines that are not JSON, or are JSON but not an object, are rejected; so are
-//! keys containing a NUL character (BSON cannot hold them).
+//! keys containing a NUL character (BSON cannot hold them) and objects or
+//! arrays nested deeper than [`MAX_JSON_DEPTH`] levels (the line's object
+//! counts as one).
 
 use bson::{Bson, DateTime, Document};
 use eventstorm_core::Event;
@@ -26,10 +32,15 @@ use serde_json::{Map, Value};
 
 use super::Parser;
 use super::error::ParseError;
-use super::time::rfc3339;
+use super::event_time::{event_time_of_bson, event_time_of_json};
+pub use super::json_bson::MAX_JSON_DEPTH;
+use super::json_bson::to_bson_value;
 
 /// The default name of the field holding the event type.
 pub const DEFAULT_TYPE_FIELD: &str = "type";
+
+/// The default name of the field holding the event time (HTTP ingest's `ts`).
+pub const DEFAULT_TIMESTAMP_FIELD: &str = "ts";
 
 /// Parses JSON lines.
 ///
@@ -40,6 +51,9 @@ pub const DEFAULT_TYPE_FIELD: &str = "type";
 /// assert_eq!(event.event_type(), "user.login");
 /// assert_eq!(event.body().get_i32("n").unwrap(), 3);
 /// assert!(event.body().get("type").is_none());
+/// let timed = parser.parse(r#"{"ts": 1714564800500, "order_id": 42, "total": 99.5}"#).unwrap();
+/// assert_eq!(timed.timestamp().timestamp_millis(), 1_714_564_800_500);
+/// assert_eq!(timed.body().keys().collect::<Vec<_>>(), ["order_id", "total"]);
 /// let other = parser.parse(r#"{"msg": "hi"}"#).unwrap();
 /// assert_eq!(other.event_type(), "app.log");
 /// ```
@@ -47,7 +61,7 @@ pub const DEFAULT_TYPE_FIELD: &str = "type";
 pub struct JsonParser {
     type_field: String,
     default_type: Option<String>,
-    timestamp_field: Option<String>,
+    timestamp_field: String,
 }
 
 impl Default for JsonParser {
@@ -57,13 +71,13 @@ impl Default for JsonParser {
 }
 
 impl JsonParser {
-    /// A parser taking the type from the `type` field, with no default type and
-    /// no timestamp field.
+    /// A parser taking the type from the `type` field and the event time from
+    /// the `ts` field, with no default type.
     pub fn new() -> Self {
         JsonParser {
             type_field: DEFAULT_TYPE_FIELD.to_string(),
             default_type: None,
-            timestamp_field: None,
+            timestamp_field: DEFAULT_TIMESTAMP_FIELD.to_string(),
         }
     }
 
@@ -79,9 +93,10 @@ impl JsonParser {
         self
     }
 
-    /// Takes the event timestamp from this field (removed from the body).
+    /// Takes the event time from this field instead of `ts` (the field is
+    /// removed from the body either way).
     pub fn with_timestamp_field(mut self, field: impl Into<String>) -> Self {
-        self.timestamp_field = Some(field.into());
+        self.timestamp_field = field.into();
         self
     }
 }
@@ -120,8 +135,39 @@ pub(crate) fn parse_object(line: &str) -> Result<Map<String, Value>, ParseError>
     }
 }
 
-/// Converts a JSON value to BSON (see the module docs). Fails on keys with NUL.
+/// Parses `line` as a JSON object straight into a BSON document, in the
+/// line's order, within the limits of the module docs.
+pub(crate) fn parse_document(line: &str) -> Result<Document, ParseError> {
+    let kind = match to_bson_value(line) {
+        Ok(Bson::Document(doc)) => return Ok(doc),
+        Ok(Bson::Array(_)) => "an array",
+        Ok(Bson::String(_)) => "a string",
+        Ok(Bson::Boolean(_)) => "a boolean",
+        Ok(Bson::Null) => "null",
+        Ok(_) => "a number",
+        Err(e) => return Err(ParseError::invalid(line, e.offset, e.message)),
+    };
+    let at = line.len() - line.trim_start().len();
+    Err(ParseError::expected(
+        line,
+        at,
+        format!("a JSON object (not {kind})"),
+    ))
+}
+
+/// Converts a JSON value to BSON (see the module docs). Fails on keys with NUL
+/// and on nesting deeper than [`MAX_JSON_DEPTH`].
 pub(crate) fn to_bson(value: Value) -> Result<Bson, String> {
+    to_bson_at(value, 0)
+}
+
+/// [`to_bson`] of a value inside `depth` levels of objects and arrays.
+fn to_bson_at(value: Value, depth: usize) -> Result<Bson, String> {
+    if matches!(value, Value::Array(_) | Value::Object(_)) && depth >= MAX_JSON_DEPTH {
+        return Err(format!(
+            "objects and arrays nested deeper than {MAX_JSON_DEPTH} levels"
+        ));
+    }
     Ok(match value {
         Value::Null => Bson::Null,
         Value::Bool(b) => Bson::Boolean(b),
@@ -130,15 +176,24 @@ pub(crate) fn to_bson(value: Value) -> Result<Bson, String> {
             None => Bson::Double(n.as_f64().unwrap_or(f64::NAN)),
         },
         Value::String(s) => Bson::String(s),
-        Value::Array(items) => {
-            Bson::Array(items.into_iter().map(to_bson).collect::<Result<_, _>>()?)
-        }
-        Value::Object(map) => Bson::Document(to_document(map)?),
+        Value::Array(items) => Bson::Array(
+            items
+                .into_iter()
+                .map(|item| to_bson_at(item, depth + 1))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => Bson::Document(to_document_at(map, depth + 1)?),
     })
 }
 
-/// Converts a JSON object to a BSON document. Fails on keys with NUL.
+/// Converts a JSON object to a BSON document, keeping the map's order. Fails
+/// on keys with NUL and on nesting deeper than [`MAX_JSON_DEPTH`].
 pub(crate) fn to_document(map: Map<String, Value>) -> Result<Document, String> {
+    to_document_at(map, 1)
+}
+
+/// [`to_document`] of an object at nesting level `depth` (1: outermost).
+fn to_document_at(map: Map<String, Value>, depth: usize) -> Result<Document, String> {
     let mut doc = Document::new();
     for (key, value) in map {
         if key.contains('\0') {
@@ -146,7 +201,7 @@ pub(crate) fn to_document(map: Map<String, Value>) -> Result<Document, String> {
                 "key {key:?} contains a NUL character, which BSON cannot hold"
             ));
         }
-        doc.insert(key, to_bson(value)?);
+        doc.insert(key, to_bson_at(value, depth)?);
     }
     Ok(doc)
 }
@@ -157,22 +212,10 @@ pub(crate) fn conversion_error(line: &str, message: String) -> ParseError {
     ParseError::invalid(line, at, message)
 }
 
-/// A timestamp from a JSON value: RFC 3339 (or with a space and no offset,
-/// taken as UTC) or seconds since the epoch.
+/// The event time of a JSON value by the one rule of every JSON input
+/// (`super::event_time`), or `None`; [`event_time_of_json`] says why not.
 pub(crate) fn timestamp(value: &Value) -> Option<DateTime> {
-    match value {
-        Value::String(s) => {
-            let mut pos = 0;
-            let ts = rfc3339(s, &mut pos, true, true).ok()?;
-            (pos == s.len()).then_some(ts)
-        }
-        Value::Number(n) => {
-            let secs = n.as_f64()?;
-            (secs.is_finite() && secs.abs() < 1e14)
-                .then(|| DateTime::from_millis((secs * 1000.0).round() as i64))
-        }
-        _ => None,
-    }
+    event_time_of_json(value).ok()
 }
 
 /// Finds `"key"` in the raw line, for error columns.
@@ -186,9 +229,9 @@ impl Parser for JsonParser {
     }
 
     fn parse(&self, line: &str) -> Result<Event, ParseError> {
-        let mut map = parse_object(line)?;
+        let mut map = parse_document(line)?;
         let event_type = match map.remove(&self.type_field) {
-            Some(Value::String(t)) => t,
+            Some(Bson::String(t)) => t,
             None => match &self.default_type {
                 Some(t) => t.clone(),
                 None => {
@@ -218,19 +261,17 @@ impl Parser for JsonParser {
             ));
         }
         let mut builder = Event::builder(event_type).logger("json");
-        if let Some(field) = &self.timestamp_field
-            && let Some(value) = map.remove(field)
-        {
-            let ts = timestamp(&value).ok_or_else(|| {
-                    ParseError::invalid(
-                        line,
-                        key_offset(line, field),
-                        format!("the timestamp field {field:?}: expected an RFC 3339 string or seconds since the epoch"),
-                    )
-                })?;
+        if let Some(value) = map.remove(&self.timestamp_field) {
+            let field = &self.timestamp_field;
+            let ts = event_time_of_bson(&value).map_err(|m| {
+                ParseError::invalid(
+                    line,
+                    key_offset(line, field),
+                    format!("the timestamp field {field:?}: {m}"),
+                )
+            })?;
             builder = builder.timestamp(ts);
         }
-        let body = to_document(map).map_err(|m| conversion_error(line, m))?;
-        Ok(builder.fields(body).build())
+        Ok(builder.fields(map).build())
     }
 }

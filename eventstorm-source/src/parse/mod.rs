@@ -32,8 +32,11 @@
 //! ```
 
 pub mod error;
+pub(crate) mod event_time;
 pub mod json;
+pub(crate) mod json_bson;
 pub mod nginx;
+mod nginx_escape;
 mod nginx_format;
 pub mod openstack;
 pub mod postfix;
@@ -46,7 +49,7 @@ use eventstorm_core::Event;
 use serde::Deserialize;
 
 pub use error::{ConfigError, ParseError};
-pub use json::JsonParser;
+pub use json::{JsonParser, MAX_JSON_DEPTH};
 pub use nginx::NginxParser;
 pub use openstack::OpenStackParser;
 pub use postfix::PostfixParser;
@@ -81,7 +84,8 @@ pub struct ParserConfig {
     /// `json`: the type of objects without the type field (default: none, such
     /// objects are rejected).
     pub default_type: Option<String>,
-    /// `json`: a field holding the event timestamp (default: none).
+    /// `json`: the field holding the event time (default `ts`, as in HTTP
+    /// ingest; see [`json`] for the accepted values).
     pub timestamp_field: Option<String>,
     /// `syslog`, `syslog3164`, `postfix`: the year of the year-less BSD
     /// timestamps (default: the current year, see [`YearPolicy::Current`]).

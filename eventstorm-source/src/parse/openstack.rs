@@ -9,7 +9,7 @@
 //!
 //! | envelope | from |
 //! |---|---|
-//! | `ts` | `timestamp` (`2026-01-02 03:04:05.123456`, taken as UTC, or RFC 3339); the parse time when absent |
+//! | `ts` | `timestamp` (`2026-01-02 03:04:05.123456`, taken as UTC, or RFC 3339, or a number: the event-time rule of `docs/sources.md`); the parse time when absent |
 //! | `severity` | `priority`: DEBUG 7, INFO/SAMPLE 6, AUDIT 5, WARN/WARNING 4, ERROR 3, CRITICAL 2 (default 6) |
 //! | `tenant` | the payload's `tenant_id` or `project_id`, else `_context_tenant`, `_context_project_id` |
 //! | `logger` | `publisher_id` (`compute.host-1`) |
@@ -28,7 +28,9 @@
 //! | `request_id` | `_context_request_id` | string |
 //!
 //! A payload that is not an object is kept whole as `payload`. Other context
-//! fields (auth tokens, service catalogs) are dropped.
+//! fields (auth tokens, service catalogs) are dropped. A notification with
+//! neither a `payload` (absent or null) nor a `message_id` is rejected: it
+//! would be an event with nothing in it.
 
 use bson::Document;
 use eventstorm_core::{Event, Severity};
@@ -36,7 +38,8 @@ use serde_json::{Map, Value};
 
 use super::Parser;
 use super::error::ParseError;
-use super::json::{conversion_error, key_offset, parse_object, timestamp, to_bson, to_document};
+use super::event_time::event_time_of_json;
+use super::json::{conversion_error, key_offset, parse_object, to_bson, to_document};
 
 /// Parses OpenStack notifications.
 ///
@@ -130,13 +133,21 @@ impl Parser for OpenStackParser {
         if let Err(e) = eventstorm_core::event::validate_type(&event_type) {
             return Err(ParseError::invalid(line, key_offset(line, "event_type"), e));
         }
+        let has_payload = !matches!(map.get("payload"), None | Some(Value::Null));
+        if !has_payload && string(&map, "message_id").is_none() {
+            return Err(ParseError::invalid(
+                line,
+                0,
+                "expected a \"payload\" or a \"message_id\": a notification with neither carries nothing",
+            ));
+        }
         let mut builder = Event::builder(event_type);
         if let Some(value) = map.get("timestamp") {
-            let ts = timestamp(value).ok_or_else(|| {
+            let ts = event_time_of_json(value).map_err(|m| {
                 ParseError::invalid(
                     line,
                     key_offset(line, "timestamp"),
-                    "timestamp: expected 'YYYY-MM-DD hh:mm:ss[.ffffff]' or RFC 3339",
+                    format!("timestamp: {m} ('YYYY-MM-DD hh:mm:ss[.ffffff]' is read as UTC)"),
                 )
             })?;
             builder = builder.timestamp(ts);

@@ -4,8 +4,10 @@
 //! place of the BSD one is accepted too (rsyslog's high-precision format). The
 //! BSD timestamp has no year: see [`YearPolicy`] (default: the current UTC
 //! year). When the token after the timestamp ends with `:` it is taken as the
-//! tag of a line without a hostname. When no `TAG:` follows the hostname, the
-//! whole rest is the message.
+//! tag of a line without a hostname. The tag may also be `TAG[PID]` without
+//! the colon, followed by a space or the end of the line (rsyslog relays tags
+//! written without a colon that way: `vm myapp[4321] hello`). When no tag
+//! follows the hostname, the whole rest is the message.
 //!
 //! Event type `syslog.<facility>` (see [`super::syslog`]). Envelope: `severity`
 //! from the PRI; `ts` from the timestamp (local time taken as UTC);
@@ -109,7 +111,8 @@ fn timestamp(line: &str, pos: &mut usize, year: YearPolicy) -> Result<DateTime, 
     })
 }
 
-/// Reads `TAG[PID]:` at `pos`; `None` when the text there is not a tag.
+/// Reads `TAG[PID]:`, `TAG:` or `TAG[PID]` (then a space or the end) at
+/// `pos`; `None` when the text there is not a tag.
 fn tag_at(line: &str, pos: usize) -> Option<(&str, Option<&str>, usize)> {
     let bytes = line.as_bytes();
     let len = bytes[pos..]
@@ -127,10 +130,13 @@ fn tag_at(line: &str, pos: usize) -> Option<(&str, Option<&str>, usize)> {
         procid = Some(&line[p + 1..close]);
         p = close + 1;
     }
-    if bytes.get(p) != Some(&b':') {
-        return None;
+    match bytes.get(p) {
+        Some(b':') => p += 1,
+        // `TAG[PID] MSG`: the colon dropped (as rsyslog relays such tags). The
+        // brackets tell a tag from a message's first word.
+        Some(b' ') | None if procid.is_some_and(|id| !id.is_empty() && !id.contains(' ')) => {}
+        _ => return None,
     }
-    p += 1;
     if bytes.get(p) == Some(&b' ') {
         p += 1;
     }
