@@ -92,10 +92,13 @@ impl Event {
 
     /// Decodes an event from the bytes of a BSON document.
     ///
-    /// `bytes` must be exactly one document. (The length prefix is checked
-    /// against `bytes` before anything is allocated: a short, hostile frame
-    /// cannot make the decoder reserve the 2 GiB its prefix may claim.)
+    /// `bytes` must be exactly one document. Its whole structure is checked
+    /// before anything is allocated (lengths, terminators, element types,
+    /// UTF-8, nesting at most [`MAX_DEPTH`](super::MAX_DEPTH) deep): a short,
+    /// hostile frame cannot make the decoder reserve the 2 GiB its prefix may
+    /// claim, nor a deeply nested one make it overflow the stack.
     pub fn from_bytes(bytes: &[u8]) -> Result<Event> {
+        super::validate::document(bytes)?;
         let bson_error =
             |e: bson::error::Error| Error::Decode(crate::DecodeError::Bson(e.to_string()));
         let raw = bson::raw::RawDocument::from_bytes(bytes).map_err(bson_error)?;
@@ -232,6 +235,9 @@ impl Event {
     }
 
     /// Appends the encoded document to `buf` (reuse one buffer for many events).
+    ///
+    /// An event nested deeper than [`MAX_DEPTH`](super::MAX_DEPTH) levels is
+    /// an error ([`Error::InvalidEvent`]): receivers would refuse it.
     pub fn encode_into(&self, buf: &mut Vec<u8>) -> Result<()> {
         // Straight into `buf`: `Document::to_writer` would encode into a
         // buffer of its own first, then copy.
@@ -239,10 +245,12 @@ impl Event {
     }
 
     /// The encoded document: the bytes of the body frame.
+    ///
+    /// Empty when the event cannot be encoded (a key with a NUL byte, nesting
+    /// deeper than [`MAX_DEPTH`](super::MAX_DEPTH)), which every receiver
+    /// refuses; [`encode_into`](Self::encode_into) says why.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut buf = Vec::with_capacity(256);
-        // Writing a document into a Vec fails only for keys with NUL bytes,
-        // which the builder and `from_document` cannot produce from valid input.
         if self.encode_into(&mut buf).is_err() {
             buf.clear();
         }

@@ -24,6 +24,7 @@ mod encode;
 mod raw;
 mod scan;
 mod severity;
+mod validate;
 
 pub use builder::EventBuilder;
 pub use decoded::Event;
@@ -61,6 +62,20 @@ pub mod fields {
 
 /// The longest event type accepted, in bytes.
 pub const MAX_TYPE_LEN: usize = 255;
+
+/// The deepest nesting of documents and arrays an event may have: the event
+/// document is level 1, its `body` level 2, a document or array in the body
+/// level 3, and so on (the scope of a code-with-scope value counts as a
+/// document).
+///
+/// Receivers refuse a deeper event as undecodable
+/// ([`DecodeError::TooDeep`](crate::DecodeError::TooDeep)) without reading
+/// into it, and the encoders refuse to write one. Everything that reads a
+/// whole event (conversion to a [`bson::Document`], JSON rendering, router
+/// transforms, serde payloads) recurses once per level; at this depth that
+/// stays far below what a 2 MiB thread stack holds. MongoDB documents the
+/// same figure for what it stores. `docs/wire-format.md` gives the rationale.
+pub const MAX_DEPTH: usize = 100;
 
 /// The bytes allowed in an event type.
 const TYPE_BYTES: [bool; 256] = {
