@@ -172,6 +172,20 @@ pub enum DecodeError {
         /// What is wrong with it, and what was expected.
         problem: String,
     },
+    /// The document nests documents and arrays deeper than
+    /// [`MAX_DEPTH`](crate::event::MAX_DEPTH) levels: refused without being
+    /// read into.
+    #[error(
+        "documents and arrays nest deeper than {limit} levels at `{path}` (byte {at}): receivers refuse such events (see docs/wire-format.md); flatten the event where it is made"
+    )]
+    TooDeep {
+        /// The limit, [`MAX_DEPTH`](crate::event::MAX_DEPTH).
+        limit: usize,
+        /// Offset of the element whose value would be one level too deep.
+        at: usize,
+        /// That element's dotted path from the document root.
+        path: String,
+    },
     /// A sequence mark arrived where an event was expected.
     #[error("a sequence mark arrived where an event was expected")]
     UnexpectedMark,

@@ -1,11 +1,13 @@
-//! Property tests: nothing received from the network panics, and matchers print
-//! as text that parses back to the same matcher.
+//! Property tests: nothing received from the network panics, what validates
+//! decodes, nested structures round-trip and stop at the depth limit, and
+//! matchers print as text that parses back to the same matcher.
 
 use bson::oid::ObjectId;
 use bson::spec::BinarySubtype;
 use bson::{Binary, Bson, DateTime, Decimal128, Document, Timestamp, doc};
+use eventstorm_core::event::MAX_DEPTH;
 use eventstorm_core::matcher::TypePattern;
-use eventstorm_core::{Event, Header, Matcher, RawEvent, RawEventRef, wire};
+use eventstorm_core::{DecodeError, Event, Header, Matcher, RawEvent, RawEventRef, wire};
 use proptest::prelude::*;
 
 fn base_event() -> Event {
@@ -100,6 +102,8 @@ fn read_everything(raw: RawEventRef<'_>, paths: &[String], matchers: &[Matcher])
     let _ = raw.payload::<Document>();
     let _ = raw.payload::<std::collections::BTreeMap<String, Bson>>();
     let decoded = raw.to_event();
+    // Validation is the only check a receiver makes: what passes it decodes.
+    assert!(decoded.is_ok(), "validated, yet: {decoded:?}");
     let results: Vec<bool> = matchers.iter().map(|m| m.matches_raw(raw)).collect();
     // When the whole document decodes, decoded and raw evaluation agree.
     if let Ok(event) = decoded {
@@ -272,6 +276,175 @@ proptest! {
                 let _ = e.to_string();
             }
         }
+    }
+}
+
+// Nested structures: what the encoder writes, every receiver accepts and
+// `bson` reads back; what corruption does to it.
+
+/// A key: any text without NUL (BSON keys are C strings).
+fn key() -> impl Strategy<Value = String> {
+    "[^\u{0}]{0,6}"
+}
+
+fn leaf() -> impl Strategy<Value = Bson> {
+    prop_oneof![
+        any::<i32>().prop_map(Bson::Int32),
+        any::<i64>().prop_map(Bson::Int64),
+        any::<f64>().prop_map(Bson::Double),
+        any::<bool>().prop_map(Bson::Boolean),
+        Just(Bson::Null),
+        // Any text: BSON strings are length-prefixed and may hold NUL.
+        any::<String>().prop_map(Bson::String),
+        any::<i64>().prop_map(|ms| Bson::DateTime(DateTime::from_millis(ms))),
+        (any::<u8>(), prop::collection::vec(any::<u8>(), 0..8)).prop_map(|(subtype, bytes)| {
+            // The old subtype 0x02 has an inner length `bson` writes itself.
+            let subtype = if subtype == 2 { 0 } else { subtype };
+            Bson::Binary(Binary {
+                subtype: BinarySubtype::from(subtype),
+                bytes,
+            })
+        }),
+        any::<[u8; 12]>().prop_map(|b| Bson::ObjectId(ObjectId::from_bytes(b))),
+        any::<[u8; 16]>().prop_map(|b| Bson::Decimal128(Decimal128::from_bytes(b))),
+        (any::<u32>(), any::<u32>())
+            .prop_map(|(time, increment)| Bson::Timestamp(Timestamp { time, increment })),
+        ("[^\u{0}]{0,4}", any::<u8>()).prop_map(|(pattern, mask)| {
+            // Options in alphabetical order, as `bson` reads them back.
+            let options: String = "ilmsux"
+                .chars()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, c)| c)
+                .collect();
+            Bson::RegularExpression(bson::Regex {
+                pattern: pattern.try_into().expect("no NUL"),
+                options: options.try_into().expect("no NUL"),
+            })
+        }),
+        any::<String>().prop_map(Bson::JavaScriptCode),
+        Just(Bson::MinKey),
+        Just(Bson::MaxKey),
+    ]
+}
+
+fn document(inner: impl Strategy<Value = Bson>) -> impl Strategy<Value = Document> {
+    prop::collection::vec((key(), inner), 0..6).prop_map(|kvs| kvs.into_iter().collect())
+}
+
+/// Any BSON value, documents and arrays nested up to 8 levels.
+fn value() -> impl Strategy<Value = Bson> + Clone {
+    leaf().prop_recursive(8, 96, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Bson::Array),
+            document(inner.clone()).prop_map(Bson::Document),
+            (any::<String>(), document(inner)).prop_map(|(code, scope)| {
+                Bson::JavaScriptCodeWithScope(bson::JavaScriptCodeWithScope { code, scope })
+            }),
+        ]
+    })
+}
+
+/// How deep a value nests (a leaf is 0, an empty document 1).
+fn depth(value: &Bson) -> usize {
+    match value {
+        Bson::Document(doc) => 1 + doc.values().map(depth).max().unwrap_or(0),
+        Bson::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Bson::JavaScriptCodeWithScope(code) => {
+            1 + code.scope.values().map(depth).max().unwrap_or(0)
+        }
+        _ => 0,
+    }
+}
+
+fn nested_event(body: Document) -> Event {
+    Event::builder("prop.nested")
+        .id(ObjectId::from_bytes([3; 12]))
+        .timestamp(DateTime::from_millis(1_700_000_000_000))
+        .fields(body)
+        .build()
+}
+
+/// What validates must read back whole: the claim that makes validation the
+/// only check a receiver needs.
+fn assert_readable_when_valid(bytes: &[u8]) {
+    if let Ok(raw) = RawEventRef::from_bytes(bytes) {
+        let doc = bson::raw::RawDocument::from_bytes(bytes).expect("framed");
+        if let Err(e) = Document::try_from(doc) {
+            panic!("validated, yet bson cannot read it: {e}\n{bytes:?}");
+        }
+        raw.to_event().expect("a validated event decodes");
+        Event::from_bytes(bytes).expect("a validated event decodes");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn nested_documents_round_trip_through_encode_and_validate(body in document(value())) {
+        let event = nested_event(body);
+        let bytes = event.to_bytes();
+        let mut theirs = Vec::new();
+        event.as_document().to_writer(&mut theirs).expect("bson encodes");
+        prop_assert_eq!(&bytes, &theirs);
+        let raw = RawEventRef::from_bytes(&bytes).expect("what we encode validates");
+        prop_assert_eq!(raw.to_event().expect("decodes").to_bytes(), bytes.clone());
+        prop_assert_eq!(Event::from_bytes(&bytes).expect("decodes").to_bytes(), bytes);
+    }
+
+    #[test]
+    fn depth_is_accepted_up_to_the_limit_by_encoder_and_receiver_alike(
+        levels in 90usize..110,
+        arrays in prop::collection::vec(any::<bool>(), 110),
+        leaves in prop::collection::vec(leaf(), 110),
+    ) {
+        // A chain of documents and arrays, `levels` deep, with a leaf beside
+        // each link; the body is level 2, so the event is `levels + 1` deep.
+        let mut value = leaves[0].clone();
+        for level in 1..levels {
+            value = if arrays[level] {
+                Bson::Array(vec![leaves[level].clone(), value])
+            } else {
+                Bson::Document(doc! { "leaf": leaves[level].clone(), "next": value })
+            };
+        }
+        let body = doc! { "leaf": leaves[0].clone(), "next": value };
+        let event_depth = 1 + depth(&Bson::Document(body.clone()));
+        prop_assert_eq!(event_depth, levels + 1);
+        let event = nested_event(body);
+        let fits = event_depth <= MAX_DEPTH;
+        prop_assert_eq!(event.encode_into(&mut Vec::new()).is_ok(), fits);
+        let mut bytes = Vec::new();
+        event.as_document().to_writer(&mut bytes).expect("bson encodes any depth");
+        match RawEventRef::from_bytes(&bytes) {
+            Ok(_) => prop_assert!(fits),
+            Err(DecodeError::TooDeep { limit, .. }) => {
+                prop_assert!(!fits);
+                prop_assert_eq!(limit, MAX_DEPTH);
+            }
+            Err(other) => prop_assert!(false, "unexpected error {other}"),
+        }
+    }
+
+    #[test]
+    fn corrupted_nested_events_never_panic_nor_validate_what_bson_refuses(
+        body in document(value()),
+        mutations in prop::collection::vec(mutation(), 1..6),
+        fix_length in any::<bool>(),
+    ) {
+        let mut bytes = nested_event(body).to_bytes();
+        for m in &mutations {
+            mutate(&mut bytes, m);
+        }
+        if fix_length && bytes.len() >= 5 {
+            let len = bytes.len();
+            bytes[..4].copy_from_slice(&(len as i32).to_le_bytes());
+            bytes[len - 1] = 0;
+        }
+        assert_readable_when_valid(&bytes);
+        let head = Header { publisher: 1, sequence: 1 }.encode();
+        let _ = wire::decode_message(&[b"prop.nested", &head, &bytes]);
     }
 }
 

@@ -92,8 +92,11 @@ impl Transform {
         if let Some(tenant) = &self.tenant {
             doc.insert("tenant", tenant.as_str());
         }
+        // The event was validated on receipt, so decoding it recursed at most
+        // `MAX_DEPTH` levels; `set` and `rename` may nest it deeper, which
+        // the encoder refuses (receivers would).
         let mut bytes = Vec::with_capacity(event.as_bytes().len() + 64);
-        doc.to_writer(&mut bytes)?;
+        eventstorm_core::event::write_document(&mut bytes, &doc)?;
         Ok(Outcome::Changed(RawEvent::from_bytes(bytes)?))
     }
 
@@ -207,6 +210,27 @@ mod tests {
             .filter(|_| t.apply(event.view()).expect("ok") == Outcome::Unchanged)
             .count();
         assert_eq!(kept, 3);
+    }
+
+    #[test]
+    fn a_transform_that_nests_past_the_limit_is_an_error() {
+        use eventstorm_core::event::MAX_DEPTH;
+        // The body is level 2; `set` adds documents along its path.
+        let mut body = Document::new();
+        for _ in 3..MAX_DEPTH {
+            body = bson::doc! { "a": body };
+        }
+        let event = raw(&Event::builder("a").field("a", body).build());
+        let mut config = TransformConfig::default();
+        config.set.insert("body.b.c".into(), Bson::from(1));
+        assert!(matches!(
+            Transform::new(&config).apply(event.view()),
+            Ok(Outcome::Changed(_))
+        ));
+        let deep_path = format!("body.{}", vec!["x"; MAX_DEPTH].join("."));
+        config.set.insert(deep_path, Bson::from(1));
+        let err = Transform::new(&config).apply(event.view()).unwrap_err();
+        assert!(err.to_string().contains("100 levels"), "{err}");
     }
 
     #[test]

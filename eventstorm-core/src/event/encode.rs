@@ -12,7 +12,7 @@
 use bson::oid::ObjectId;
 use bson::{Bson, DateTime, Document};
 
-use super::{Severity, fields};
+use super::{MAX_DEPTH, Severity, fields};
 use crate::error::Result;
 
 /// The envelope of an event to encode with [`encode_event`].
@@ -74,19 +74,39 @@ pub fn encode_event(buf: &mut Vec<u8>, envelope: &Envelope<'_>, body: &Document)
         string(buf, fields::TENANT, tenant);
     }
     key(buf, 0x03, fields::BODY);
-    write_document(buf, body)?;
+    write_nested(buf, body, 2)?;
     close(buf, start);
     Ok(())
 }
 
 /// Appends `doc`'s BSON bytes to `buf` (what `doc.to_writer(buf)` writes).
+///
+/// A document that nests documents and arrays deeper than [`MAX_DEPTH`]
+/// levels (`doc` itself is level 1) is an error, as receivers refuse it; `buf`
+/// then holds a partial document after its original contents.
 pub fn write_document(buf: &mut Vec<u8>, doc: &Document) -> Result<()> {
+    write_nested(buf, doc, 1)
+}
+
+/// Writes `doc`, which sits at nesting `depth` (the event document is 1).
+fn write_nested(buf: &mut Vec<u8>, doc: &Document, depth: usize) -> Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(too_deep());
+    }
     let start = open(buf);
     for (k, v) in doc {
-        write_element(buf, k, v)?;
+        write_element(buf, k, v, depth)?;
     }
     close(buf, start);
     Ok(())
+}
+
+#[cold]
+fn too_deep() -> crate::Error {
+    crate::Error::InvalidEvent(format!(
+        "documents and arrays nest more than {MAX_DEPTH} levels deep (the event itself is \
+         level 1): receivers refuse such an event, so it is not encoded; flatten its body"
+    ))
 }
 
 fn open(buf: &mut Vec<u8>) -> usize {
@@ -116,10 +136,13 @@ fn string(buf: &mut Vec<u8>, k: &str, value: &str) {
     buf.push(0);
 }
 
-fn write_element(buf: &mut Vec<u8>, k: &str, value: &Bson) -> Result<()> {
+/// Writes one element of a document at nesting `depth`.
+fn write_element(buf: &mut Vec<u8>, k: &str, value: &Bson, depth: usize) -> Result<()> {
     // Keys are short: a plain loop beats a call to memchr here.
     if k.bytes().any(|b| b == 0) {
-        return fallback(buf, k, value);
+        // `bson` reports the key; the value does not matter (and is not
+        // walked).
+        return fallback(buf, k, &Bson::Null);
     }
     match value {
         Bson::Double(v) => {
@@ -129,9 +152,12 @@ fn write_element(buf: &mut Vec<u8>, k: &str, value: &Bson) -> Result<()> {
         Bson::String(s) => string(buf, k, s),
         Bson::Document(doc) => {
             key(buf, 0x03, k);
-            write_document(buf, doc)?;
+            write_nested(buf, doc, depth + 1)?;
         }
         Bson::Array(items) => {
+            if depth + 1 > MAX_DEPTH {
+                return Err(too_deep());
+            }
             key(buf, 0x04, k);
             let start = open(buf);
             let mut index = String::new();
@@ -139,9 +165,22 @@ fn write_element(buf: &mut Vec<u8>, k: &str, value: &Bson) -> Result<()> {
                 index.clear();
                 std::fmt::Write::write_fmt(&mut index, format_args!("{i}"))
                     .map_err(|e| crate::Error::InvalidEvent(e.to_string()))?;
-                write_element(buf, &index, item)?;
+                write_element(buf, &index, item, depth + 1)?;
             }
             close(buf, start);
+        }
+        Bson::JavaScriptCodeWithScope(code) => {
+            // Written here rather than by `bson`, so that the scope's depth
+            // is bounded like any other document's.
+            key(buf, 0x0F, k);
+            let start = open(buf);
+            let len = i32::try_from(code.code.len() + 1).unwrap_or(i32::MAX);
+            buf.extend_from_slice(&len.to_le_bytes());
+            buf.extend_from_slice(code.code.as_bytes());
+            buf.push(0);
+            write_nested(buf, &code.scope, depth + 1)?;
+            let total = i32::try_from(buf.len() - start).unwrap_or(i32::MAX);
+            buf[start..start + 4].copy_from_slice(&total.to_le_bytes());
         }
         Bson::Boolean(v) => {
             key(buf, 0x08, k);
@@ -170,7 +209,8 @@ fn write_element(buf: &mut Vec<u8>, k: &str, value: &Bson) -> Result<()> {
 }
 
 /// Lets `bson` write the element (and report its errors, e.g. a key with a
-/// NUL byte).
+/// NUL byte). Only for values that hold no document (a key with a NUL is an
+/// error whatever the value).
 fn fallback(buf: &mut Vec<u8>, k: &str, value: &Bson) -> Result<()> {
     let mut one = Document::new();
     one.insert(k, value.clone());

@@ -29,14 +29,17 @@ pub struct RawEventRef<'a> {
 }
 
 impl<'a> RawEventRef<'a> {
-    /// Validates `bytes` as an event document: a well-formed BSON document whose
-    /// top-level elements are all readable, with `_id` an ObjectId, `type` a
-    /// valid event type string and `ts` a datetime, the optional envelope
-    /// fields, when present, of the type the wire format gives them
-    /// (`severity` an int32 from 0 to 7, `logger`, `hostname` and `tenant`
-    /// strings, `pid` an int64, `body` a document), and no envelope field
-    /// present twice (a duplicate would read differently here, where the first
-    /// occurrence wins, than in a decoded [`Event`], where the last one does).
+    /// Validates `bytes` as an event document: a well-formed BSON document
+    /// whose every element, in every nested document and array, is readable
+    /// (lengths, terminators, element types, UTF-8 of strings and keys),
+    /// nested at most [`MAX_DEPTH`](super::MAX_DEPTH) levels deep, with `_id`
+    /// an ObjectId, `type` a valid event type string and `ts` a datetime, the
+    /// optional envelope fields, when present, of the type the wire format
+    /// gives them (`severity` an int32 from 0 to 7, `logger`, `hostname` and
+    /// `tenant` strings, `pid` an int64, `body` a document), and no envelope
+    /// field present twice (a duplicate would read differently here, where
+    /// the first occurrence wins, than in a decoded [`Event`], where the last
+    /// one does). Nothing is allocated unless it fails.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let envelope = super::scan::scan(bytes)?;
         let doc = RawDocument::from_bytes(bytes).map_err(|e| DecodeError::Bson(e.to_string()))?;
@@ -169,9 +172,12 @@ impl RawEvent {
         })
     }
 
-    /// Encodes an [`Event`].
+    /// Encodes an [`Event`] (an error when it cannot be encoded, see
+    /// [`Event::encode_into`]).
     pub fn from_event(event: &Event) -> Result<Self> {
-        Ok(RawEvent::from_bytes(event.to_bytes())?)
+        let mut bytes = Vec::with_capacity(256);
+        event.encode_into(&mut bytes)?;
+        Ok(RawEvent::from_bytes(bytes)?)
     }
 
     /// The borrowed view, for field access. Costs no validation: the bytes were

@@ -1,16 +1,19 @@
-//! A single pass over the top-level elements of an event document that checks
-//! their framing and picks out the envelope fields, without building anything.
+//! The check every received event goes through at every hop: one pass over
+//! the document that validates its whole structure (see [`validate`]) and
+//! picks out the envelope fields on the way, without building anything.
 //!
-//! This is the check every received event goes through at every hop, so it is
-//! written by hand: it reads each element's type byte and key and skips its
-//! value by the length the BSON specification gives its type. Nested documents
-//! are checked only for their length prefix and terminator; reading into them
-//! later goes through `bson`'s raw API, which reports malformed data as errors.
+//! The top-level elements are read here, because the envelope is among them;
+//! each nested document or array is handed to [`validate::walk`], which checks
+//! everything inside it and refuses nesting deeper than [`MAX_DEPTH`].
+//!
+//! [`validate`]: super::validate
+//! [`MAX_DEPTH`]: super::MAX_DEPTH
 
 use bson::DateTime;
 use bson::oid::ObjectId;
 
 use super::fields;
+use super::validate::{self, Next};
 use crate::error::DecodeError;
 
 /// The envelope fields a receiver needs, borrowed from the bytes.
@@ -19,127 +22,6 @@ pub(crate) struct Envelope<'a> {
     pub(crate) event_type: &'a str,
     pub(crate) id: ObjectId,
     pub(crate) timestamp: DateTime,
-}
-
-fn bson_error(at: usize, problem: impl std::fmt::Display) -> DecodeError {
-    DecodeError::Bson(format!("at byte {at}: {problem}"))
-}
-
-/// What is wrong at a byte offset: small and `Copy`, so that the hot path
-/// passes a few words around, and the error message is only built when
-/// something is actually wrong.
-#[derive(Debug, Clone, Copy)]
-enum Fault {
-    LengthPastEnd,
-    NegativeLength(i32),
-    EmptyString,
-    UnterminatedString,
-    UnterminatedCString,
-    BadEmbeddedDocument(usize),
-    BadBoolean,
-    ShortCodeWithScope(usize),
-    UnknownType(u8),
-    ValuePastEnd,
-}
-
-impl Fault {
-    fn at(self, at: usize) -> DecodeError {
-        match self {
-            Fault::LengthPastEnd => bson_error(at, "length prefix runs past the document"),
-            Fault::NegativeLength(len) => bson_error(at, format!("negative length {len}")),
-            Fault::EmptyString => bson_error(at, "string length 0 (must count its NUL)"),
-            Fault::UnterminatedString => {
-                bson_error(at, "string is not NUL-terminated within the document")
-            }
-            Fault::UnterminatedCString => bson_error(at, "unterminated C string"),
-            Fault::BadEmbeddedDocument(len) => bson_error(
-                at,
-                format!("embedded document of length {len} is malformed"),
-            ),
-            Fault::BadBoolean => bson_error(at, "boolean is neither 0 nor 1"),
-            Fault::ShortCodeWithScope(len) => {
-                bson_error(at, format!("code with scope of length {len} is too short"))
-            }
-            Fault::UnknownType(kind) => {
-                bson_error(at, format!("unknown element type 0x{kind:02x}"))
-            }
-            Fault::ValuePastEnd => bson_error(at, "value runs past the document"),
-        }
-    }
-}
-
-/// A fault and where it is.
-type Faulty<T> = Result<T, (usize, Fault)>;
-
-#[inline]
-fn read_len(bytes: &[u8], at: usize, end: usize) -> Faulty<usize> {
-    let raw = bytes
-        .get(at..at + 4)
-        .filter(|_| at + 4 <= end)
-        .ok_or((at, Fault::LengthPastEnd))?;
-    let len = i32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
-    usize::try_from(len).map_err(|_| (at, Fault::NegativeLength(len)))
-}
-
-#[inline]
-fn string_end(bytes: &[u8], at: usize, end: usize) -> Faulty<usize> {
-    let len = read_len(bytes, at, end)?;
-    if len == 0 {
-        return Err((at, Fault::EmptyString));
-    }
-    let stop = at + 4 + len;
-    if stop > end || bytes[stop - 1] != 0 {
-        return Err((at, Fault::UnterminatedString));
-    }
-    Ok(stop)
-}
-
-fn cstring_end(bytes: &[u8], at: usize, end: usize) -> Faulty<usize> {
-    bytes
-        .get(at..end)
-        .and_then(|rest| rest.iter().position(|&b| b == 0))
-        .map(|i| at + i + 1)
-        .ok_or((at, Fault::UnterminatedCString))
-}
-
-#[inline]
-fn value_end(bytes: &[u8], kind: u8, at: usize, end: usize) -> Faulty<usize> {
-    let stop = match kind {
-        0x01 | 0x09 | 0x11 | 0x12 => at + 8,
-        0x02 | 0x0D | 0x0E => string_end(bytes, at, end)?,
-        0x03 | 0x04 => {
-            let len = read_len(bytes, at, end)?;
-            if len < 5 || at + len > end || bytes[at + len - 1] != 0 {
-                return Err((at, Fault::BadEmbeddedDocument(len)));
-            }
-            at + len
-        }
-        0x05 => at + 5 + read_len(bytes, at, end)?,
-        0x06 | 0x0A | 0x7F | 0xFF => at,
-        0x07 => at + 12,
-        0x08 => {
-            if at >= end || !matches!(bytes.get(at), Some(0 | 1)) {
-                return Err((at, Fault::BadBoolean));
-            }
-            at + 1
-        }
-        0x0B => cstring_end(bytes, cstring_end(bytes, at, end)?, end)?,
-        0x0C => string_end(bytes, at, end)? + 12,
-        0x0F => {
-            let len = read_len(bytes, at, end)?;
-            if len < 14 {
-                return Err((at, Fault::ShortCodeWithScope(len)));
-            }
-            at + len
-        }
-        0x10 => at + 4,
-        0x13 => at + 16,
-        other => return Err((at - 1, Fault::UnknownType(other))),
-    };
-    if stop > end {
-        return Err((at, Fault::ValuePastEnd));
-    }
-    Ok(stop)
 }
 
 fn envelope_error(field: &'static str, problem: impl Into<String>) -> DecodeError {
@@ -178,41 +60,26 @@ fn wrong_type(field: &'static str, expected: &str, kind: u8) -> DecodeError {
     )
 }
 
+/// Validates an event document and returns its envelope.
 pub(crate) fn scan(bytes: &[u8]) -> Result<Envelope<'_>, DecodeError> {
-    if bytes.len() < 5 {
-        return Err(bson_error(
-            0,
-            format!("{} bytes is too short for a document", bytes.len()),
-        ));
-    }
-    let declared = read_len(bytes, 0, bytes.len()).map_err(|(at, f)| f.at(at))?;
-    if declared != bytes.len() {
-        return Err(bson_error(
-            0,
-            format!(
-                "length prefix says {declared} bytes, the frame has {}",
-                bytes.len()
-            ),
-        ));
-    }
-    let end = bytes.len() - 1;
-    if bytes[end] != 0 {
-        return Err(bson_error(end, "document does not end with NUL"));
-    }
+    let end = validate::frame(bytes)?;
     let mut seen = [false; fields::ALL.len()];
     let (mut event_type, mut id, mut timestamp) = (None, None, None);
     let mut at = 4;
     while at < end {
         let kind = bytes[at];
         let key_start = at + 1;
-        let key_len = bytes[key_start..end]
-            .iter()
-            .position(|&b| b == 0)
-            .ok_or_else(|| bson_error(key_start, "unterminated key"))?;
-        let key = &bytes[key_start..key_start + key_len];
-        let value = key_start + key_len + 1;
-        let stop = value_end(bytes, kind, value, end).map_err(|(at, f)| f.at(at))?;
-        if let Some(i) = envelope_index(key) {
+        let value = validate::key_end(bytes, key_start, end)
+            .map_err(|f| validate::located(bytes, at, &[], None, f))?;
+        let stop = match validate::value(bytes, kind, value, end) {
+            Ok(Next::Skip(stop)) => stop,
+            Ok(Next::Enter(doc, terminator)) => {
+                validate::walk(bytes, doc, terminator, 2, Some(key_start))?;
+                terminator + 1
+            }
+            Err(fault) => return Err(validate::located(bytes, at, &[], Some(key_start), fault)),
+        };
+        if let Some(i) = envelope_index(&bytes[key_start..value - 1]) {
             let field = fields::ALL[i];
             if std::mem::replace(&mut seen[i], true) {
                 return Err(envelope_error(field, "present more than once"));
@@ -225,6 +92,7 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Envelope<'_>, DecodeError> {
                 }
                 (fields::ID, _) => return Err(envelope_error(field, "expected an ObjectId")),
                 (fields::TYPE, 0x02) => {
+                    // Checked as UTF-8 by `validate::value` already.
                     let text = std::str::from_utf8(&bytes[value + 4..stop - 1])
                         .map_err(|e| envelope_error(field, format!("not UTF-8: {e}")))?;
                     event_type = Some(text);
@@ -274,13 +142,8 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Envelope<'_>, DecodeError> {
                 }
                 _ => {}
             }
-        } else if std::str::from_utf8(key).is_err() {
-            return Err(bson_error(key_start, "key is not UTF-8"));
         }
         at = stop;
-    }
-    if at != end {
-        return Err(bson_error(at, "elements run past the document"));
     }
     let missing = |field| envelope_error(field, "missing");
     let event_type = event_type.ok_or_else(|| missing(fields::TYPE))?;
