@@ -33,13 +33,14 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 # Test servers: each script prints VAR=value lines for the tests to read.
 for service in mongo cql; do
   step "starting the $service test server"
-  services+=("$service")
   env_lines=$(scripts/services/"$service".sh start)
   echo "$env_lines"
   while IFS= read -r line; do
     line=${line#export }
     if [[ "$line" == EVENTSTORM_*=* ]]; then export "${line?}"; fi
   done <<<"$env_lines"
+  # Stop on exit only a server this script started (not one already running).
+  if grep -q '^export EVENTSTORM_[A-Z]*_STARTED=true$' <<<"$env_lines"; then services+=("$service"); fi
 done
 
 step "cargo test"
