@@ -22,6 +22,7 @@
 //! ```
 
 mod error;
+mod refused;
 mod runtime;
 pub mod sinks;
 mod subscriber;
@@ -32,5 +33,6 @@ pub mod cql;
 pub mod mongo;
 
 pub use error::{Error, Result};
+pub use refused::{RefusedEvent, RefusedHandler};
 pub use runtime::{RuntimeConfig, SinkRuntime, WhenFull};
 pub use subscriber::{Subscriber, SubscriberConfig};
