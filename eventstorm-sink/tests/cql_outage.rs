@@ -59,7 +59,7 @@ fn a_long_outage_with_bursts_and_idle_flushes_loses_nothing() {
                 max_backoff_ms: 1_000,
                 ..RetryConfig::default()
             },
-            ..CqlSinkConfig::from_uri(&server.uri(), &keyspace("outage"))
+            ..CqlSinkConfig::from_uri(&server.uri(), keyspace("outage"))
         };
         let (tx, rx) = mpsc::channel::<RefusedEvent>();
         let mut sink = CqlSink::new(config)
