@@ -18,11 +18,7 @@
 //! let (tx, rx) = mpsc::channel::<RefusedEvent>();
 //! let mut handler: Box<dyn RefusedHandler> = Box::new(tx);
 //! # let event = eventstorm_core::RawEvent::from_event(&eventstorm_core::Event::builder("a").build()).unwrap();
-//! handler.refused(RefusedEvent {
-//!     event,
-//!     destination: "ops.acme_events".into(),
-//!     reason: "document too deep".into(),
-//! });
+//! handler.refused(RefusedEvent::new(event, "ops.acme_events", "document too deep"));
 //! assert_eq!(rx.recv().unwrap().reason, "document too deep");
 //! ```
 
