@@ -30,16 +30,22 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
+step "library crates without their default features"
+cargo check --quiet -p eventstorm-core --no-default-features
+cargo check --quiet -p eventstorm-core --no-default-features --features transport
+cargo check --quiet -p eventstorm-sink --no-default-features
+
 # Test servers: each script prints VAR=value lines for the tests to read.
-for service in mongo cql; do
+for service in mongo cql python; do
   step "starting the $service test server"
-  services+=("$service")
   env_lines=$(scripts/services/"$service".sh start)
   echo "$env_lines"
   while IFS= read -r line; do
     line=${line#export }
     if [[ "$line" == EVENTSTORM_*=* ]]; then export "${line?}"; fi
   done <<<"$env_lines"
+  # Stop on exit only a server this script started (not one already running).
+  if grep -q '^export EVENTSTORM_[A-Z]*_STARTED=true$' <<<"$env_lines"; then services+=("$service"); fi
 done
 
 step "cargo test"

@@ -22,6 +22,7 @@
 //! ```
 
 mod error;
+mod refused;
 mod runtime;
 pub mod sinks;
 mod subscriber;
@@ -36,6 +37,7 @@ pub use runtime::{RuntimeConfig, SinkHandle, SinkRuntime, WhenFull};
 
 // What a custom sink needs, so that it depends on this crate alone.
 pub use eventstorm_core::{EventSink, RawEvent, RawEventRef, SinkError, Stats};
+pub use refused::{RefusedEvent, RefusedHandler};
 pub use subscriber::{Subscriber, SubscriberConfig};
 pub use zmq;
 

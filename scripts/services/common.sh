@@ -7,9 +7,15 @@
 # serves; it may write $URI_FILE), then calls `dispatch "$@"`.
 #
 # Only `export VAR=value` lines go to stdout, for `eval "$(script start)"`;
-# progress and errors go to stderr.
+# progress and errors go to stderr. `start` prints two: the server's address
+# ($ENV_VAR) and whether this call started it ($STARTED_VAR, `true` or
+# `false` when a server started earlier from this checkout was already
+# running), so that a caller stops only a server it started.
 
 log() { echo "$NAME.sh: $*" >&2; }
+
+# EVENTSTORM_MONGODB_URI -> EVENTSTORM_MONGODB_STARTED
+STARTED_VAR="${ENV_VAR%_URI}_STARTED"
 
 running_pid() {
     # Prints the pid of the server started by `start`, if it still runs.
@@ -23,8 +29,9 @@ running_pid() {
 start() {
     local pid
     if pid="$(running_pid)" && [[ -f "$URI_FILE" ]]; then
-        log "already running (pid $pid)"
+        log "already running (pid $pid): not started by this call"
         echo "export $ENV_VAR=$(cat "$URI_FILE")"
+        echo "export $STARTED_VAR=false"
         return 0
     fi
     prepare
@@ -50,6 +57,7 @@ start() {
     done
     log "ready (pid $pid)"
     echo "export $ENV_VAR=$(cat "$URI_FILE")"
+    echo "export $STARTED_VAR=true"
 }
 
 stop() {

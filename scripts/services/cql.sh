@@ -11,15 +11,17 @@
 #   start   build the server (cargo build -p cql-test-server, in the workspace's
 #           target directory), start it on a free loopback port with its data in
 #           .test-env/cql-data/events.db, wait until it listens, print
-#           `export EVENTSTORM_CQL_URI=127.0.0.1:PORT` on stdout. When it already runs,
-#           only prints the line again.
+#           `export EVENTSTORM_CQL_URI=127.0.0.1:PORT` and
+#           `export EVENTSTORM_CQL_STARTED=true` on stdout. When it already runs,
+#           prints the URI line again and `EVENTSTORM_CQL_STARTED=false`: a
+#           caller stops only a server it started.
 #   stop    stop the server started by `start` (no-op when none is running).
 #   status  print whether the server runs, and its URI.
 #   bin     build the server if needed and print the path of its binary (the
 #           restart test reads it from EVENTSTORM_CQL_SERVER_BIN).
 #
-# Only the EVENTSTORM_CQL_URI line (or the binary path) goes to stdout (it is
-# meant for `eval`); progress and errors go to stderr.
+# Only the two export lines (or the binary path) go to stdout (they are meant
+# for `eval`); progress and errors go to stderr.
 set -euo pipefail
 
 NAME=cql

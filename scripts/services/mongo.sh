@@ -9,13 +9,16 @@
 # Commands:
 #   start   install the server into .test-env/venv-mongo if missing, start it on a
 #           free loopback port (data in .test-env/mongo-data), wait until it
-#           accepts connections, print EVENTSTORM_MONGODB_URI=... on stdout.
-#           When it is already running, only prints the line again.
+#           accepts connections, print `export EVENTSTORM_MONGODB_URI=...` and
+#           `export EVENTSTORM_MONGODB_STARTED=true` on stdout. When it is
+#           already running, prints the URI line again and
+#           `EVENTSTORM_MONGODB_STARTED=false`: a caller stops only a server it
+#           started.
 #   stop    stop the server started by `start` (no-op when none is running).
 #   status  print whether the server runs, and its URI.
 #   bin     install the server if missing and print the path of its binary.
 #
-# Only the EVENTSTORM_MONGODB_URI line goes to stdout (it is meant for `eval`);
+# Only the two export lines go to stdout (they are meant for `eval`);
 # progress and errors go to stderr.
 set -euo pipefail
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::CqlError;
+use super::names::{check_identifier, check_keyspace};
 pub use super::options::{
     ColumnConfig, ColumnType, ConsistencyLevel, Credentials, Replication, RetryConfig,
 };
@@ -23,6 +24,13 @@ pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 64;
 /// Default [`CqlSinkConfig::max_pending`]: events accepted by `write` and not
 /// yet written (in flight, waiting for a request slot or a retry).
 pub const DEFAULT_MAX_PENDING: usize = 10_000;
+/// Default [`CqlSinkConfig::max_pending_bytes`]: 256 MiB of pending
+/// documents.
+pub const DEFAULT_MAX_PENDING_BYTES: usize = 256 * 1024 * 1024;
+/// Default [`CqlSinkConfig::max_pending_age_ms`]: one hour.
+pub const DEFAULT_MAX_PENDING_AGE_MS: u64 = 3_600_000;
+/// Default [`CqlSinkConfig::flush_timeout_ms`].
+pub const DEFAULT_FLUSH_TIMEOUT_MS: u64 = 30_000;
 /// Default [`CqlSinkConfig::bucket_secs`]: one hour per partition and type.
 pub const DEFAULT_BUCKET_SECS: u64 = 3_600;
 /// Default [`CqlSinkConfig::request_timeout_ms`].
@@ -85,11 +93,22 @@ pub struct CqlSinkConfig {
     /// Most events accepted and not yet written. Default
     /// [`DEFAULT_MAX_PENDING`].
     pub max_pending: usize,
-    /// What `write` does when `max_pending` events are already pending (the
-    /// cluster is slow or down): wait for room (`block`, the default:
-    /// back-pressure), or drop the event, count it as `dropped_full` and report
-    /// it in the write's error (`drop`).
+    /// Most bytes of pending documents (as received); an event larger than
+    /// this alone is refused. Default [`DEFAULT_MAX_PENDING_BYTES`].
+    pub max_pending_bytes: usize,
+    /// Longest an event stays pending while its insert is retried (the
+    /// cluster is down): then it is given up and counted as `expired`.
+    /// Default [`DEFAULT_MAX_PENDING_AGE_MS`].
+    pub max_pending_age_ms: u64,
+    /// What `write` does when `max_pending` events or `max_pending_bytes` are
+    /// already pending (the cluster is slow or down): wait for room (`block`,
+    /// the default: back-pressure), or drop the event, count it as
+    /// `dropped_full` and report it in the write's error (`drop`).
     pub when_full: WhenFull,
+    /// The longest one `flush` waits for pending inserts; what is still
+    /// pending then stays pending (within the limits above). Default
+    /// [`DEFAULT_FLUSH_TIMEOUT_MS`].
+    pub flush_timeout_ms: u64,
     /// Width of a time bucket, in seconds: each partition holds the events of
     /// one type whose `ts` falls in one bucket. Do not change it for an
     /// existing table (queries would look in the wrong partitions). Default
@@ -122,7 +141,10 @@ impl Default for CqlSinkConfig {
             consistency: ConsistencyLevel::default(),
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
             max_pending: DEFAULT_MAX_PENDING,
+            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
+            max_pending_age_ms: DEFAULT_MAX_PENDING_AGE_MS,
             when_full: WhenFull::Block,
+            flush_timeout_ms: DEFAULT_FLUSH_TIMEOUT_MS,
             bucket_secs: DEFAULT_BUCKET_SECS,
             ttl_secs: None,
             columns: Vec::new(),
@@ -169,13 +191,22 @@ impl CqlSinkConfig {
         if self.contact_points.is_empty() {
             return bad("contact_points", "expected at least one host:port".into());
         }
-        check_identifier("keyspace", &self.keyspace)?;
+        check_keyspace("keyspace", &self.keyspace)?;
         check_identifier("table", &self.table)?;
         if self.max_concurrent_requests == 0 {
             return bad("max_concurrent_requests", "expected at least 1".into());
         }
         if self.max_pending == 0 || self.max_pending > u32::MAX as usize >> 3 {
             return bad("max_pending", "expected 1 to 536870911".into());
+        }
+        if self.max_pending_bytes < 1024 * 1024 || self.max_pending_bytes > u32::MAX as usize {
+            return bad(
+                "max_pending_bytes",
+                "expected 1048576 (1 MiB) to 4294967295".into(),
+            );
+        }
+        if self.max_pending_age_ms == 0 {
+            return bad("max_pending_age_ms", "expected at least 1".into());
         }
         if self.bucket_secs == 0 || self.bucket_secs > 366 * 86_400 {
             return bad("bucket_secs", "expected 1 second to 366 days".into());
@@ -268,28 +299,16 @@ impl CqlSinkConfig {
         Duration::from_millis(self.request_timeout_ms)
     }
 
+    pub(crate) fn flush_timeout(&self) -> Duration {
+        Duration::from_millis(self.flush_timeout_ms)
+    }
+
+    pub(crate) fn max_pending_age(&self) -> Duration {
+        Duration::from_millis(self.max_pending_age_ms)
+    }
+
     pub(crate) fn connect_timeout(&self) -> Duration {
         Duration::from_millis(self.connect_timeout_ms)
-    }
-}
-
-/// CQL identifiers the sink writes unquoted: a letter, then letters, digits
-/// or `_`, at most 48 characters (Cassandra's limit for keyspaces and tables).
-/// Unquoted identifiers are case-insensitive in CQL.
-fn check_identifier(key: &str, name: &str) -> Result<(), CqlError> {
-    let mut chars = name.chars();
-    let ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && name.len() <= 48;
-    if ok {
-        Ok(())
-    } else {
-        Err(CqlError::config(
-            key,
-            format!(
-                "{name:?}: expected a letter, then letters, digits or _, at most 48 characters"
-            ),
-        ))
     }
 }
 

@@ -56,7 +56,7 @@ impl Connection {
                     .await
                     .map_err(|e| CqlError::Schema {
                         statement: statement.clone(),
-                        message: e.to_string(),
+                        source: Box::new(e.into()),
                     })?;
             }
             let prepare = |cql: String| {
@@ -68,7 +68,7 @@ impl Connection {
                             .await
                             .map_err(|e| CqlError::Prepare {
                                 statement: cql.clone(),
-                                message: e.to_string(),
+                                source: Box::new(e.into()),
                             })?;
                     statement.set_consistency(config.consistency.into());
                     Ok::<_, CqlError>(statement)
@@ -117,11 +117,11 @@ async fn connect(config: &CqlSinkConfig) -> Result<Session, CqlError> {
         Ok(Ok(session)) => Ok(session),
         Ok(Err(e)) => Err(CqlError::Connect {
             contact_points: config.contact_points.join(","),
-            message: e.to_string(),
+            source: Box::new(e.into()),
         }),
-        Err(_) => Err(CqlError::Connect {
+        Err(_) => Err(CqlError::ConnectTimeout {
             contact_points: config.contact_points.join(","),
-            message: format!("no answer within {:?}", config.connect_timeout() * 2),
+            waited: config.connect_timeout() * 2,
         }),
     }
 }

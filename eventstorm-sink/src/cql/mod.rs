@@ -16,7 +16,7 @@
 //! let event = Event::builder("volume.create.end").tenant("acme").field("size_gb", 20).build();
 //! sink.write(&[RawEvent::from_event(&event)?])?;
 //! sink.flush()?; // waits for the inserts
-//! println!("{}", sink.stats()); // cql:ops.events: accepted=1 written=1 failed=0 ...
+//! println!("{}", sink.stats()); // cql:ops.events: accepted=1 written=1 refused=0 ...
 //!
 //! let ts = event.timestamp();
 //! let found = sink.reader().events("volume.create.end", ts, bson::DateTime::from_millis(ts.timestamp_millis() + 1))?;
@@ -55,6 +55,8 @@
 
 mod config;
 mod connection;
+mod counters;
+mod names;
 mod options;
 mod query;
 mod schema;
@@ -64,12 +66,45 @@ mod writer;
 pub use config::{
     ColumnConfig, ColumnType, ConsistencyLevel, CqlSinkConfig, Credentials,
     DEFAULT_BACKOFF_MULTIPLIER, DEFAULT_BUCKET_SECS, DEFAULT_CONNECT_TIMEOUT_MS,
-    DEFAULT_CONTACT_POINT, DEFAULT_INITIAL_BACKOFF_MS, DEFAULT_KEYSPACE, DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_MAX_BACKOFF_MS, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_PENDING,
+    DEFAULT_CONTACT_POINT, DEFAULT_FLUSH_TIMEOUT_MS, DEFAULT_INITIAL_BACKOFF_MS, DEFAULT_KEYSPACE,
+    DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_BACKOFF_MS, DEFAULT_MAX_CONCURRENT_REQUESTS,
+    DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_AGE_MS, DEFAULT_MAX_PENDING_BYTES,
     DEFAULT_REQUEST_TIMEOUT_MS, DEFAULT_TABLE, Replication, RetryConfig,
 };
+pub use counters::CqlCounters;
+pub use names::MAX_NAME_LEN;
 pub use query::{CqlReader, MAX_BUCKETS_PER_QUERY};
-pub use sink::{CqlCounts, CqlSink};
+pub use sink::CqlSink;
+
+/// The driver's error behind a [`CqlError`], by the operation that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DriverError {
+    /// Building the session (connecting to the contact points).
+    #[error(transparent)]
+    NewSession(#[from] scylla::errors::NewSessionError),
+    /// Running a statement.
+    #[error(transparent)]
+    Execution(#[from] scylla::errors::ExecutionError),
+    /// Preparing a statement.
+    #[error(transparent)]
+    Prepare(#[from] scylla::errors::PrepareError),
+    /// Starting a paged read.
+    #[error(transparent)]
+    Pager(#[from] scylla::errors::PagerExecutionError),
+    /// Reading the next row of a paged read.
+    #[error(transparent)]
+    NextRow(#[from] scylla::errors::NextRowError),
+    /// A result that should hold rows.
+    #[error(transparent)]
+    IntoRows(#[from] scylla::errors::IntoRowsResultError),
+    /// The first row of a result.
+    #[error(transparent)]
+    FirstRow(#[from] scylla::errors::FirstRowError),
+    /// The columns of a result do not have the expected types.
+    #[error(transparent)]
+    TypeCheck(#[from] scylla::errors::TypeCheckError),
+}
 
 /// What can go wrong when building the CQL sink or reading events back.
 /// (Write failures of the sink itself are
@@ -90,50 +125,85 @@ pub enum CqlError {
     Runtime(#[source] std::io::Error),
     /// No contact point could be reached.
     #[error(
-        "cannot connect to the CQL cluster at {contact_points}: {message} (is a node listening there? see docs/cql-sink.md)"
+        "cannot connect to the CQL cluster at {contact_points}: {source} (is a node listening there? see docs/cql-sink.md)"
     )]
     Connect {
         /// The contact points, comma-separated.
         contact_points: String,
         /// The driver's error.
-        message: String,
+        #[source]
+        source: Box<DriverError>,
+    },
+    /// No contact point answered within twice `connect_timeout_ms`.
+    #[error(
+        "cannot connect to the CQL cluster at {contact_points}: no answer within {waited:?} (is a node listening there? is `connect_timeout_ms` long enough?)"
+    )]
+    ConnectTimeout {
+        /// The contact points, comma-separated.
+        contact_points: String,
+        /// How long the sink waited.
+        waited: std::time::Duration,
     },
     /// Creating the keyspace or the table failed.
     #[error(
-        "cannot create the schema with `{statement}`: {message} (does the user have CREATE permission? is the replication valid for this cluster?)"
+        "cannot create the schema with `{statement}`: {source} (does the user have CREATE permission? is the replication valid for this cluster?)"
     )]
     Schema {
         /// The statement.
         statement: String,
         /// The driver's error.
-        message: String,
+        #[source]
+        source: Box<DriverError>,
     },
     /// A statement could not be prepared (for example an existing table
     /// without a configured column).
     #[error(
-        "cannot prepare `{statement}`: {message} (an existing table must have every configured column: ALTER TABLE ... ADD, or use another table)"
+        "cannot prepare `{statement}`: {source} (an existing table must have every configured column: ALTER TABLE ... ADD, or use another table)"
     )]
     Prepare {
         /// The statement.
         statement: String,
         /// The driver's error.
-        message: String,
+        #[source]
+        source: Box<DriverError>,
     },
     /// A query failed.
-    #[error("CQL {operation} failed: {message}")]
+    #[error("CQL {operation} failed: {source} (is the cluster at the contact points up?)")]
     Query {
         /// What was being done.
         operation: String,
-        /// The driver's error, or what is wrong.
-        message: String,
+        /// The driver's error.
+        #[source]
+        source: Box<DriverError>,
+    },
+    /// A time range spans more buckets than one query may visit.
+    #[error(
+        "reading {event_type}: the range spans {buckets} buckets, more than {max}: query a shorter range"
+    )]
+    RangeTooLong {
+        /// The event type queried.
+        event_type: String,
+        /// Buckets the range spans.
+        buckets: i64,
+        /// [`MAX_BUCKETS_PER_QUERY`].
+        max: i64,
+    },
+    /// A stored row has no document.
+    #[error("the row at ts {ts} in {table} has no doc (was it written by another program?)")]
+    MissingDoc {
+        /// `keyspace.table`.
+        table: String,
+        /// The row's `ts`, in milliseconds.
+        ts: i64,
     },
     /// A stored document is not a valid event.
-    #[error("stored document {id} is not a valid event: {message}")]
+    #[error("stored document {id} is not a valid event: {source}")]
     Decode {
         /// The event id, or where the row is.
         id: String,
         /// What is wrong.
-        message: String,
+        #[source]
+        source: Box<eventstorm_core::Error>,
     },
 }
 
@@ -142,6 +212,13 @@ impl CqlError {
         CqlError::Config {
             key: key.into(),
             message: message.into(),
+        }
+    }
+
+    pub(crate) fn query(operation: impl Into<String>, source: impl Into<DriverError>) -> Self {
+        CqlError::Query {
+            operation: operation.into(),
+            source: Box::new(source.into()),
         }
     }
 }

@@ -132,13 +132,17 @@ impl ColumnType {
 
 /// Exponential backoff between the attempts of one insert: `initial_backoff_ms`,
 /// multiplied by `multiplier` after each failed attempt, capped at
-/// `max_backoff_ms`. Requests that cannot succeed (invalid statement or value)
-/// are not retried.
+/// `max_backoff_ms`. While the cluster is unreachable (connection errors,
+/// timeouts, unavailable or overloaded nodes) an insert is retried until it
+/// has been pending `max_pending_age_ms`; requests that cannot succeed
+/// (invalid statement or value) are refused at once; other server errors are
+/// tried `max_attempts` times.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {
-    /// Attempts per insert, the first included; an insert still failing then
-    /// is counted as `failed`. Default [`DEFAULT_MAX_ATTEMPTS`].
+    /// Attempts per insert for server errors that are neither an outage nor
+    /// a refusal, the first included; an insert still failing then is counted
+    /// as `failed`. Default [`DEFAULT_MAX_ATTEMPTS`].
     pub max_attempts: u32,
     /// First delay. Default [`DEFAULT_INITIAL_BACKOFF_MS`].
     pub initial_backoff_ms: u64,

@@ -46,7 +46,7 @@ impl CqlReader {
             .map(|raw| {
                 raw.to_event().map_err(|e| CqlError::Decode {
                     id: raw.id().to_hex(),
-                    message: e.to_string(),
+                    source: Box::new(e),
                 })
             })
             .collect()
@@ -68,11 +68,10 @@ impl CqlReader {
         let (first, last) = (schema.bucket_of(from), schema.bucket_of(to - 1));
         let buckets = (last - first) / schema.bucket_ms() + 1;
         if buckets > MAX_BUCKETS_PER_QUERY {
-            return Err(CqlError::Query {
-                operation: format!("reading {event_type}"),
-                message: format!(
-                    "the range spans {buckets} buckets, more than {MAX_BUCKETS_PER_QUERY}: query a shorter range"
-                ),
+            return Err(CqlError::RangeTooLong {
+                event_type: event_type.to_owned(),
+                buckets,
+                max: MAX_BUCKETS_PER_QUERY,
             });
         }
         let statement = &self.connection.shared.select_range;
@@ -113,10 +112,7 @@ impl CqlReader {
 
     /// `release_version` of the node that answers (a cheap liveness check).
     pub fn release_version(&self) -> Result<String, CqlError> {
-        let error = |message: String| CqlError::Query {
-            operation: "reading system.local".into(),
-            message,
-        };
+        let operation = "reading system.local";
         self.connection.block_on(async {
             let result = self
                 .connection
@@ -124,12 +120,13 @@ impl CqlReader {
                 .session
                 .query_unpaged("SELECT release_version FROM system.local", ())
                 .await
-                .map_err(|e| error(e.to_string()))?;
+                .map_err(|e| CqlError::query(operation, e))?;
             let rows = result
                 .into_rows_result()
-                .map_err(|e| error(e.to_string()))?;
-            let (version,): (Option<String>,) =
-                rows.first_row().map_err(|e| error(e.to_string()))?;
+                .map_err(|e| CqlError::query(operation, e))?;
+            let (version,): (Option<String>,) = rows
+                .first_row()
+                .map_err(|e| CqlError::query(operation, e))?;
             Ok(version.unwrap_or_default())
         })
     }
@@ -141,25 +138,26 @@ impl CqlReader {
         out: &mut Vec<RawEvent>,
     ) -> Result<(), CqlError> {
         let shared = &self.connection.shared;
-        let error = |message: String| CqlError::Query {
-            operation: format!("reading {}", shared.schema.qualified_table()),
-            message,
-        };
+        let table = shared.schema.qualified_table();
+        let operation = || format!("reading {table}");
         self.connection.block_on(async {
             let pager = shared
                 .session
                 .execute_iter(statement.clone(), values)
                 .await
-                .map_err(|e| error(e.to_string()))?;
+                .map_err(|e| CqlError::query(operation(), e))?;
             let mut rows = pager
                 .rows_stream::<(CqlTimestamp, Option<Vec<u8>>)>()
-                .map_err(|e| error(e.to_string()))?;
+                .map_err(|e| CqlError::query(operation(), e))?;
             while let Some(row) = rows.next().await {
-                let (ts, doc) = row.map_err(|e| error(e.to_string()))?;
-                let doc = doc.ok_or_else(|| error(format!("row at ts {} has no doc", ts.0)))?;
+                let (ts, doc) = row.map_err(|e| CqlError::query(operation(), e))?;
+                let doc = doc.ok_or_else(|| CqlError::MissingDoc {
+                    table: table.clone(),
+                    ts: ts.0,
+                })?;
                 let raw = RawEvent::from_bytes(doc).map_err(|e| CqlError::Decode {
                     id: format!("(row at ts {})", ts.0),
-                    message: e.to_string(),
+                    source: Box::new(e.into()),
                 })?;
                 out.push(raw);
             }

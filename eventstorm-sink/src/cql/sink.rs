@@ -3,16 +3,19 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use eventstorm_core::{EventSink, RawEvent, SinkError, Stats};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::CqlError;
 use super::config::CqlSinkConfig;
 use super::connection::Connection;
+use super::counters::CqlCounters;
 use super::query::CqlReader;
-use super::writer::{Counters, Writer};
+use super::writer::{Job, TaskState, Writer};
 use crate::WhenFull;
+use crate::refused::{Refusals, RefusedEvent, RefusedHandler};
 
 /// Writes events into a Cassandra/ScyllaDB table, one row per event (see the
 /// [module docs](super) for the table).
@@ -20,49 +23,28 @@ use crate::WhenFull;
 /// [`write`](EventSink::write) turns each event into a row and hands it to an
 /// insert task on the sink's private runtime, then returns: at most
 /// `max_concurrent_requests` inserts are in flight, at most `max_pending`
-/// events wait (`when_full` says what happens beyond). Each insert is retried
-/// with backoff; one that still fails is counted as `failed` and reported by
-/// the next [`flush`](EventSink::flush), which waits until nothing is pending.
-/// Dropping the sink flushes it.
+/// events (and `max_pending_bytes`) wait (`when_full` says what happens
+/// beyond). While the cluster is unreachable an insert is retried with
+/// backoff for up to `max_pending_age_ms`; an insert the cluster refuses for
+/// good is counted as `refused` (and handed to the [`RefusedHandler`]) and
+/// stops nothing else. [`flush`](EventSink::flush) waits up to
+/// `flush_timeout_ms` for the pending inserts; dropping the sink flushes it.
 ///
-/// So, once flushed: `accepted = written + failed`, and every event given to
-/// `write` is `accepted` or `dropped_full`.
+/// So, once flushed: `accepted = written + refused + failed + expired`, and
+/// every event given to `write` is `accepted` or `dropped_full`.
 #[derive(Debug)]
 pub struct CqlSink {
     connection: Connection,
     writer: Writer,
-    counters: Arc<Counters>,
+    counters: Arc<CqlCounters>,
+    state: Arc<TaskState>,
     /// One permit per event allowed pending.
     pending: Arc<Semaphore>,
-    max_pending: u32,
-    when_full: WhenFull,
+    /// One permit per byte allowed pending.
+    pending_bytes: Arc<Semaphore>,
+    config: CqlSinkConfig,
+    refusals: Refusals,
     name: String,
-}
-
-/// A snapshot of a [`CqlSink`]'s counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub struct CqlCounts {
-    /// Events accepted by `write` (handed to an insert task).
-    pub accepted: u64,
-    /// Events inserted (acknowledged by the cluster).
-    pub written: u64,
-    /// Events whose insert failed after all attempts.
-    pub failed: u64,
-    /// Events dropped by `write` because `max_pending` were pending
-    /// (`when_full = "drop"`).
-    pub dropped_full: u64,
-    /// Insert attempts that were retried.
-    pub retries: u64,
-    /// Configured columns left null because the field held another type.
-    pub column_mismatches: u64,
-    /// Events accepted and not yet written or failed.
-    pub pending: u64,
-    /// Insert requests in flight now.
-    pub in_flight: u64,
-    /// The most insert requests ever in flight at once (never more than
-    /// `max_concurrent_requests`).
-    pub max_in_flight: u64,
 }
 
 impl CqlSink {
@@ -70,23 +52,27 @@ impl CqlSink {
     /// prepares the statements.
     pub fn new(config: CqlSinkConfig) -> Result<CqlSink, CqlError> {
         let connection = Connection::open(&config)?;
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(CqlCounters::default());
+        let state = Arc::new(TaskState::default());
         let writer = Writer {
             shared: Arc::clone(&connection.shared),
             counters: Arc::clone(&counters),
+            state: Arc::clone(&state),
             slots: Arc::new(Semaphore::new(config.max_concurrent_requests)),
             retry: config.retry.clone(),
+            max_age: config.max_pending_age(),
         };
-        // validate() bounds max_pending well below u32::MAX.
-        let max_pending = u32::try_from(config.max_pending).unwrap_or(u32::MAX >> 3);
         Ok(CqlSink {
             name: format!("cql:{}.{}", config.keyspace, config.table),
             connection,
             writer,
             counters,
-            pending: Arc::new(Semaphore::new(max_pending as usize)),
-            max_pending,
-            when_full: config.when_full,
+            state,
+            // validate() bounds both well below Semaphore::MAX_PERMITS.
+            pending: Arc::new(Semaphore::new(config.max_pending)),
+            pending_bytes: Arc::new(Semaphore::new(config.max_pending_bytes)),
+            refusals: Refusals::default(),
+            config,
         })
     }
 
@@ -95,6 +81,15 @@ impl CqlSink {
     /// `keyspace`: what a benchmark or a quick test needs.
     pub fn from_uri(uri: &str, keyspace: &str) -> Result<CqlSink, CqlError> {
         CqlSink::new(CqlSinkConfig::from_uri(uri, keyspace))
+    }
+
+    /// Hands every refused event, with its table and the reason, to
+    /// `handler` (a dead-letter store, say), on the thread that calls
+    /// `write` or `flush`, once it is counted as `refused`. Without a
+    /// handler, refused events are only counted.
+    pub fn with_refused_handler(mut self, handler: Box<dyn RefusedHandler>) -> Self {
+        self.refusals.set(handler);
+        self
     }
 
     /// A reader of the sink's table, sharing its connection.
@@ -109,43 +104,80 @@ impl CqlSink {
         self.connection.shared.schema.insert_cql()
     }
 
-    /// The counters now.
-    pub fn counts(&self) -> CqlCounts {
-        let c = &self.counters;
-        let load = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
-        CqlCounts {
-            accepted: load(&c.accepted),
-            written: load(&c.written),
-            failed: load(&c.failed),
-            dropped_full: load(&c.dropped_full),
-            retries: load(&c.retries),
-            column_mismatches: load(&c.column_mismatches),
-            pending: u64::from(self.max_pending)
-                .saturating_sub(self.pending.available_permits() as u64),
-            in_flight: load(&c.in_flight),
-            max_in_flight: load(&c.max_in_flight),
+    /// The counters, readable from any thread while the sink runs.
+    pub fn counters(&self) -> Arc<CqlCounters> {
+        Arc::clone(&self.counters)
+    }
+
+    /// Places for one event of `bytes` bytes in the pending set, waiting for
+    /// them in block mode; `None` in drop mode when there is no room.
+    fn reserve(&self, bytes: u32) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+        let count = Arc::clone(&self.pending);
+        let size = Arc::clone(&self.pending_bytes);
+        if self.config.when_full == WhenFull::Drop {
+            let one = count.try_acquire_owned().ok()?;
+            let bytes = size.try_acquire_many_owned(bytes).ok()?;
+            return Some((one, bytes));
+        }
+        self.connection.block_on(async move {
+            let one = count.acquire_owned().await.ok()?;
+            let bytes = size.acquire_many_owned(bytes).await.ok()?;
+            Some((one, bytes))
+        })
+    }
+
+    /// Hands the refused events collected by the tasks to the handler.
+    fn hand_over_refused(&mut self) {
+        let refused: Vec<RefusedEvent> =
+            std::mem::take(&mut *self.state.refused.lock().unwrap_or_else(|e| e.into_inner()));
+        for event in refused {
+            self.refusals.hand_over(event);
         }
     }
 
-    /// Waits until nothing is pending; returns how many failures were not
-    /// reported yet.
-    fn wait_idle(&self) -> u64 {
-        self.connection.block_on(async {
-            // Taking every permit means no event is pending; give them back.
-            if let Ok(all) = self.pending.acquire_many(self.max_pending).await {
-                drop(all);
-            }
-        });
-        self.counters.unreported_failed.swap(0, Ordering::Relaxed)
+    /// Losses not yet reported, as the `SinkError` of this call.
+    fn report(&mut self, dropped_full: usize, still_pending: u64) -> Result<(), SinkError> {
+        self.hand_over_refused();
+        let lost = self.counters.unreported.swap(0, Ordering::Relaxed) as usize;
+        let failed = dropped_full + lost;
+        if failed == 0 && still_pending == 0 {
+            return Ok(());
+        }
+        let mut parts = Vec::new();
+        if dropped_full > 0 {
+            parts.push(format!(
+                "{dropped_full} event(s) dropped: max_pending ({}) or max_pending_bytes ({}) \
+                 reached while the cluster is slow or unreachable",
+                self.config.max_pending, self.config.max_pending_bytes
+            ));
+        }
+        if lost > 0 {
+            parts.push(format!(
+                "{lost} event(s) refused, failed or expired (see the `refused`, `failed` and \
+                 `expired` counters); last error: {}",
+                self.state.last_error()
+            ));
+        }
+        if still_pending > 0 {
+            parts.push(format!(
+                "{still_pending} event(s) still pending after flush_timeout_ms ({} ms): is the \
+                 cluster at the contact points up? They are kept and retried",
+                self.config.flush_timeout_ms
+            ));
+        }
+        Err(SinkError::retryable(failed, parts.join("; ")))
     }
 
-    fn last_error(&self) -> String {
-        self.counters
-            .last_error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-            .unwrap_or_default()
+    /// Waits at most `limit` until nothing is pending; returns how many
+    /// events still are.
+    fn wait_idle(&self, limit: Duration) -> u64 {
+        let all = Arc::clone(&self.pending);
+        let max = u32::try_from(self.config.max_pending).unwrap_or(u32::MAX);
+        self.connection.block_on(async move {
+            // Taking every permit means no event is pending; give them back.
+            let _ = tokio::time::timeout(limit, all.acquire_many_owned(max)).await;
+        });
+        self.counters.pending()
     }
 }
 
@@ -154,63 +186,66 @@ impl EventSink for CqlSink {
         &self.name
     }
 
+    /// Inserts in flight or waiting out a backoff.
+    fn pending(&self) -> usize {
+        usize::try_from(
+            self.counters
+                .pending
+                .load(std::sync::atomic::Ordering::Acquire),
+        )
+        .unwrap_or(usize::MAX)
+    }
+
     fn write(&mut self, batch: &[RawEvent]) -> Result<(), SinkError> {
         let mut dropped = 0usize;
         for event in batch {
-            let permit = match Arc::clone(&self.pending).try_acquire_owned() {
-                Ok(permit) => permit,
-                Err(_) if self.when_full == WhenFull::Drop => {
-                    dropped += 1;
-                    continue;
+            let len = event.as_bytes().len();
+            let accepted_at = Instant::now();
+            if len > self.config.max_pending_bytes {
+                self.counters.accepted.inc();
+                self.counters.refused.inc();
+                self.counters.unreported.fetch_add(1, Ordering::Relaxed);
+                let reason = format!(
+                    "the event is {len} bytes, more than max_pending_bytes ({})",
+                    self.config.max_pending_bytes
+                );
+                if self.refusals.wanted() {
+                    let table = self.connection.shared.schema.qualified_table();
+                    self.refusals
+                        .hand_over(RefusedEvent::new(event.clone(), table, reason));
                 }
-                Err(_) => {
-                    let waiting = Arc::clone(&self.pending).acquire_owned();
-                    match self.connection.block_on(waiting) {
-                        Ok(permit) => permit,
-                        Err(_) => unreachable!("the pending semaphore is never closed"),
-                    }
-                }
-            };
-            let (row, mismatches) = self.connection.shared.schema.row(event);
-            if mismatches > 0 {
-                self.counters
-                    .column_mismatches
-                    .fetch_add(mismatches, Ordering::Relaxed);
+                continue;
             }
-            self.counters.accepted.fetch_add(1, Ordering::Relaxed);
+            // max_pending_bytes <= u32::MAX (validated), so len fits.
+            let Some(permits) = self.reserve(len as u32) else {
+                self.counters.dropped_full.inc();
+                dropped += 1;
+                continue;
+            };
+            self.counters.accepted.inc();
+            let (row, mismatches) = self.connection.shared.schema.row(event);
+            self.counters.column_mismatches.add(mismatches);
+            self.counters.pending.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .pending_bytes
+                .fetch_add(len as u64, Ordering::Relaxed);
+            let job = Job {
+                row,
+                event: self.refusals.wanted().then(|| event.clone()),
+                bytes: len as u64,
+                accepted_at,
+                permits,
+            };
             self.connection
                 .runtime
-                .spawn(self.writer.clone().insert(row, permit));
+                .spawn(self.writer.clone().insert(job));
         }
-        if dropped == 0 {
-            return Ok(());
-        }
-        self.counters
-            .dropped_full
-            .fetch_add(dropped as u64, Ordering::Relaxed);
-        Err(SinkError::retryable(
-            dropped,
-            format!(
-                "{dropped} event(s) dropped: {} events already pending (max_pending) while the \
-                 cluster is slow or unreachable; last insert error: {}",
-                self.max_pending,
-                self.last_error()
-            ),
-        ))
+        self.report(dropped, 0)
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
-        match self.wait_idle() {
-            0 => Ok(()),
-            failed => Err(SinkError::retryable(
-                usize::try_from(failed).unwrap_or(usize::MAX),
-                format!(
-                    "{failed} insert(s) failed after all retries (is the cluster at the \
-                     contact points up?); last error: {}",
-                    self.last_error()
-                ),
-            )),
-        }
+        let still = self.wait_idle(self.config.flush_timeout());
+        self.report(0, still)
     }
 
     fn healthcheck(&mut self) -> eventstorm_core::Result<()> {
@@ -224,33 +259,37 @@ impl EventSink for CqlSink {
     }
 
     fn stats(&self) -> Stats {
-        let c = self.counts();
-        let mut stats = Stats::new(&self.name);
-        stats
-            .push("accepted", c.accepted)
-            .push("written", c.written)
-            .push("failed", c.failed)
-            .push("dropped_full", c.dropped_full)
-            .push("retries", c.retries)
-            .push("column_mismatches", c.column_mismatches)
-            .push("pending", c.pending)
-            .push("in_flight", c.in_flight)
-            .push("max_in_flight", c.max_in_flight);
-        stats
+        self.counters.stats(&self.name)
     }
 }
 
 impl Drop for CqlSink {
-    /// Flushes: waits for pending inserts (bounded by the retry settings) and
-    /// logs failures nobody was told about.
+    /// Flushes (at most `flush_timeout_ms`), then stops the retries of what
+    /// is still pending (counted as `dropped_at_close`) and logs losses
+    /// nobody was told about.
     fn drop(&mut self) {
         if tokio::runtime::Handle::try_current().is_ok() {
             tracing::warn!(sink = %self.name, "CqlSink dropped inside an async context: not waiting for pending inserts");
             return;
         }
-        let failed = self.wait_idle();
-        if failed > 0 {
-            tracing::warn!(sink = %self.name, failed, "inserts failed before the sink was closed: {}", self.last_error());
+        let mut still = self.wait_idle(self.config.flush_timeout());
+        if still > 0 {
+            self.state.closing.store(true, Ordering::Relaxed);
+            self.state.closed.notify_waiters();
+            // Requests in flight end within their timeout.
+            still = self.wait_idle(self.config.request_timeout() + Duration::from_secs(1));
+        }
+        self.hand_over_refused();
+        let lost = self.counters.unreported.swap(0, Ordering::Relaxed);
+        if lost > 0 || still > 0 {
+            tracing::warn!(
+                sink = %self.name,
+                lost,
+                still_pending = still,
+                dropped_at_close = self.counters.dropped_at_close.get(),
+                "CqlSink closed with events refused, failed or expired, or still pending: {}",
+                self.state.last_error()
+            );
         }
     }
 }

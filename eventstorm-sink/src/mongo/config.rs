@@ -18,6 +18,11 @@ pub const DEFAULT_BATCH_SIZE: usize = 1000;
 /// Default [`MongoSinkConfig::max_pending`]: events kept while the server is
 /// unreachable.
 pub const DEFAULT_MAX_PENDING: usize = 100_000;
+/// Default [`MongoSinkConfig::max_pending_bytes`]: 256 MiB of pending
+/// documents.
+pub const DEFAULT_MAX_PENDING_BYTES: usize = 256 * 1024 * 1024;
+/// Default [`MongoSinkConfig::max_pending_age_ms`]: one hour.
+pub const DEFAULT_MAX_PENDING_AGE_MS: u64 = 3_600_000;
 /// Default [`MongoSinkConfig::flush_timeout_ms`].
 pub const DEFAULT_FLUSH_TIMEOUT_MS: u64 = 30_000;
 /// Default [`MongoSinkConfig::server_selection_timeout_ms`].
@@ -32,6 +37,9 @@ pub const DEFAULT_INITIAL_BACKOFF_MS: u64 = 100;
 pub const DEFAULT_MAX_BACKOFF_MS: u64 = 10_000;
 /// Default [`RetryConfig::multiplier`].
 pub const DEFAULT_BACKOFF_MULTIPLIER: f64 = 2.0;
+
+/// The smallest `max_pending_bytes`: one document of MongoDB's largest size.
+const MIN_PENDING_BYTES: usize = 16 * 1024 * 1024;
 
 /// Configuration of a [`MongoSink`](super::MongoSink).
 ///
@@ -82,15 +90,23 @@ pub struct MongoSinkConfig {
     /// Most events kept pending (accepted, not yet written) while the server
     /// is unreachable. Default [`DEFAULT_MAX_PENDING`].
     pub max_pending: usize,
-    /// What `write` does when a batch does not fit in `max_pending`.
-    /// Default [`WhenFull::Block`].
+    /// Most bytes of pending documents (as received). An event larger than
+    /// this on its own is refused. Default [`DEFAULT_MAX_PENDING_BYTES`].
+    pub max_pending_bytes: usize,
+    /// Longest an event stays pending: older events are given up (counted as
+    /// `expired`) by the next `write` or `flush`. Default
+    /// [`DEFAULT_MAX_PENDING_AGE_MS`].
+    pub max_pending_age_ms: u64,
+    /// What `write` does when a batch does not fit in `max_pending` or
+    /// `max_pending_bytes`. Default [`WhenFull::Block`].
     pub when_full: WhenFull,
     /// With [`WhenFull::Block`], the longest one `write` waits for room;
     /// events that still do not fit are then dropped and reported. Default
     /// none: wait as long as it takes.
     pub block_timeout_ms: Option<u64>,
-    /// The longest `flush` tries to write pending events; what is still
-    /// pending then is dropped and reported. Default
+    /// The longest one `flush` waits for an unreachable server; what is
+    /// still pending then stays pending (within the limits above) and is
+    /// retried by the next `write` or `flush`. Default
     /// [`DEFAULT_FLUSH_TIMEOUT_MS`].
     pub flush_timeout_ms: u64,
     /// How long one operation waits for a reachable server before it counts as
@@ -121,6 +137,8 @@ impl Default for MongoSinkConfig {
             write_concern: WriteConcernConfig::default(),
             retry: RetryConfig::default(),
             max_pending: DEFAULT_MAX_PENDING,
+            max_pending_bytes: DEFAULT_MAX_PENDING_BYTES,
+            max_pending_age_ms: DEFAULT_MAX_PENDING_AGE_MS,
             when_full: WhenFull::default(),
             block_timeout_ms: None,
             flush_timeout_ms: DEFAULT_FLUSH_TIMEOUT_MS,
@@ -168,6 +186,21 @@ impl MongoSinkConfig {
         if self.max_pending == 0 {
             return bad("max_pending", "expected at least 1");
         }
+        if self.max_pending_bytes < MIN_PENDING_BYTES {
+            return bad(
+                "max_pending_bytes",
+                "expected at least 16777216 (16 MiB, MongoDB's largest document)",
+            );
+        }
+        if self.max_pending_age_ms == 0 {
+            return bad("max_pending_age_ms", "expected at least 1");
+        }
+        if self.database.len() >= super::names::MAX_NAMESPACE_BYTES - 1 {
+            return bad(
+                "database",
+                "expected a name short enough to leave room for collection names (255-byte namespaces)",
+            );
+        }
         if self.retry.multiplier.is_nan() || self.retry.multiplier < 1.0 {
             return bad("retry.multiplier", "expected a number >= 1");
         }
@@ -203,6 +236,10 @@ impl MongoSinkConfig {
 
     pub(crate) fn flush_timeout(&self) -> Duration {
         Duration::from_millis(self.flush_timeout_ms)
+    }
+
+    pub(crate) fn max_pending_age(&self) -> Duration {
+        Duration::from_millis(self.max_pending_age_ms)
     }
 }
 

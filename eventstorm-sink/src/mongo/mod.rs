@@ -17,7 +17,7 @@
 //! let event = Event::builder("volume.create.end").tenant("acme").field("size_gb", 20).build();
 //! sink.write(&[RawEvent::from_event(&event)?])?;
 //! sink.flush()?;
-//! println!("{}", sink.stats()); // mongo: written=1 duplicates_ignored=0 ...
+//! println!("{}", sink.stats()); // mongo: written=1 refused=0 dropped=0 ...
 //!
 //! let found = sink.reader().find(&EventQuery::new().type_prefix("volume.").tenant("acme"))?;
 //! assert_eq!(found[0].id(), event.id());
@@ -32,7 +32,10 @@
 
 mod client;
 mod config;
+mod counters;
+mod drain;
 mod indexes;
+mod names;
 mod pending;
 mod query;
 mod sink;
@@ -42,11 +45,14 @@ mod writer;
 pub use config::{
     DEFAULT_BACKOFF_MULTIPLIER, DEFAULT_BATCH_SIZE, DEFAULT_COLLECTION, DEFAULT_CONNECT_TIMEOUT_MS,
     DEFAULT_DATABASE, DEFAULT_FLUSH_TIMEOUT_MS, DEFAULT_INITIAL_BACKOFF_MS, DEFAULT_MAX_BACKOFF_MS,
-    DEFAULT_MAX_PENDING, DEFAULT_SERVER_SELECTION_TIMEOUT_MS, DEFAULT_TENANT, DEFAULT_URI,
-    MongoSinkConfig, RetryConfig, WhenFull, WriteAck, WriteConcernConfig,
+    DEFAULT_MAX_PENDING, DEFAULT_MAX_PENDING_AGE_MS, DEFAULT_MAX_PENDING_BYTES,
+    DEFAULT_SERVER_SELECTION_TIMEOUT_MS, DEFAULT_TENANT, DEFAULT_URI, MongoSinkConfig, RetryConfig,
+    WhenFull, WriteAck, WriteConcernConfig,
 };
+pub use counters::MongoCounters;
+pub use names::MAX_NAMESPACE_BYTES;
 pub use query::{EventQuery, MongoReader};
-pub use sink::{MongoCounters, MongoSink};
+pub use sink::MongoSink;
 
 /// What can go wrong when building the MongoDB sink or querying events.
 /// (Write failures of the sink itself are [`SinkError`](eventstorm_core::SinkError)s.)

@@ -1,16 +1,18 @@
 //! Events accepted by the sink and not yet written, per collection.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use bson::RawDocumentBuf;
 
-/// One accepted event: its bytes (as received) and whether an insert of it
-/// was already sent (so that a duplicate-key error on a later attempt means
-/// "that earlier attempt did write it").
+/// One accepted event: its bytes (as received), when it was accepted, and
+/// whether an insert of it was already sent (so that a duplicate-key error on
+/// a later attempt means "that earlier attempt did write it").
 #[derive(Debug)]
 pub(crate) struct PendingDoc {
     pub(crate) doc: RawDocumentBuf,
     pub(crate) attempted: bool,
+    pub(crate) accepted_at: Instant,
 }
 
 /// The pending events, grouped by collection, oldest first.
@@ -18,12 +20,40 @@ pub(crate) struct PendingDoc {
 pub(crate) struct Pending {
     queues: BTreeMap<String, VecDeque<PendingDoc>>,
     len: usize,
+    bytes: usize,
 }
 
 impl Pending {
     /// How many events are pending.
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// The size of the pending documents, in bytes.
+    pub(crate) fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Removes, per collection, the events accepted longer than `max_age`
+    /// ago; returns them with their collection.
+    pub(crate) fn expire(&mut self, max_age: Duration) -> Vec<(String, PendingDoc)> {
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        for (name, queue) in &mut self.queues {
+            // Oldest first in each queue (put_back keeps the order).
+            while queue
+                .front()
+                .is_some_and(|d| now.duration_since(d.accepted_at) > max_age)
+            {
+                if let Some(doc) = queue.pop_front() {
+                    self.len -= 1;
+                    self.bytes -= doc.doc.as_bytes().len();
+                    expired.push((name.clone(), doc));
+                }
+            }
+        }
+        self.queues.retain(|_, queue| !queue.is_empty());
+        expired
     }
 
     /// Whether nothing is pending.
@@ -33,9 +63,11 @@ impl Pending {
 
     /// Appends a never-attempted event for `collection`.
     pub(crate) fn push(&mut self, collection: &str, doc: RawDocumentBuf) {
+        self.bytes += doc.as_bytes().len();
         let doc = PendingDoc {
             doc,
             attempted: false,
+            accepted_at: Instant::now(),
         };
         match self.queues.get_mut(collection) {
             Some(queue) => queue.push_back(doc),
@@ -64,6 +96,7 @@ impl Pending {
         let n = max.min(queue.len());
         let chunk: Vec<PendingDoc> = queue.drain(..n).collect();
         self.len -= chunk.len();
+        self.bytes -= chunk.iter().map(|d| d.doc.as_bytes().len()).sum::<usize>();
         if queue.is_empty() {
             self.queues.remove(collection);
         }
@@ -76,6 +109,7 @@ impl Pending {
             return;
         }
         self.len += docs.len();
+        self.bytes += docs.iter().map(|d| d.doc.as_bytes().len()).sum::<usize>();
         let queue = self.queues.entry(collection.to_owned()).or_default();
         for doc in docs.into_iter().rev() {
             queue.push_front(doc);
@@ -87,6 +121,7 @@ impl Pending {
         let n = self.len;
         self.queues.clear();
         self.len = 0;
+        self.bytes = 0;
         n
     }
 }
@@ -120,5 +155,25 @@ mod tests {
         assert_eq!(order, vec![1, 2, 3, 4]);
         assert_eq!(pending.clear(), 1);
         assert!(pending.is_empty());
+        assert_eq!(pending.bytes(), 0);
+    }
+
+    #[test]
+    fn bytes_and_age() {
+        let mut pending = Pending::default();
+        pending.push("a", doc(1));
+        let one = doc(1).as_bytes().len();
+        assert_eq!(pending.bytes(), one);
+        assert!(pending.expire(Duration::from_secs(60)).is_empty());
+        std::thread::sleep(Duration::from_millis(5));
+        pending.push("b", doc(2));
+        let expired = pending.expire(Duration::from_millis(2));
+        assert_eq!(expired.len(), 1);
+        assert_eq!(expired[0].0, "a");
+        assert_eq!((pending.len(), pending.bytes()), (1, one));
+        let chunk = pending.take("b", 5);
+        assert_eq!(pending.bytes(), 0);
+        pending.put_back("b", chunk);
+        assert_eq!(pending.bytes(), one);
     }
 }

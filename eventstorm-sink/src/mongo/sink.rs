@@ -1,80 +1,52 @@
-//! [`MongoSink`]: the runtime object, and its outage handling.
+//! [`MongoSink`]: the runtime object, what it accepts, and the
+//! [`EventSink`] calls. The attempts and the outage handling are in
+//! `drain.rs`.
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bson::RawDocumentBuf;
-use eventstorm_core::{Counter, EventSink, RawEvent, SinkError, Stats};
-use tracing::{debug, error, info, warn};
+use eventstorm_core::{EventSink, RawEvent, SinkError, Stats};
+use tracing::warn;
 
 use super::MongoError;
 use super::client::{Connection, redact_uri};
 use super::config::{MongoSinkConfig, WhenFull};
+use super::counters::MongoCounters;
+use super::drain::{Outage, Report};
 use super::indexes::{self, IndexFailure};
+use super::names::check_collection;
 use super::pending::Pending;
 use super::query::MongoReader;
 use super::template::CollectionTemplate;
-use super::writer::insert_chunk;
-
-/// The sink's counters, shareable with other threads (see
-/// [`MongoSink::counters`]).
-#[derive(Debug, Default)]
-pub struct MongoCounters {
-    /// Events stored by this sink (inserted, or found stored by an earlier
-    /// attempt whose reply was lost).
-    pub written: Counter,
-    /// Duplicate-key errors treated as success: retries of events already
-    /// stored, and events sent to the sink twice (stored once).
-    pub duplicates_ignored: Counter,
-    /// `insert_many` calls made (each of at most `batch_size` events).
-    pub inserts: Counter,
-    /// Write attempts made while the server was unreachable.
-    pub retries: Counter,
-    /// Times the server became unreachable (each outage is logged once).
-    pub outages: Counter,
-    /// Events given up: no room while the server was unreachable, still
-    /// pending when `flush` timed out, or refused by the server.
-    pub dropped: Counter,
-    pending: AtomicU64,
-}
-
-impl MongoCounters {
-    /// Events accepted by `write` and not yet written (a gauge).
-    pub fn pending(&self) -> u64 {
-        self.pending.load(Ordering::Relaxed)
-    }
-}
-
-#[derive(Debug)]
-struct Outage {
-    since: Instant,
-    backoff: Duration,
-    next_attempt: Instant,
-    drop_warned: bool,
-}
+use crate::refused::{Refusals, RefusedHandler};
 
 /// Writes events to MongoDB; built from a [`MongoSinkConfig`].
 ///
 /// `write` stores each event's received bytes as they are (raw BSON, never
 /// decoded); the event's `_id` is the document's `_id`, so retries cannot
-/// duplicate a document. While the server is unreachable, events wait (at most
-/// `max_pending`, then `when_full` applies) and are retried with exponential
-/// backoff; every event given up is counted in `dropped` and reported in the
-/// `SinkError` of the call that gave it up. See the module docs for an example.
+/// duplicate a document. While the server is unreachable, events wait (within
+/// `max_pending`, `max_pending_bytes` and `max_pending_age_ms`; `when_full`
+/// applies beyond) and are retried with exponential backoff. An event the
+/// server refuses for good (or whose collection name cannot be used) is
+/// counted as `refused`, handed to the [`RefusedHandler`] if one is set, and
+/// stops nothing else. Every event given up is counted and reported in the
+/// `SinkError` of the call that gave it up. See the module docs for an
+/// example.
 #[derive(Debug)]
 pub struct MongoSink {
-    name: String,
-    config: MongoSinkConfig,
-    template: CollectionTemplate,
-    conn: Connection,
-    indexed: HashSet<String>,
-    pending: Pending,
-    counters: Arc<MongoCounters>,
-    outage: Option<Outage>,
-    name_buf: String,
-    last_reject_log: Option<Instant>,
+    pub(super) name: String,
+    pub(super) config: MongoSinkConfig,
+    pub(super) template: CollectionTemplate,
+    pub(super) conn: Connection,
+    pub(super) indexed: HashSet<String>,
+    pub(super) pending: Pending,
+    pub(super) counters: Arc<MongoCounters>,
+    pub(super) outage: Option<Outage>,
+    pub(super) name_buf: String,
+    pub(super) refusals: Refusals,
+    pub(super) refuse_log: super::drain::RefuseLog,
 }
 
 impl MongoSink {
@@ -86,6 +58,12 @@ impl MongoSink {
     pub fn new(config: MongoSinkConfig) -> Result<Self, MongoError> {
         config.validate()?;
         let template = config.template()?;
+        if let Some(name) = template.fixed() {
+            check_collection(&config.database, name).map_err(|message| MongoError::Config {
+                key: "collection".into(),
+                message,
+            })?;
+        }
         let conn = Connection::open(&config)?;
         let mut sink = MongoSink {
             name: "mongo".into(),
@@ -96,7 +74,8 @@ impl MongoSink {
             counters: Arc::default(),
             outage: None,
             name_buf: String::new(),
-            last_reject_log: None,
+            refusals: Refusals::default(),
+            refuse_log: super::drain::RefuseLog::default(),
             config,
         };
         if let Some(name) = sink.template.fixed().map(str::to_owned) {
@@ -122,6 +101,14 @@ impl MongoSink {
         self
     }
 
+    /// Hands every refused event, with its collection and the reason, to
+    /// `handler` (a dead-letter store, say) once it is counted as `refused`.
+    /// Without a handler, refused events are only counted and logged.
+    pub fn with_refused_handler(mut self, handler: Box<dyn RefusedHandler>) -> Self {
+        self.refusals.set(handler);
+        self
+    }
+
     /// A query helper sharing this sink's connection and configuration.
     pub fn reader(&self) -> MongoReader {
         MongoReader::from_connection(self.conn.clone(), &self.config, self.template.clone())
@@ -142,167 +129,60 @@ impl MongoSink {
         self.pending.len()
     }
 
-    /// Queues events (their bytes, copied as received) by collection.
-    fn admit(&mut self, events: &[RawEvent]) -> usize {
-        let mut rejected = 0;
-        for event in events {
+    /// Whether an event of `len` bytes fits in the pending limits now.
+    fn has_room(&self, len: usize) -> bool {
+        self.pending.len() < self.config.max_pending
+            && self.pending.bytes() + len <= self.config.max_pending_bytes
+    }
+
+    /// Queues events (their bytes, copied as received) by collection, while
+    /// they fit; refuses those that can never be written. Returns how many
+    /// events of `events` were taken (queued or refused).
+    fn admit(&mut self, events: &[RawEvent], report: &mut Report) -> usize {
+        for (taken, event) in events.iter().enumerate() {
+            let len = event.as_bytes().len();
+            if len > self.config.max_pending_bytes {
+                let reason = format!(
+                    "the event is {len} bytes, more than max_pending_bytes ({})",
+                    self.config.max_pending_bytes
+                );
+                self.refuse_event(event, None, &reason, report);
+                continue;
+            }
+            if !self.has_room(len) {
+                return taken;
+            }
             self.template.render(
                 event.view(),
                 &self.config.default_tenant,
                 &mut self.name_buf,
             );
+            if let Err(reason) = check_collection(&self.config.database, &self.name_buf) {
+                let collection = std::mem::take(&mut self.name_buf);
+                self.refuse_event(event, Some(&collection), &reason, report);
+                self.name_buf = collection;
+                continue;
+            }
             match RawDocumentBuf::from_bytes(event.as_bytes().to_vec()) {
                 Ok(doc) => self.pending.push(&self.name_buf, doc),
-                Err(_) => rejected += 1,
-            }
-        }
-        rejected
-    }
-
-    /// Whether the backoff allows an attempt now.
-    fn may_attempt(&self) -> bool {
-        self.outage
-            .as_ref()
-            .is_none_or(|o| Instant::now() >= o.next_attempt)
-    }
-
-    /// Tries once to write everything pending; returns how many events the
-    /// server refused for good.
-    fn drain(&mut self) -> usize {
-        let mut rejected = 0;
-        if self.outage.is_some() {
-            self.counters.retries.inc();
-        }
-        for name in self.pending.collections() {
-            if !self.indexed.contains(&name) {
-                match indexes::ensure(&self.conn, &self.config, &name) {
-                    Ok(()) => {}
-                    Err(IndexFailure::Transient(e)) => {
-                        self.attempt_failed(&e);
-                        return rejected;
-                    }
-                    Err(IndexFailure::Permanent(e)) => {
-                        error!(sink = %self.name, error = %e, "writing without the index");
-                    }
-                }
-                self.indexed.insert(name.clone());
-            }
-            let coll = self.conn.db.collection::<RawDocumentBuf>(&name);
-            loop {
-                let chunk = self.pending.take(&name, self.config.batch_size);
-                if chunk.is_empty() {
-                    break;
-                }
-                self.counters.inserts.inc();
-                let outcome = self
-                    .conn
-                    .block_on(insert_chunk(&coll, chunk, self.config.ordered));
-                self.counters.written.add(outcome.written as u64);
-                self.counters
-                    .duplicates_ignored
-                    .add(outcome.duplicates as u64);
-                if outcome.duplicates_first_seen > 0 {
-                    debug!(sink = %self.name, count = outcome.duplicates_first_seen, "events received twice are stored once");
-                }
-                if let Some(reason) = outcome.rejected.first() {
-                    rejected += outcome.rejected.len();
-                    self.log_rejected(&name, outcome.rejected.len(), reason);
-                }
-                self.pending.put_back(&name, outcome.retry);
-                if let Some(e) = outcome.failure {
-                    self.attempt_failed(&e);
-                    return rejected;
+                Err(e) => {
+                    let reason = format!("not a BSON document: {e}");
+                    self.refuse_event(event, None, &reason, report);
                 }
             }
         }
-        self.attempt_succeeded();
-        rejected
-    }
-
-    fn attempt_failed(&mut self, error: &mongodb::error::Error) {
-        let now = Instant::now();
-        match &mut self.outage {
-            None => {
-                self.counters.outages.inc();
-                warn!(
-                    sink = %self.name,
-                    uri = %redact_uri(&self.config.uri),
-                    pending = self.pending.len(),
-                    max_pending = self.config.max_pending,
-                    error = %error,
-                    "MongoDB unreachable: keeping events pending and retrying with backoff"
-                );
-                let backoff = self.config.retry.initial();
-                self.outage = Some(Outage {
-                    since: now,
-                    backoff,
-                    next_attempt: now + backoff,
-                    drop_warned: false,
-                });
-            }
-            Some(outage) => {
-                outage.backoff = self.config.retry.next(outage.backoff);
-                outage.next_attempt = now + outage.backoff;
-                debug!(sink = %self.name, backoff = ?outage.backoff, error = %error, "MongoDB still unreachable");
-            }
-        }
-    }
-
-    fn attempt_succeeded(&mut self) {
-        if let Some(outage) = self.outage.take() {
-            info!(
-                sink = %self.name,
-                after = ?outage.since.elapsed(),
-                "MongoDB reachable again: pending events written"
-            );
-        }
-    }
-
-    fn log_rejected(&mut self, collection: &str, count: usize, reason: &str) {
-        let now = Instant::now();
-        if self
-            .last_reject_log
-            .is_none_or(|last| now.duration_since(last) >= Duration::from_secs(10))
-        {
-            self.last_reject_log = Some(now);
-            warn!(sink = %self.name, collection, count, reason, "MongoDB refused events; they are dropped");
-        }
-    }
-
-    /// Counts and reports what was given up in one call.
-    fn finish(&mut self, rejected: usize, dropped: usize, what: &str) -> Result<(), SinkError> {
-        self.counters
-            .pending
-            .store(self.pending.len() as u64, Ordering::Relaxed);
-        let failed = rejected + dropped;
-        if failed == 0 {
-            return Ok(());
-        }
-        self.counters.dropped.add(failed as u64);
-        let message = if dropped > 0 {
-            format!(
-                "{dropped} event(s) dropped: {what} while MongoDB at {} is unreachable{}",
-                redact_uri(&self.config.uri),
-                if rejected > 0 {
-                    format!("; {rejected} refused by the server")
-                } else {
-                    String::new()
-                }
-            )
-        } else {
-            format!("{rejected} event(s) refused by the server (see the warning in the log)")
-        };
-        Err(SinkError {
-            failed,
-            message,
-            retryable: rejected == 0,
-        })
+        events.len()
     }
 }
 
 impl EventSink for MongoSink {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Events kept pending (during an outage, or until the next write).
+    fn pending(&self) -> usize {
+        self.pending.len()
     }
 
     /// Queues the batch and writes what is pending, unless the server is in
@@ -312,25 +192,23 @@ impl EventSink for MongoSink {
             .config
             .block_timeout_ms
             .map(|ms| Instant::now() + Duration::from_millis(ms));
-        let (mut rejected, mut dropped) = (0, 0);
+        let mut report = Report::default();
         let mut rest = batch;
         loop {
-            let room = self.config.max_pending.saturating_sub(self.pending.len());
-            let (now_in, later) = rest.split_at(room.min(rest.len()));
-            rejected += self.admit(now_in);
-            rest = later;
+            self.expire(&mut report);
+            let taken = self.admit(rest, &mut report);
+            rest = &rest[taken..];
             if self.may_attempt() {
-                rejected += self.drain();
+                self.drain(&mut report);
             }
-            if rest.is_empty() {
-                break;
-            }
-            if self.pending.len() < self.config.max_pending {
+            let Some(next) = rest.first() else { break };
+            if self.has_room(next.as_bytes().len()) {
                 continue;
             }
             let now = Instant::now();
             if self.config.when_full == WhenFull::Drop || deadline.is_some_and(|d| now >= d) {
-                dropped = rest.len();
+                report.dropped_full = rest.len();
+                self.counters.dropped_full.add(rest.len() as u64);
                 break;
             }
             let mut wake = self.outage.as_ref().map_or(now, |o| o.next_attempt);
@@ -339,22 +217,32 @@ impl EventSink for MongoSink {
             }
             std::thread::sleep(wake.saturating_duration_since(now));
         }
-        if dropped > 0
+        if report.dropped_full > 0
             && let Some(outage) = &mut self.outage
             && !outage.drop_warned
         {
             outage.drop_warned = true;
-            warn!(sink = %self.name, max_pending = self.config.max_pending, "pending events full during the MongoDB outage: dropping new events (counted in `dropped`)");
+            warn!(
+                sink = %self.name,
+                max_pending = self.config.max_pending,
+                max_pending_bytes = self.config.max_pending_bytes,
+                "pending events full during the MongoDB outage: dropping new events (counted in `dropped_full`)"
+            );
         }
-        self.finish(rejected, dropped, "no room in max_pending")
+        self.finish(&report)
     }
 
-    /// Writes everything pending, retrying with backoff for at most
-    /// `flush_timeout_ms`; what is still pending then is dropped and reported.
+    /// Writes everything pending, waiting out backoffs for at most
+    /// `flush_timeout_ms`. What is still pending then stays pending (within
+    /// the limits) and the error says how many events wait.
     fn flush(&mut self) -> Result<(), SinkError> {
         let deadline = Instant::now() + self.config.flush_timeout();
-        let mut rejected = 0;
-        while !self.pending.is_empty() {
+        let mut report = Report::default();
+        loop {
+            self.expire(&mut report);
+            if self.pending.is_empty() {
+                break;
+            }
             let now = Instant::now();
             if now >= deadline {
                 break;
@@ -365,18 +253,10 @@ impl EventSink for MongoSink {
                 std::thread::sleep(outage.next_attempt.min(deadline) - now);
                 continue;
             }
-            rejected += self.drain();
+            self.drain(&mut report);
         }
-        let abandoned = self.pending.clear();
-        if abandoned > 0 {
-            error!(
-                sink = %self.name,
-                count = abandoned,
-                timeout_ms = self.config.flush_timeout_ms,
-                "flush timed out with MongoDB unreachable: dropping pending events (counted in `dropped`)"
-            );
-        }
-        self.finish(rejected, abandoned, "still pending when flush timed out")
+        report.still_pending = self.pending.len();
+        self.finish(&report)
     }
 
     /// Pings the server (within `server_selection_timeout_ms`).
@@ -394,19 +274,10 @@ impl EventSink for MongoSink {
             })
     }
 
-    /// `written, duplicates_ignored, retries, outages, dropped, pending, inserts`.
+    /// `written, refused, dropped, dropped_full, expired, dropped_at_close,
+    /// duplicates_ignored, retries, outages, pending, pending_bytes, inserts`.
     fn stats(&self) -> Stats {
-        let c = &self.counters;
-        let mut stats = Stats::new(&self.name);
-        stats
-            .push("written", c.written.get())
-            .push("duplicates_ignored", c.duplicates_ignored.get())
-            .push("retries", c.retries.get())
-            .push("outages", c.outages.get())
-            .push("dropped", c.dropped.get())
-            .push("pending", self.pending.len() as u64)
-            .push("inserts", c.inserts.get());
-        stats
+        self.counters.stats(&self.name)
     }
 }
 
@@ -414,9 +285,9 @@ impl Drop for MongoSink {
     fn drop(&mut self) {
         let lost = self.pending.clear();
         if lost > 0 {
-            self.counters.dropped.add(lost as u64);
-            self.counters.pending.store(0, Ordering::Relaxed);
-            warn!(sink = %self.name, count = lost, "MongoSink dropped without a flush: pending events lost (counted in `dropped`)");
+            self.counters.dropped_at_close.add(lost as u64);
+            self.counters.set_pending(0, 0);
+            warn!(sink = %self.name, count = lost, "MongoSink dropped with events pending: they are lost (counted in `dropped_at_close`)");
         }
     }
 }

@@ -4,6 +4,8 @@ use std::fmt::Write as _;
 
 use eventstorm_core::RawEventRef;
 
+use super::names::{escaped, in_escaped_alphabet, push_escaped};
+
 /// A parsed collection name template, e.g. `events_{type_prefix}`.
 ///
 /// Placeholders:
@@ -14,9 +16,11 @@ use eventstorm_core::RawEventRef;
 /// | `{tenant}`      | the event's tenant, or `default_tenant` when it has none            |
 /// | `{day}`         | the UTC day of the event's `ts`, as `YYYYMMDD`                      |
 ///
-/// Values are sanitized: any character other than ASCII letters, digits, `_` and
-/// `-` becomes `_`, so a value can never produce `$`, a dot-separated
-/// namespace trick or an empty name.
+/// Values are escaped (see [`super::names`]): distinct values give distinct
+/// names, and a value can never produce `.`, `$` or an empty name. Two
+/// placeholders of variable length (`{type_prefix}`, `{tenant}`) must be
+/// separated by a literal holding a character that escaped values never
+/// contain (`.` for example), or two tenant/type pairs could share a name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct CollectionTemplate {
     parts: Vec<Part>,
@@ -81,6 +85,7 @@ impl CollectionTemplate {
                 "collection template {template:?} starts with `system.`, which MongoDB reserves"
             ));
         }
+        check_separated(template, &parts)?;
         Ok(CollectionTemplate { parts })
     }
 
@@ -100,9 +105,9 @@ impl CollectionTemplate {
                 Part::Literal(s) => out.push_str(s),
                 Part::TypePrefix => {
                     let t = event.event_type();
-                    push_sanitized(out, t.split('.').next().unwrap_or(t));
+                    push_escaped(out, t.split('.').next().unwrap_or(t));
                 }
-                Part::Tenant => push_sanitized(out, event.tenant().unwrap_or(default_tenant)),
+                Part::Tenant => push_escaped(out, event.tenant().unwrap_or(default_tenant)),
                 Part::Day => {
                     let (y, m, d) = civil_day(event.timestamp().timestamp_millis());
                     let _ = write!(out, "{y:04}{m:02}{d:02}");
@@ -112,7 +117,7 @@ impl CollectionTemplate {
     }
 
     /// Whether `name` could have been produced by this template, with
-    /// `type_prefix` and `tenant` fixed to the given (unsanitized) values when
+    /// `type_prefix` and `tenant` fixed to the given (unescaped) values when
     /// known.
     pub(crate) fn matches(
         &self,
@@ -135,8 +140,8 @@ fn match_parts(
     };
     let known = match first {
         Part::Literal(s) => Some(s.clone()),
-        Part::TypePrefix => type_prefix.map(sanitized),
-        Part::Tenant => tenant.map(sanitized),
+        Part::TypePrefix => type_prefix.map(escaped),
+        Part::Tenant => tenant.map(escaped),
         Part::Day => None,
     };
     if let Some(value) = known {
@@ -144,11 +149,11 @@ fn match_parts(
             .strip_prefix(value.as_str())
             .is_some_and(|tail| match_parts(rest, tail, type_prefix, tenant));
     }
-    // An unknown placeholder value: one or more sanitized characters
+    // An unknown placeholder value: one or more escaped characters
     // (`{day}`: exactly eight digits).
     let valid = |c: char| match first {
         Part::Day => c.is_ascii_digit(),
-        _ => c.is_ascii_alphanumeric() || c == '_' || c == '-',
+        _ => in_escaped_alphabet(c),
     };
     let run = name
         .char_indices()
@@ -160,23 +165,49 @@ fn match_parts(
     (1..=run).any(|end| match_parts(rest, &name[end..], type_prefix, tenant))
 }
 
-fn sanitized(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    push_sanitized(&mut out, value);
-    out
+/// Refuses two variable-length placeholders that only a literal made of
+/// escaped-alphabet characters separates (`{tenant}_{type_prefix}`: tenant
+/// `a_b` with type `c` and tenant `a` with type `b_c` would share a name).
+fn check_separated(template: &str, parts: &[Part]) -> Result<(), String> {
+    let mut previous: Option<&Part> = None;
+    let mut separated = true;
+    for part in parts {
+        match part {
+            Part::Literal(s) => {
+                if !s.chars().all(in_escaped_alphabet) {
+                    separated = true;
+                }
+            }
+            Part::Day => {}
+            variable => {
+                if let Some(previous) = previous
+                    && previous != variable
+                    && !separated
+                {
+                    return Err(format!(
+                        "collection template {template:?}: {} and {} must be separated by a \
+                         character other than letters, digits, `_`, `-` and `%` (for example \
+                         `{{tenant}}.{{type_prefix}}`), or different tenant/type pairs could \
+                         share a collection",
+                        placeholder(previous),
+                        placeholder(variable)
+                    ));
+                }
+                previous = Some(variable);
+                separated = false;
+            }
+        }
+    }
+    Ok(())
 }
 
-fn push_sanitized(out: &mut String, value: &str) {
-    if value.is_empty() {
-        out.push('_');
+fn placeholder(part: &Part) -> &'static str {
+    match part {
+        Part::TypePrefix => "{type_prefix}",
+        Part::Tenant => "{tenant}",
+        Part::Day => "{day}",
+        Part::Literal(_) => "a literal",
     }
-    out.extend(value.chars().map(|c| {
-        if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
-            c
-        } else {
-            '_'
-        }
-    }));
 }
 
 /// The UTC (year, month, day) of a Unix time in milliseconds (proleptic
@@ -218,10 +249,10 @@ mod tests {
             .build();
         assert_eq!(render("events", &event), "events");
         assert_eq!(render("events_{type_prefix}", &event), "events_compute");
-        assert_eq!(render("{tenant}_events", &event), "acme_eu_events");
+        assert_eq!(render("{tenant}_events", &event), "acme%2Feu_events");
         assert_eq!(render("events_{day}", &event), "events_20231114");
         let untenanted = Event::builder("volume").timestamp(ts).build();
-        assert_eq!(render("{tenant}_{type_prefix}", &untenanted), "none_volume");
+        assert_eq!(render("{tenant}.{type_prefix}", &untenanted), "none.volume");
     }
 
     #[test]
@@ -239,6 +270,22 @@ mod tests {
         assert!(CollectionTemplate::parse("").is_err());
         assert!(CollectionTemplate::parse("ev$nts").is_err());
         assert!(CollectionTemplate::parse("system.events").is_err());
+        for ambiguous in [
+            "{tenant}_{type_prefix}",
+            "{type_prefix}{tenant}",
+            "{tenant}-{day}x{type_prefix}",
+        ] {
+            let err = CollectionTemplate::parse(ambiguous).expect_err(ambiguous);
+            assert!(err.contains("separated"), "{err}");
+        }
+        for fine in [
+            "{tenant}.{type_prefix}",
+            "{tenant}_{day}",
+            "{tenant}_x_{tenant}",
+            "e_{day}_{tenant}",
+        ] {
+            CollectionTemplate::parse(fine).expect(fine);
+        }
     }
 
     #[test]
@@ -249,6 +296,10 @@ mod tests {
         assert!(!t.matches("acme_events_20240101", None, Some("other")));
         assert!(!t.matches("acme_events_2024", None, None));
         assert!(!t.matches("events", None, None));
+        let t = CollectionTemplate::parse("{tenant}_events").expect("valid");
+        assert!(t.matches("acme%2Feu_events", None, Some("acme/eu")));
+        assert!(!t.matches("acme_eu_events", None, Some("acme/eu")));
+        assert!(t.matches("%C3%BC_events", None, None));
         let fixed = CollectionTemplate::parse("events").expect("valid");
         assert_eq!(fixed.fixed(), Some("events"));
         assert!(fixed.matches("events", None, None));

@@ -7,10 +7,16 @@ use bson::RawDocumentBuf;
 use mongodb::Collection;
 use mongodb::error::{Error, ErrorKind};
 
+use super::indexes::is_transient;
 use super::pending::PendingDoc;
 
 /// MongoDB's duplicate key error code.
 pub(crate) const DUPLICATE_KEY: i32 = 11000;
+
+/// Server error codes that condemn a whole collection (every event for it is
+/// refused): invalid namespace (73, e.g. "namespace too long"), unauthorized
+/// (13), command not supported on a view (166).
+const NAMESPACE_CODES: &[i32] = &[73, 13, 166];
 
 /// What happened to each event of a chunk.
 #[derive(Debug, Default)]
@@ -23,14 +29,62 @@ pub(crate) struct ChunkOutcome {
     /// Duplicates of events this sink had not attempted before: the same
     /// event was sent to the sink twice; it is stored once.
     pub(crate) duplicates_first_seen: usize,
-    /// Events the server refused for good (invalid document), with why.
-    pub(crate) rejected: Vec<String>,
+    /// Events the server refused for good (invalid document or namespace),
+    /// with why.
+    pub(crate) rejected: Vec<(PendingDoc, String)>,
     /// Events to keep pending (not attempted, or outcome unknown).
     pub(crate) retry: Vec<PendingDoc>,
     /// Why the events in `retry` were not written, when the server is
     /// unreachable or unavailable (`None`: retry at once, e.g. the tail of an
     /// ordered insert after a rejected event).
     pub(crate) failure: Option<Error>,
+}
+
+impl ChunkOutcome {
+    fn merge(&mut self, other: ChunkOutcome) {
+        self.written += other.written;
+        self.duplicates += other.duplicates;
+        self.duplicates_first_seen += other.duplicates_first_seen;
+        self.rejected.extend(other.rejected);
+        self.retry.extend(other.retry);
+        if other.failure.is_some() {
+            self.failure = other.failure;
+        }
+    }
+}
+
+/// How a failed `insert_many` (that is not a list of write errors) is taken.
+#[derive(Debug, PartialEq, Eq)]
+enum Failure {
+    /// The server is unreachable or unavailable: keep the events pending.
+    Outage,
+    /// The collection cannot be written to: refuse every event of it.
+    Namespace,
+    /// Some document of the chunk is refused: find which.
+    Documents,
+}
+
+fn classify(error: &Error) -> Failure {
+    match error.kind.as_ref() {
+        _ if is_transient(error) => Failure::Outage,
+        ErrorKind::Command(command) if NAMESPACE_CODES.contains(&command.code) => {
+            Failure::Namespace
+        }
+        ErrorKind::Command(_)
+        | ErrorKind::InvalidArgument { .. }
+        | ErrorKind::BsonSerialization(_) => Failure::Documents,
+        // Anything else (authentication, a driver-internal error, ...) is
+        // not a verdict on the events: wait it out like an outage.
+        _ => Failure::Outage,
+    }
+}
+
+/// The server's reason, without the driver's decorations.
+fn reason(error: &Error) -> String {
+    match error.kind.as_ref() {
+        ErrorKind::Command(c) => format!("error {} ({}): {}", c.code, c.code_name, c.message),
+        _ => error.to_string(),
+    }
 }
 
 /// Inserts `chunk` (marking each event attempted) and sorts out the result.
@@ -56,17 +110,44 @@ pub(crate) async fn insert_chunk(
         Err(error) => error,
     };
     let ErrorKind::InsertMany(failure) = error.kind.as_ref() else {
-        if matches!(error.kind.as_ref(), ErrorKind::InvalidArgument { .. }) && chunk.len() > 1 {
-            // The driver refused the chunk before sending it (a document too
-            // large, for example): find the culprit by inserting one by one.
-            return Box::pin(one_by_one(coll, chunk, was_attempted)).await;
+        let restore = |chunk: Vec<PendingDoc>| {
+            chunk
+                .into_iter()
+                .zip(&was_attempted)
+                .map(|(mut doc, &attempted)| {
+                    doc.attempted = attempted;
+                    doc
+                })
+                .collect::<Vec<_>>()
+        };
+        match classify(&error) {
+            Failure::Outage => {
+                outcome.retry = chunk;
+                outcome.failure = Some(error);
+            }
+            Failure::Namespace => {
+                let why = reason(&error);
+                outcome.rejected = chunk.into_iter().map(|d| (d, why.clone())).collect();
+            }
+            Failure::Documents if chunk.len() > 1 => {
+                // The server refused the chunk as a whole (a document too
+                // deep, too large for the driver): halve it until the
+                // culprits are alone.
+                let mut chunk = restore(chunk);
+                let second = chunk.split_off(chunk.len() / 2);
+                for half in [chunk, second] {
+                    if outcome.failure.is_some() {
+                        outcome.retry.extend(half);
+                        continue;
+                    }
+                    outcome.merge(Box::pin(insert_chunk(coll, half, ordered)).await);
+                }
+            }
+            Failure::Documents => {
+                let why = reason(&error);
+                outcome.rejected = chunk.into_iter().map(|d| (d, why.clone())).collect();
+            }
         }
-        if matches!(error.kind.as_ref(), ErrorKind::InvalidArgument { .. }) {
-            outcome.rejected.push(error.to_string());
-            return outcome;
-        }
-        outcome.retry = chunk;
-        outcome.failure = Some(error);
         return outcome;
     };
     let errors: HashMap<usize, (i32, &str)> = failure
@@ -93,7 +174,9 @@ pub(crate) async fn insert_chunk(
                     outcome.duplicates_first_seen += 1;
                 }
             }
-            Some((code, message)) => outcome.rejected.push(format!("error {code}: {message}")),
+            Some((code, message)) => outcome
+                .rejected
+                .push((doc, format!("error {code}: {message}"))),
             None if stop.is_some_and(|stop| index > stop) => {
                 // Not processed by the server: as attempted as it was before.
                 let mut doc = doc;
@@ -110,31 +193,4 @@ pub(crate) async fn insert_chunk(
         outcome.failure = Some(error);
     }
     outcome
-}
-
-async fn one_by_one(
-    coll: &Collection<RawDocumentBuf>,
-    chunk: Vec<PendingDoc>,
-    was_attempted: Vec<bool>,
-) -> ChunkOutcome {
-    let mut total = ChunkOutcome::default();
-    let mut docs = chunk.into_iter().zip(was_attempted);
-    for (mut doc, attempted) in docs.by_ref() {
-        doc.attempted = attempted;
-        let one = insert_chunk(coll, vec![doc], false).await;
-        total.written += one.written;
-        total.duplicates += one.duplicates;
-        total.duplicates_first_seen += one.duplicates_first_seen;
-        total.rejected.extend(one.rejected);
-        total.retry.extend(one.retry);
-        if one.failure.is_some() {
-            total.failure = one.failure;
-            break;
-        }
-    }
-    total.retry.extend(docs.map(|(mut doc, attempted)| {
-        doc.attempted = attempted;
-        doc
-    }));
-    total
 }

@@ -11,8 +11,12 @@ use scylla::value::CqlTimestamp;
 
 use crate::{Res, Side};
 
-fn keyspace(side: &str, round: usize) -> String {
-    format!("bench_{}_{side}_{round}", std::process::id())
+/// One keyspace per side for the whole run: every round writes the same
+/// events (same primary keys) again, so the server holds one copy of them
+/// per side however many rounds run (the CQL test server keeps everything in
+/// memory and cannot drop a keyspace).
+fn keyspace(side: &str) -> String {
+    format!("bench_{}_{side}", std::process::id())
 }
 
 /// The sink: `write` in batches of 1000, then `flush`.
@@ -25,8 +29,8 @@ impl Side for Sink {
         "sink"
     }
 
-    fn run(&mut self, round: usize, events: &[RawEvent]) -> Res<Duration> {
-        let mut sink = CqlSink::new(CqlSinkConfig::from_uri(&self.uri, keyspace("sink", round)))
+    fn run(&mut self, _round: usize, events: &[RawEvent]) -> Res<Duration> {
+        let mut sink = CqlSink::new(CqlSinkConfig::from_uri(&self.uri, keyspace("sink")))
             .map_err(|e| format!("cql sink: {e}"))?;
         let start = Instant::now();
         for batch in events.chunks(1000) {
@@ -34,7 +38,7 @@ impl Side for Sink {
         }
         sink.flush().map_err(|e| format!("sink flush: {e}"))?;
         let took = start.elapsed();
-        let written = sink.counts().written;
+        let written = sink.counters().written.get();
         if written != events.len() as u64 {
             return Err(format!("the sink wrote {written} of {}", events.len()));
         }
@@ -88,9 +92,9 @@ impl Side for Plain {
         "plain"
     }
 
-    fn run(&mut self, round: usize, events: &[RawEvent]) -> Res<Duration> {
+    fn run(&mut self, _round: usize, events: &[RawEvent]) -> Res<Duration> {
         // A sink creates the keyspace and the table and says its insert.
-        let cql = CqlSink::new(CqlSinkConfig::from_uri(&self.uri, keyspace("plain", round)))
+        let cql = CqlSink::new(CqlSinkConfig::from_uri(&self.uri, keyspace("plain")))
             .map_err(|e| format!("schema: {e}"))?
             .insert_cql();
         let session = &self.session;
@@ -100,25 +104,32 @@ impl Side for Plain {
             .map_err(|e| format!("prepare: {e}"))?;
         let rows: Vec<Row> = events.iter().map(row).collect();
         let start = Instant::now();
-        let failed = self.runtime.block_on(async {
+        let (failed, first) = self.runtime.block_on(async {
             futures_util::stream::iter(rows.iter())
                 .map(|row| session.execute_unpaged(&prepared, row))
                 .buffer_unordered(DEFAULT_MAX_CONCURRENT_REQUESTS)
-                .filter(|r| std::future::ready(r.is_err()))
-                .count()
+                .fold((0_usize, None), |(n, first), r| {
+                    std::future::ready(match r {
+                        Ok(_) => (n, first),
+                        Err(e) => (n + 1, first.or(Some(e.to_string()))),
+                    })
+                })
                 .await
         });
         let took = start.elapsed();
         if failed > 0 {
-            return Err(format!("{failed} plain inserts failed"));
+            return Err(format!(
+                "{failed} plain inserts failed; first error: {}",
+                first.unwrap_or_default()
+            ));
         }
         Ok(took)
     }
 }
 
 /// Both sides against the same server.
-pub(crate) fn sides() -> Res<(Box<dyn Side>, Box<dyn Side>)> {
-    let uri = crate::service_uri("EVENTSTORM_CQL_URI", "cql.sh")?;
+pub(crate) fn sides(uri: &str) -> Res<(Box<dyn Side>, Box<dyn Side>)> {
+    let uri = uri.to_owned();
     eprintln!("CQL server: {uri}");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -8,16 +8,20 @@
 //! the medians are compared, so the noise of a shared machine does not
 //! favour one side. The server is `EVENTSTORM_MONGODB_URI` /
 //! `EVENTSTORM_CQL_URI`, or the test server `scripts/services/*.sh start`
-//! starts. The last line printed is `ratio=X` (sink ÷ plain loop).
+//! starts; a test server started here is stopped again however the run ends
+//! (one that was already running is left alone). The last line printed is
+//! `ratio=X` (sink ÷ plain loop).
 
 mod cql;
 mod mongo;
+mod service;
 
 use std::time::Duration;
 
 use eventstorm_benches::stats::median;
 use eventstorm_benches::typical_event;
 use eventstorm_core::RawEvent;
+use service::Service;
 
 /// Any error, as text.
 type Res<T> = Result<T, String>;
@@ -61,9 +65,19 @@ fn run(args: &[String]) -> Res<()> {
     }
     let target = target.ok_or("say which: sink_bench mongo | sink_bench cql")?;
     let rounds = if quick { 2 } else { 5 };
+    // Dropped last: the server outlives both sides.
+    let service;
     let ((sink, plain), n) = match target.as_str() {
-        "mongo" => (mongo::sides()?, if quick { 5_000 } else { 20_000 }),
-        _ => (cql::sides()?, if quick { 2_000 } else { 10_000 }),
+        "mongo" => {
+            service = Service::from_env_or_start("EVENTSTORM_MONGODB_URI", "mongo.sh")?;
+            let n = if quick { 5_000 } else { 20_000 };
+            (mongo::sides(&service.uri)?, n)
+        }
+        _ => {
+            service = Service::from_env_or_start("EVENTSTORM_CQL_URI", "cql.sh")?;
+            let n = if quick { 2_000 } else { 10_000 };
+            (cql::sides(&service.uri)?, n)
+        }
     };
     compare(sink, plain, events.unwrap_or(n), rounds)
 }
@@ -104,36 +118,4 @@ fn compare(mut sink: Box<dyn Side>, mut plain: Box<dyn Side>, n: usize, rounds: 
     println!("plain  median {mb:.0} events/s");
     println!("ratio={:.3}", if mb > 0.0 { ma / mb } else { 0.0 });
     Ok(())
-}
-
-/// Reads `NAME` from the environment or from the `export NAME=...` /
-/// `NAME=...` line `script start` prints.
-fn service_uri(name: &str, script: &str) -> Res<String> {
-    if let Ok(uri) = std::env::var(name)
-        && !uri.is_empty()
-    {
-        return Ok(uri);
-    }
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/services/");
-    eprintln!("{name} not set: starting the test server with {script} start");
-    let out = std::process::Command::new("bash")
-        .arg(format!("{path}{script}"))
-        .arg("start")
-        .output()
-        .map_err(|e| format!("running {script}: {e}"))?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout
-        .lines()
-        .find_map(|l| {
-            l.trim()
-                .trim_start_matches("export ")
-                .strip_prefix(&format!("{name}="))
-                .map(str::to_string)
-        })
-        .ok_or_else(|| {
-            format!(
-                "{script} start printed no {name}= line: {}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
 }

@@ -95,8 +95,8 @@ impl Drop for Plain {
 }
 
 /// Both sides against the same server.
-pub(crate) fn sides() -> Res<(Box<dyn Side>, Box<dyn Side>)> {
-    let uri = crate::service_uri("EVENTSTORM_MONGODB_URI", "mongo.sh")?;
+pub(crate) fn sides(uri: &str) -> Res<(Box<dyn Side>, Box<dyn Side>)> {
+    let uri = uri.to_owned();
     eprintln!("MongoDB server: {uri}");
     // Like the sink's private runtime: one worker thread.
     let runtime = tokio::runtime::Builder::new_multi_thread()
