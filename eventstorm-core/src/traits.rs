@@ -13,6 +13,7 @@ use crate::stats::Stats;
 
 /// What [`EventSource::poll`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SourceStatus {
     /// Events were appended (or may be soon): poll again.
     Ready,
@@ -144,6 +145,7 @@ pub trait EventSink: Send {
 
 /// Where a router sends one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Routed {
     /// Forward the original bytes to the output with this index.
     Original(usize),

@@ -272,7 +272,23 @@ fn semantic_errors() {
         ),
         (
             "[[outputs]]\nname = \"c\"\nbind = [\"localhost:5\"]",
-            "is not an endpoint",
+            "is not a valid bind endpoint",
+        ),
+        (
+            "[[outputs]]\nname = \"c\"\nbind = [\"tcp://127.0.0.1:99999\"]",
+            "not a number in 1-65535",
+        ),
+        (
+            "[[rules]]\nmatch = \"a\"\noutputs = [\"a\"]\ntransform.set = { severity = \"loud\" }",
+            "expected a syslog severity",
+        ),
+        (
+            "[[rules]]\nmatch = \"a\"\noutputs = [\"a\"]\ntransform.set = { tenant = 5 }",
+            "expected a string",
+        ),
+        (
+            "[[rules]]\nmatch = \"a\"\noutputs = [\"a\"]\ntransform.set = { pid = \"x\" }",
+            "expected an integer",
         ),
     ] {
         let err = config_error(extra);

@@ -106,23 +106,30 @@ fn a_type_too_long_for_a_namespace_blocks_nothing() {
 }
 
 #[test]
-fn a_document_too_deep_for_the_server_blocks_nothing() {
-    let Some(uri) = server_uri() else { return };
-    with_timeout(Duration::from_secs(120), move || {
-        let db = TestDb::new(&uri, "deep");
-        // 1,000 levels: more than MongoDB (100) and SecantusDB (Python's
-        // recursion limit) store. Built as bytes: nothing here recurses.
-        let bad = with_deep_field(
-            &Event::builder("refusal.test").tenant("acme").build(),
-            1_000,
-        );
-        one_bad_among_good(db.config(), bad, 1_000);
-    });
+fn a_document_too_deep_for_the_server_never_reaches_the_sink() {
+    // 1,000 levels: more than MongoDB (100) and SecantusDB (Python's
+    // recursion limit) store. Every receiver refuses an event nested past
+    // the wire format's limit (100 levels, the event itself included), so
+    // such a document cannot reach a sink's `write`: the subscriber counts it
+    // as undecodable. Built as bytes: nothing here recurses.
+    let bad = with_deep_field(
+        &Event::builder("refusal.test").tenant("acme").build(),
+        1_000,
+    );
+    assert!(
+        matches!(
+            bad,
+            Err(eventstorm_core::DecodeError::TooDeep { limit: 100, .. })
+        ),
+        "{bad:?}"
+    );
+    // At the limit, it is an ordinary event.
+    assert!(with_deep_field(&Event::builder("refusal.test").build(), 97).is_ok());
 }
 
 /// `event` with a field `deep` nesting `depth` documents, encoded
 /// iteratively.
-fn with_deep_field(event: &Event, depth: usize) -> RawEvent {
+fn with_deep_field(event: &Event, depth: usize) -> Result<RawEvent, eventstorm_core::DecodeError> {
     let doc = |elements: &[u8]| {
         let mut out = ((elements.len() + 5) as i32).to_le_bytes().to_vec();
         out.extend_from_slice(elements);
@@ -139,7 +146,7 @@ fn with_deep_field(event: &Event, depth: usize) -> RawEvent {
     let mut elements = top[4..top.len() - 1].to_vec();
     elements.extend_from_slice(&[0x03, b'd', b'e', b'e', b'p', 0]);
     elements.extend_from_slice(&nested);
-    RawEvent::from_bytes(doc(&elements)).unwrap()
+    RawEvent::from_bytes(doc(&elements))
 }
 
 #[test]

@@ -691,27 +691,3 @@ proptest! {
         }
     }
 }
-
-/// A timing loop, not an assertion: run with
-/// `cargo test --release -p eventstorm-source --test parsers -- --ignored --nocapture`.
-#[test]
-#[ignore = "timing loop; run in release mode by hand"]
-fn nginx_combined_throughput() {
-    let input = read("nginx/access.log");
-    let lines: Vec<&str> = input.lines().collect();
-    let parser = NginxParser::combined();
-    let rounds = 5_000;
-    let start = std::time::Instant::now();
-    let mut ok = 0usize;
-    for _ in 0..rounds {
-        for line in &lines {
-            ok += usize::from(parser.parse(line).is_ok());
-        }
-    }
-    let elapsed = start.elapsed();
-    let total = rounds * lines.len();
-    eprintln!(
-        "nginx combined: {total} lines ({ok} ok) in {elapsed:?}: {:.0} lines/s",
-        total as f64 / elapsed.as_secs_f64()
-    );
-}

@@ -8,8 +8,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use eventstorm_core::{EventSink, RawEvent, SinkError, Stats};
-use eventstorm_sink::{RuntimeConfig, SinkRuntime, SubscriberConfig};
+// The sink needs `eventstorm-sink` alone; the client only makes traffic.
+use eventstorm_sink::{
+    EventSink, RawEvent, RuntimeConfig, SinkError, SinkRuntime, Stats, SubscriberConfig,
+};
 use eventstorm_source::{Client, DeliveryMode};
 
 /// Sums `body.size_gb` of volume events per tenant, printing on flush.

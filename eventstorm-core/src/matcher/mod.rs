@@ -58,6 +58,7 @@ pub struct Matcher {
 
 /// A condition tree.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Expr {
     /// All must hold (`and`); empty holds.
     All(Vec<Expr>),
@@ -71,6 +72,7 @@ pub enum Expr {
 
 /// A condition on one field, addressed by a dotted path from the document root.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Condition {
     /// The field is present (even if null).
     Exists(String),
@@ -86,6 +88,7 @@ pub enum Condition {
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CmpOp {
     /// `==`
     Eq,
@@ -103,6 +106,7 @@ pub enum CmpOp {
 
 /// A literal value in a condition.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Literal {
     /// A string.
     Str(String),

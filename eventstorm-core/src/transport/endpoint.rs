@@ -96,6 +96,25 @@ pub(crate) fn attach(
     Ok(endpoints)
 }
 
+/// The checks every socket's settings share: its endpoints and its
+/// high-water mark.
+pub(crate) fn check_socket(
+    name: &str,
+    bind: &[String],
+    connect: &[String],
+    hwm: i32,
+) -> Result<()> {
+    check_all(name, bind, connect)?;
+    if hwm < 0 {
+        return Err(TransportError::setting(
+            name,
+            "hwm",
+            "must be 0 (no limit) or more",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks that a socket has an endpoint and that each is well formed.
 pub fn check_all(name: &str, bind: &[String], connect: &[String]) -> Result<()> {
     if bind.is_empty() && connect.is_empty() {

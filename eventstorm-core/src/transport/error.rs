@@ -63,6 +63,14 @@ pub enum TransportError {
 }
 
 impl TransportError {
+    pub(crate) fn setting(socket: &str, key: &'static str, message: &str) -> Self {
+        TransportError::Setting {
+            socket: socket.to_string(),
+            key,
+            message: message.to_string(),
+        }
+    }
+
     pub(crate) fn socket(action: &'static str, source: zmq::Error) -> Self {
         TransportError::Socket { action, source }
     }

@@ -68,15 +68,8 @@ impl ReceiveConfig {
     /// Checks the settings serde cannot: endpoints, ranges. `socket` names
     /// the socket in errors.
     pub fn validate(&self, socket: &str) -> super::Result<()> {
-        super::endpoint::check_all(socket, &self.bind, &self.connect)?;
-        let setting = |key, message: &str| super::TransportError::Setting {
-            socket: socket.to_string(),
-            key,
-            message: message.to_string(),
-        };
-        if self.hwm < 0 {
-            return Err(setting("hwm", "must be 0 (no limit) or more"));
-        }
+        super::endpoint::check_socket(socket, &self.bind, &self.connect, self.hwm)?;
+        let setting = |key, message: &str| super::TransportError::setting(socket, key, message);
         if self.max_publishers == 0 {
             return Err(setting("max_publishers", "must be at least 1"));
         }
