@@ -23,14 +23,12 @@ const STALL_WARNING_AFTER: Duration = Duration::from_secs(1);
 const STALL_WARNING_EVERY: Duration = Duration::from_secs(5);
 
 /// What a block-mode output does while its subscribers' queues are full:
-/// called every [`BLOCK_SLICE`] with how long the send has waited.
-pub(crate) type WhileStalled<'a> = &'a mut dyn FnMut(&str, Duration);
+/// called every [`BLOCK_SLICE`].
+pub(crate) type WhileStalled<'a> = &'a mut dyn FnMut();
 
 pub(crate) struct Output {
     pub(crate) name: String,
     pub(crate) socket: PubSocket,
-    /// Whether a send is waiting for room right now (block mode), for stats.
-    pub(crate) stalled: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for Output {
@@ -52,7 +50,6 @@ impl Output {
         Ok(Output {
             name: config.name.clone(),
             socket,
-            stalled: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -91,8 +88,7 @@ impl Output {
                     body = match self.socket.try_send(topic, body, 0)? {
                         TrySend::Full(back) => back,
                         TrySend::Sent => {
-                            if since.is_some() {
-                                self.stalled.store(false, Ordering::Relaxed);
+                            if warned.is_some() {
                                 tracing::info!(output = %self.name, "output no longer stalled");
                             }
                             return Ok(true);
@@ -103,21 +99,19 @@ impl Output {
                     }
                     let started = *since.get_or_insert_with(Instant::now);
                     let waited = started.elapsed();
-                    if waited >= STALL_WARNING_AFTER {
-                        self.stalled.store(true, Ordering::Relaxed);
-                        if warned.is_none_or(|at| at.elapsed() >= STALL_WARNING_EVERY) {
-                            warned = Some(Instant::now());
-                            tracing::warn!(
-                                output = %self.name,
-                                "block-mode output stalled for {:.1} s: its subscribers' queues are full, \
-                                 so the router waits (lossless) and no other output receives events meanwhile",
-                                waited.as_secs_f64()
-                            );
-                        }
+                    if waited >= STALL_WARNING_AFTER
+                        && warned.is_none_or(|at| at.elapsed() >= STALL_WARNING_EVERY)
+                    {
+                        warned = Some(Instant::now());
+                        tracing::warn!(
+                            output = %self.name,
+                            "block-mode output stalled for {:.1} s: its subscribers' queues are full, \
+                             so the router waits (lossless) and no other output receives events meanwhile",
+                            waited.as_secs_f64()
+                        );
                     }
-                    while_stalled(&self.name, waited);
+                    while_stalled();
                 }
-                self.stalled.store(false, Ordering::Relaxed);
             }
         }
         self.socket.count_dropped(topic);

@@ -43,14 +43,8 @@ impl RouterRuntime {
             .iter()
             .rposition(|r| matches!(r, Routed::Original(_)));
         let counters = &self.counters;
-        let mut while_stalled = |output: &str, waited: Duration| {
-            stalled_report(
-                counters,
-                &mut self.last_stats,
-                self.stats_interval,
-                output,
-                waited,
-            );
+        let mut while_stalled = || {
+            stalled_report(counters, &mut self.last_stats, self.stats_interval);
         };
         for (k, route) in self.routes.drain(..).enumerate() {
             let sent = match route {
@@ -97,8 +91,6 @@ fn stalled_report(
     counters: &Counters,
     last_stats: &mut std::time::Instant,
     interval: Option<Duration>,
-    _output: &str,
-    _waited: Duration,
 ) {
     if let Some(interval) = interval
         && last_stats.elapsed() >= interval

@@ -309,12 +309,7 @@ impl RouterRuntime {
             for &o in &self.stats_outputs {
                 let output = &mut self.outputs[o];
                 // A stalled stats output waits like any block-mode output.
-                output.send(
-                    crate::STATS_TYPE.as_bytes(),
-                    &body[..],
-                    stop,
-                    &mut |_, _| {},
-                )?;
+                output.send(crate::STATS_TYPE.as_bytes(), &body[..], stop, &mut || {})?;
             }
             self.counters.runtime.stats_events.inc();
         }
