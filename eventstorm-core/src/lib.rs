@@ -28,6 +28,8 @@
 //! ```
 
 mod assert;
+#[cfg(feature = "config")]
+pub mod config;
 pub mod error;
 pub mod event;
 pub mod flow;

@@ -53,7 +53,6 @@
 pub mod config;
 mod error;
 mod input;
-mod locate;
 mod output;
 pub mod rules;
 mod runtime;
@@ -64,7 +63,8 @@ pub use config::{
     DeliveryMode, InputConfig, OutputConfig, RouterConfig, RouterSettings, RuleConfig,
     TransformConfig,
 };
-pub use error::{ConfigError, Error, Result};
+pub use error::{Error, Result};
+pub use eventstorm_core::config::ConfigError;
 pub use output::OutputCounters;
 pub use rules::Rules;
 pub use runtime::{Endpoints, RouterHandle, RouterRuntime};

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use eventstorm_core::{Counter, EventRouter, Matcher, RawEventRef, Routed, Stats};
 
 use crate::config::RouterConfig;
-use crate::error::ConfigError;
 use crate::transform::{Outcome, Transform};
+use eventstorm_core::config::ConfigError;
 
 /// The counters of one rule, readable from any thread.
 #[derive(Debug, Default)]

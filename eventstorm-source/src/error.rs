@@ -21,6 +21,11 @@ pub enum Error {
         /// What is wrong and what was expected.
         message: String,
     },
+    /// A configuration file could not be read, had an unset `${VAR}`, or is
+    /// not valid TOML of the expected shape (file, line, column and key
+    /// named).
+    #[error(transparent)]
+    File(#[from] eventstorm_core::config::ConfigError),
     /// A thread could not be started, or panicked.
     #[error(transparent)]
     Thread(#[from] ThreadError),

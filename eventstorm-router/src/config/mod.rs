@@ -11,8 +11,7 @@ mod validate;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ConfigError;
-use crate::locate;
+use eventstorm_core::config::ConfigError;
 
 pub use rules::{RuleConfig, TransformConfig};
 pub use sockets::{DeliveryMode, InputConfig, OutputConfig};
@@ -94,43 +93,25 @@ impl Default for RouterSettings {
 }
 
 impl RouterConfig {
-    /// Reads and validates a TOML file.
+    /// Reads and validates a TOML file (`${VAR}` expanded first, see
+    /// [`eventstorm_core::config::expand_env`]).
     pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: file.clone(),
-            line: None,
-            column: None,
-            key: None,
-            message: format!("cannot read the file: {e}"),
-        })?;
-        Self::from_toml_str(&text, &file)
+        let text = eventstorm_core::config::read_expanded(path)?;
+        Self::from_expanded(&text, &path.display().to_string())
     }
 
-    /// Parses and validates TOML text; `file` names it in errors.
+    /// Parses and validates TOML text (`${VAR}` expanded first); `file`
+    /// names it in errors.
     pub fn from_toml_str(text: &str, file: &str) -> Result<Self, ConfigError> {
-        let config: RouterConfig = toml::from_str(text).map_err(|e| {
-            let offset = e.span().map(|s| s.start);
-            let key = offset.and_then(|o| locate::key_at(text, o));
-            let mut err = ConfigError {
-                file: file.to_string(),
-                line: None,
-                column: None,
-                key,
-                message: e.message().trim_end().to_string(),
-            };
-            if let Some(offset) = offset {
-                err = err.at_offset(text, offset);
-            }
-            err
-        })?;
-        config.validate().map_err(|mut err| {
-            err.file = file.to_string();
-            if let Some(offset) = err.key.as_deref().and_then(|k| locate::offset_of(text, k)) {
-                err = err.at_offset(text, offset);
-            }
-            err
-        })?;
+        let expanded = eventstorm_core::config::expand_env(text).map_err(|e| e.in_file(file))?;
+        Self::from_expanded(&expanded, file)
+    }
+
+    fn from_expanded(text: &str, file: &str) -> Result<Self, ConfigError> {
+        let config: RouterConfig = eventstorm_core::config::parse_expanded(text, file)?;
+        config
+            .validate()
+            .map_err(|err| err.in_file(file).located_in(text))?;
         Ok(config)
     }
 

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use eventstorm_core::transport::TransportError;
 
 use super::{RouterConfig, TransformConfig};
-use crate::error::ConfigError;
+use eventstorm_core::config::ConfigError;
 
 /// Envelope fields a transform may not touch.
 const PROTECTED: [&str; 4] = ["_id", "type", "ts", "body"];

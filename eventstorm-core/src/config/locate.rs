@@ -6,7 +6,7 @@ use toml::de::{DeTable, DeValue};
 
 /// The dotted key path (`rules[1].transform.sample`) of the deepest key or
 /// value whose span contains `offset`.
-pub(crate) fn key_at(text: &str, offset: usize) -> Option<String> {
+pub fn key_at(text: &str, offset: usize) -> Option<String> {
     let table = DeTable::parse(text).ok()?;
     let mut best: Option<(usize, String)> = None;
     walk_table(table.get_ref(), String::new(), offset, &mut best);
@@ -66,7 +66,7 @@ fn walk_value(
 
 /// The byte offset of the value at a dotted key path such as
 /// `rules[2].outputs[1]`, or of the nearest enclosing key that exists.
-pub(crate) fn offset_of(text: &str, path: &str) -> Option<usize> {
+pub fn offset_of(text: &str, path: &str) -> Option<usize> {
     let table = DeTable::parse(text).ok()?;
     let mut segments = Vec::new();
     for part in path.split('.') {
