@@ -21,8 +21,8 @@
 //! # Ok::<(), eventstorm_sink::Error>(())
 //! ```
 
+mod dead_letter;
 mod error;
-mod refused;
 mod runtime;
 pub mod sinks;
 mod subscriber;
@@ -36,8 +36,11 @@ pub use error::{Error, Result, ThreadError, TransportError};
 pub use runtime::{RuntimeConfig, SinkHandle, SinkRuntime, WhenFull};
 
 // What a custom sink needs, so that it depends on this crate alone.
+pub use dead_letter::{
+    DeadLetter, DeadLetterConfig, DeadLetterCounters, DeadLetterFile, DeadLetterHandler,
+    DeadLetterReader, DeadLetterRecord, GiveUp, ReadError,
+};
 pub use eventstorm_core::{EventSink, RawEvent, RawEventRef, SinkError, Stats};
-pub use refused::{RefusedEvent, RefusedHandler};
 pub use subscriber::{Subscriber, SubscriberConfig};
 pub use zmq;
 

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use bson::DateTime;
 use eventstorm_core::{Event, EventSink, RawEvent};
-use eventstorm_sink::RefusedEvent;
 use eventstorm_sink::cql::{CqlSink, CqlSinkConfig, RetryConfig};
+use eventstorm_sink::{DeadLetter, GiveUp};
 
 mod cql_support;
 use cql_support::{Server, keyspace, server_bin, with_timeout_of};
@@ -61,10 +61,10 @@ fn a_long_outage_with_bursts_and_idle_flushes_loses_nothing() {
             },
             ..CqlSinkConfig::from_uri(&server.uri(), keyspace("outage"))
         };
-        let (tx, rx) = mpsc::channel::<RefusedEvent>();
+        let (tx, rx) = mpsc::channel::<DeadLetter>();
         let mut sink = CqlSink::new(config)
             .unwrap()
-            .with_refused_handler(Box::new(tx));
+            .with_dead_letters(Box::new(tx));
         let c = sink.counters();
         let mut next = 0;
         let (given, reported, flush_errors) = (Cell::new(0_u64), Cell::new(0_u64), Cell::new(0));
@@ -92,8 +92,9 @@ fn a_long_outage_with_bursts_and_idle_flushes_loses_nothing() {
             "{}",
             sink.stats()
         );
-        let refused: Vec<RefusedEvent> = rx.try_iter().collect();
+        let refused: Vec<DeadLetter> = rx.try_iter().collect();
         assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].cause, GiveUp::Refused);
         assert_eq!(refused[0].event.id(), big_id);
         assert!(
             refused[0].reason.contains("max_pending_bytes"),

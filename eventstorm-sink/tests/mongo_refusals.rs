@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use bson::RawDocumentBuf;
 use eventstorm_core::{Event, EventSink, RawEvent};
-use eventstorm_sink::RefusedEvent;
 use eventstorm_sink::mongo::{EventQuery, MongoSink, MongoSinkConfig};
+use eventstorm_sink::{DeadLetter, GiveUp};
 
 mod common;
 mod mongo_support;
@@ -33,10 +33,10 @@ fn tenant_event(tenant: &str, i: usize) -> RawEvent {
 /// Sends `good` events of tenant `acme` around one `bad` event, in batches
 /// of 100, and checks that only the bad one is refused.
 fn one_bad_among_good(config: MongoSinkConfig, bad: RawEvent, good: usize) {
-    let (tx, rx) = mpsc::channel::<RefusedEvent>();
+    let (tx, rx) = mpsc::channel::<DeadLetter>();
     let mut sink = MongoSink::new(config)
         .unwrap()
-        .with_refused_handler(Box::new(tx));
+        .with_dead_letters(Box::new(tx));
     let mut sent: Vec<RawEvent> = (0..20).map(|i| tenant_event("acme", i)).collect();
     sent.push(bad.clone());
     sent.extend((20..good).map(|i| tenant_event("acme", i)));
@@ -59,8 +59,9 @@ fn one_bad_among_good(config: MongoSinkConfig, bad: RawEvent, good: usize) {
     );
     assert_eq!(stats.get("pending"), Some(0), "{stats}");
     assert_eq!(reported, 1, "the refusal is reported");
-    let refused: Vec<RefusedEvent> = rx.try_iter().collect();
+    let refused: Vec<DeadLetter> = rx.try_iter().collect();
     assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].cause, GiveUp::Refused);
     assert_eq!(
         refused[0].event, bad,
         "the refused event is handed over whole"

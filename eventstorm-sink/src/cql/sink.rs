@@ -15,7 +15,7 @@ use super::counters::CqlCounters;
 use super::query::CqlReader;
 use super::writer::{Job, TaskState, Writer};
 use crate::WhenFull;
-use crate::refused::{Refusals, RefusedEvent, RefusedHandler};
+use crate::dead_letter::{DeadLetter, DeadLetterHandler, DeadLetters, GiveUp};
 
 /// Writes events into a Cassandra/ScyllaDB table, one row per event (see the
 /// [module docs](super) for the table).
@@ -26,7 +26,8 @@ use crate::refused::{Refusals, RefusedEvent, RefusedHandler};
 /// events (and `max_pending_bytes`) wait (`when_full` says what happens
 /// beyond). While the cluster is unreachable an insert is retried with
 /// backoff for up to `max_pending_age_ms`; an insert the cluster refuses for
-/// good is counted as `refused` (and handed to the [`RefusedHandler`]) and
+/// good is counted as `refused` (and, like every event given up, handed to
+/// the [`DeadLetterHandler`], if one is set) and
 /// stops nothing else. [`flush`](EventSink::flush) waits up to
 /// `flush_timeout_ms` for the pending inserts; dropping the sink flushes it.
 ///
@@ -43,7 +44,7 @@ pub struct CqlSink {
     /// One permit per byte allowed pending.
     pending_bytes: Arc<Semaphore>,
     config: CqlSinkConfig,
-    refusals: Refusals,
+    dead_letters: DeadLetters,
     name: String,
 }
 
@@ -71,7 +72,7 @@ impl CqlSink {
             // validate() bounds both well below Semaphore::MAX_PERMITS.
             pending: Arc::new(Semaphore::new(config.max_pending)),
             pending_bytes: Arc::new(Semaphore::new(config.max_pending_bytes)),
-            refusals: Refusals::default(),
+            dead_letters: DeadLetters::default(),
             config,
         })
     }
@@ -83,12 +84,14 @@ impl CqlSink {
         CqlSink::new(CqlSinkConfig::from_uri(uri, keyspace))
     }
 
-    /// Hands every refused event, with its table and the reason, to
-    /// `handler` (a dead-letter store, say), on the thread that calls
-    /// `write` or `flush`, once it is counted as `refused`. Without a
-    /// handler, refused events are only counted.
-    pub fn with_refused_handler(mut self, handler: Box<dyn RefusedHandler>) -> Self {
-        self.refusals.set(handler);
+    /// Hands every event the sink gives up (refused, failed, expired,
+    /// dropped at the pending limits or at close), with its table, the cause
+    /// and the reason, to `handler` (a
+    /// [`DeadLetterFile`](crate::DeadLetterFile), say), on the thread that
+    /// calls `write` or `flush`, once it is counted. Without a handler, such
+    /// events are only counted.
+    pub fn with_dead_letters(mut self, handler: Box<dyn DeadLetterHandler>) -> Self {
+        self.dead_letters.set(handler);
         self
     }
 
@@ -126,18 +129,23 @@ impl CqlSink {
         })
     }
 
-    /// Hands the refused events collected by the tasks to the handler.
-    fn hand_over_refused(&mut self) {
-        let refused: Vec<RefusedEvent> =
-            std::mem::take(&mut *self.state.refused.lock().unwrap_or_else(|e| e.into_inner()));
-        for event in refused {
-            self.refusals.hand_over(event);
+    /// Hands the events the tasks gave up to the dead-letter handler.
+    fn hand_over_given_up(&mut self) {
+        let given_up: Vec<DeadLetter> = std::mem::take(
+            &mut *self
+                .state
+                .given_up
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for letter in given_up {
+            self.dead_letters.hand_over(letter);
         }
     }
 
     /// Losses not yet reported, as the `SinkError` of this call.
     fn report(&mut self, dropped_full: usize, still_pending: u64) -> Result<(), SinkError> {
-        self.hand_over_refused();
+        self.hand_over_given_up();
         let lost = self.counters.unreported.swap(0, Ordering::Relaxed) as usize;
         let failed = dropped_full + lost;
         if failed == 0 && still_pending == 0 {
@@ -209,17 +217,27 @@ impl EventSink for CqlSink {
                     "the event is {len} bytes, more than max_pending_bytes ({})",
                     self.config.max_pending_bytes
                 );
-                if self.refusals.wanted() {
-                    let table = self.connection.shared.schema.qualified_table();
-                    self.refusals
-                        .hand_over(RefusedEvent::new(event.clone(), table, reason));
-                }
+                let table = self.connection.shared.schema.qualified_table();
+                self.dead_letters.give_up(
+                    || Some(event.clone()),
+                    GiveUp::Refused,
+                    || table,
+                    || reason,
+                );
                 continue;
             }
             // max_pending_bytes <= u32::MAX (validated), so len fits.
             let Some(permits) = self.reserve(len as u32) else {
                 self.counters.dropped_full.inc();
                 dropped += 1;
+                let (max, max_bytes) = (self.config.max_pending, self.config.max_pending_bytes);
+                let table = self.connection.shared.schema.qualified_table();
+                self.dead_letters.give_up(
+                    || Some(event.clone()),
+                    GiveUp::DroppedFull,
+                    || table,
+                    || format!("max_pending ({max}) or max_pending_bytes ({max_bytes}) reached while the cluster is slow or unreachable"),
+                );
                 continue;
             };
             self.counters.accepted.inc();
@@ -231,7 +249,7 @@ impl EventSink for CqlSink {
                 .fetch_add(len as u64, Ordering::Relaxed);
             let job = Job {
                 row,
-                event: self.refusals.wanted().then(|| event.clone()),
+                event: self.dead_letters.wanted().then(|| event.clone()),
                 bytes: len as u64,
                 accepted_at,
                 permits,
@@ -279,7 +297,7 @@ impl Drop for CqlSink {
             // Requests in flight end within their timeout.
             still = self.wait_idle(self.config.request_timeout() + Duration::from_secs(1));
         }
-        self.hand_over_refused();
+        self.hand_over_given_up();
         let lost = self.counters.unreported.swap(0, Ordering::Relaxed);
         if lost > 0 || still > 0 {
             tracing::warn!(

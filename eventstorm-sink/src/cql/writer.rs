@@ -13,7 +13,7 @@ use super::config::RetryConfig;
 use super::connection::Shared;
 use super::counters::CqlCounters;
 use super::schema::Row;
-use crate::refused::RefusedEvent;
+use crate::dead_letter::{DeadLetter, GiveUp};
 
 /// Retry warnings are logged at most this often.
 const WARN_INTERVAL: Duration = Duration::from_secs(5);
@@ -24,9 +24,10 @@ pub(crate) struct TaskState {
     /// The last error that cost an event, for the sink's error messages.
     pub(crate) last_error: Mutex<Option<String>>,
     last_warning: Mutex<Option<Instant>>,
-    /// Refused events waiting to be handed over on the caller's thread
+    /// Events given up (refused, failed, expired, dropped at close), waiting
+    /// to be handed to the dead-letter handler on the caller's thread
     /// (kept only when a handler is set; at most `max_pending`).
-    pub(crate) refused: Mutex<Vec<RefusedEvent>>,
+    pub(crate) given_up: Mutex<Vec<DeadLetter>>,
     /// Set when the sink is dropped: retrying tasks give up.
     pub(crate) closing: AtomicBool,
     pub(crate) closed: Notify,
@@ -137,42 +138,43 @@ impl Writer {
         self.record(job, outcome);
     }
 
-    fn record(&self, job: Job, outcome: Outcome) {
+    fn record(&self, mut job: Job, outcome: Outcome) {
         let c = &self.counters;
-        let lost = match outcome {
+        let (lost, given_up) = match outcome {
             Outcome::Written => {
                 c.written.inc();
-                false
+                (false, None)
             }
             Outcome::Refused(reason) => {
                 c.refused.inc();
                 tracing::debug!("CQL insert refused: {reason}");
-                if let Some(event) = job.event {
-                    let destination = self.shared.schema.qualified_table();
-                    self.state
-                        .refused
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(RefusedEvent::new(event, destination, reason.clone()));
-                }
                 self.state.set_error(format!("refused: {reason}"));
-                true
+                (true, Some((GiveUp::Refused, reason)))
             }
             Outcome::Failed(reason) => {
                 c.failed.inc();
-                self.state.set_error(reason);
-                true
+                self.state.set_error(reason.clone());
+                (true, Some((GiveUp::Failed, reason)))
             }
             Outcome::Expired(reason) => {
                 c.expired.inc();
                 self.state.set_error(format!("expired: {reason}"));
-                true
+                (true, Some((GiveUp::Expired, reason)))
             }
             Outcome::Closed => {
                 c.dropped_at_close.inc();
-                false
+                let reason = "the sink was closed with the insert pending".to_owned();
+                (false, Some((GiveUp::DroppedAtClose, reason)))
             }
         };
+        if let (Some((cause, reason)), Some(event)) = (given_up, job.event.take()) {
+            let destination = self.shared.schema.qualified_table();
+            self.state
+                .given_up
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(DeadLetter::new(event, cause, destination, reason));
+        }
         if lost {
             c.unreported.fetch_add(1, Ordering::Relaxed);
         }

@@ -13,7 +13,7 @@ use super::names::truncated;
 use super::pending::PendingDoc;
 use super::sink::MongoSink;
 use super::writer::insert_chunk;
-use crate::refused::RefusedEvent;
+use crate::dead_letter::GiveUp;
 
 /// Refusals are logged at most this often (with the count since the last
 /// line).
@@ -167,6 +167,13 @@ impl MongoSink {
             max_pending_age_ms = self.config.max_pending_age_ms,
             "events pending for longer than max_pending_age_ms are given up (counted in `expired`)"
         );
+        let reason = format!(
+            "pending for longer than max_pending_age_ms ({} ms) while MongoDB was unreachable",
+            self.config.max_pending_age_ms
+        );
+        for (collection, doc) in expired {
+            self.give_up_doc(&collection, doc, GiveUp::Expired, &reason);
+        }
     }
 
     /// Refuses an event that was never queued.
@@ -178,27 +185,45 @@ impl MongoSink {
         report: &mut Report,
     ) {
         self.count_refused(collection.unwrap_or("?"), reason, report);
-        if self.refusals.wanted() {
-            let destination = self.destination(collection);
-            self.refusals
-                .hand_over(RefusedEvent::new(event.clone(), destination, reason));
-        }
+        let destination = self.destination(collection);
+        self.dead_letters.give_up(
+            || Some(event.clone()),
+            GiveUp::Refused,
+            || destination,
+            || reason.to_owned(),
+        );
     }
 
     /// Refuses a queued event (the server said no).
     fn refuse_doc(&mut self, collection: &str, doc: PendingDoc, reason: &str, report: &mut Report) {
         self.count_refused(collection, reason, report);
-        if self.refusals.wanted() {
-            // Queued events were valid events when accepted.
-            match RawEvent::from_bytes(doc.doc.into_bytes()) {
-                Ok(event) => {
-                    let destination = self.destination(Some(collection));
-                    self.refusals
-                        .hand_over(RefusedEvent::new(event, destination, reason));
-                }
-                Err(e) => {
-                    error!(sink = %self.name, error = %e, "a refused event could not be handed over")
-                }
+        self.give_up_doc(collection, doc, GiveUp::Refused, reason);
+    }
+
+    /// Hands a queued event that is given up to the dead-letter handler.
+    pub(super) fn give_up_doc(
+        &mut self,
+        collection: &str,
+        doc: PendingDoc,
+        cause: GiveUp,
+        reason: &str,
+    ) {
+        if !self.dead_letters.wanted() {
+            return;
+        }
+        // Queued events were valid events when accepted.
+        match RawEvent::from_bytes(doc.doc.into_bytes()) {
+            Ok(event) => {
+                let destination = self.destination(Some(collection));
+                self.dead_letters.give_up(
+                    || Some(event),
+                    cause,
+                    || destination,
+                    || reason.to_owned(),
+                );
+            }
+            Err(e) => {
+                error!(sink = %self.name, error = %e, "an event given up could not be handed to the dead-letter handler")
             }
         }
     }

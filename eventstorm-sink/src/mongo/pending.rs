@@ -117,12 +117,14 @@ impl Pending {
     }
 
     /// Removes everything; returns how many events were removed.
-    pub(crate) fn clear(&mut self) -> usize {
-        let n = self.len;
-        self.queues.clear();
+    pub(crate) fn clear(&mut self) -> Vec<(String, PendingDoc)> {
+        let mut all = Vec::with_capacity(self.len);
+        for (name, queue) in std::mem::take(&mut self.queues) {
+            all.extend(queue.into_iter().map(|doc| (name.clone(), doc)));
+        }
         self.len = 0;
         self.bytes = 0;
-        n
+        all
     }
 }
 
@@ -153,7 +155,7 @@ mod tests {
             .map(|d| d.doc.get_i32("i").expect("i"))
             .collect();
         assert_eq!(order, vec![1, 2, 3, 4]);
-        assert_eq!(pending.clear(), 1);
+        assert_eq!(pending.clear().len(), 1);
         assert!(pending.is_empty());
         assert_eq!(pending.bytes(), 0);
     }

@@ -20,7 +20,7 @@ use super::names::check_collection;
 use super::pending::Pending;
 use super::query::MongoReader;
 use super::template::CollectionTemplate;
-use crate::refused::{Refusals, RefusedHandler};
+use crate::dead_letter::{DeadLetterHandler, DeadLetters, GiveUp};
 
 /// Writes events to MongoDB; built from a [`MongoSinkConfig`].
 ///
@@ -30,8 +30,9 @@ use crate::refused::{Refusals, RefusedHandler};
 /// `max_pending`, `max_pending_bytes` and `max_pending_age_ms`; `when_full`
 /// applies beyond) and are retried with exponential backoff. An event the
 /// server refuses for good (or whose collection name cannot be used) is
-/// counted as `refused`, handed to the [`RefusedHandler`] if one is set, and
-/// stops nothing else. Every event given up is counted and reported in the
+/// counted as `refused` and stops nothing else. Every event given up
+/// (refused, expired, dropped at the pending limits or at close) is handed
+/// to the [`DeadLetterHandler`], if one is set. Every event given up is counted and reported in the
 /// `SinkError` of the call that gave it up. See the module docs for an
 /// example.
 #[derive(Debug)]
@@ -45,7 +46,7 @@ pub struct MongoSink {
     pub(super) counters: Arc<MongoCounters>,
     pub(super) outage: Option<Outage>,
     pub(super) name_buf: String,
-    pub(super) refusals: Refusals,
+    pub(super) dead_letters: DeadLetters,
     pub(super) refuse_log: super::drain::RefuseLog,
 }
 
@@ -74,7 +75,7 @@ impl MongoSink {
             counters: Arc::default(),
             outage: None,
             name_buf: String::new(),
-            refusals: Refusals::default(),
+            dead_letters: DeadLetters::default(),
             refuse_log: super::drain::RefuseLog::default(),
             config,
         };
@@ -101,11 +102,13 @@ impl MongoSink {
         self
     }
 
-    /// Hands every refused event, with its collection and the reason, to
-    /// `handler` (a dead-letter store, say) once it is counted as `refused`.
-    /// Without a handler, refused events are only counted and logged.
-    pub fn with_refused_handler(mut self, handler: Box<dyn RefusedHandler>) -> Self {
-        self.refusals.set(handler);
+    /// Hands every event the sink gives up (refused, expired, dropped at
+    /// the pending limits or at close), with its collection, the cause and
+    /// the reason, to `handler` (a [`DeadLetterFile`](crate::DeadLetterFile),
+    /// say) once it is counted. Without a handler, such events are only
+    /// counted and logged.
+    pub fn with_dead_letters(mut self, handler: Box<dyn DeadLetterHandler>) -> Self {
+        self.dead_letters.set(handler);
         self
     }
 
@@ -209,6 +212,15 @@ impl EventSink for MongoSink {
             if self.config.when_full == WhenFull::Drop || deadline.is_some_and(|d| now >= d) {
                 report.dropped_full = rest.len();
                 self.counters.dropped_full.add(rest.len() as u64);
+                for event in rest {
+                    let (max, max_bytes) = (self.config.max_pending, self.config.max_pending_bytes);
+                    self.dead_letters.give_up(
+                        || Some(event.clone()),
+                        GiveUp::DroppedFull,
+                        || self.config.database.clone(),
+                        || format!("max_pending ({max}) or max_pending_bytes ({max_bytes}) reached while MongoDB is unreachable"),
+                    );
+                }
                 break;
             }
             let mut wake = self.outage.as_ref().map_or(now, |o| o.next_attempt);
@@ -283,7 +295,16 @@ impl EventSink for MongoSink {
 
 impl Drop for MongoSink {
     fn drop(&mut self) {
-        let lost = self.pending.clear();
+        let given_up = self.pending.clear();
+        let lost = given_up.len();
+        for (collection, doc) in given_up {
+            self.give_up_doc(
+                &collection,
+                doc,
+                GiveUp::DroppedAtClose,
+                "the sink was closed with the event pending",
+            );
+        }
         if lost > 0 {
             self.counters.dropped_at_close.add(lost as u64);
             self.counters.set_pending(0, 0);

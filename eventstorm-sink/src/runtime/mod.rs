@@ -16,6 +16,7 @@ use std::time::Duration;
 use crossbeam_channel::bounded;
 use eventstorm_core::{EventSink, ReceiveCounters, Stats, ThreadError};
 
+use crate::dead_letter::{DeadLetterHandler, DeadLetters};
 use crate::error::{Error, Result};
 use crate::subscriber::Subscriber;
 use counters::RuntimeCounters;
@@ -70,7 +71,31 @@ impl SinkRuntime {
     pub fn spawn(
         ctx: &zmq::Context,
         config: RuntimeConfig,
+        sink: Box<dyn EventSink>,
+    ) -> Result<SinkHandle> {
+        Self::spawn_inner(ctx, config, sink, DeadLetters::default())
+    }
+
+    /// Like [`spawn`](Self::spawn), and events the runtime itself gives up
+    /// (`dropped_queue_full`, `dropped_no_sink`) are handed to
+    /// `dead_letters` as well as counted. (Events the sink gives up go to
+    /// the sink's own handler: `MongoSink::with_dead_letters`, say.)
+    pub fn spawn_with_dead_letters(
+        ctx: &zmq::Context,
+        config: RuntimeConfig,
+        sink: Box<dyn EventSink>,
+        dead_letters: Box<dyn DeadLetterHandler>,
+    ) -> Result<SinkHandle> {
+        let mut letters = DeadLetters::default();
+        letters.set(dead_letters);
+        Self::spawn_inner(ctx, config, sink, letters)
+    }
+
+    fn spawn_inner(
+        ctx: &zmq::Context,
+        config: RuntimeConfig,
         mut sink: Box<dyn EventSink>,
+        dead_letters: DeadLetters,
     ) -> Result<SinkHandle> {
         if config.batch_max_events == 0 {
             return Err(Error::config("batch_max_events", "must be at least 1"));
@@ -88,6 +113,7 @@ impl SinkRuntime {
             );
         }
         let subscriber = Subscriber::new(ctx, &config.subscriber())?;
+        let sink_name = sink.name().to_string();
         let endpoints = subscriber.endpoints().to_vec();
         let subscriber_counters = subscriber.counters();
         let counters = Arc::new(RuntimeCounters::default());
@@ -118,15 +144,18 @@ impl SinkRuntime {
             let stop = Arc::clone(&stop);
             let filter = config.filter.clone();
             let when_full = config.when_full;
+            let sink_name = sink_name.clone();
             ThreadError::spawn("sink-subscriber", move || {
-                let hand_over = HandOver {
+                let mut hand_over = HandOver {
                     tx: &tx,
                     filter,
                     when_full,
                     counters: &counters,
                     stop: &stop,
+                    dead_letters,
+                    sink: sink_name,
                 };
-                receive_loop(subscriber, &hand_over, chunk, linger)
+                receive_loop(subscriber, &mut hand_over, chunk, linger)
             })?
         };
         Ok(SinkHandle {

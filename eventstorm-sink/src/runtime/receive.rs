@@ -8,6 +8,7 @@ use crossbeam_channel::{Sender, TrySendError};
 use eventstorm_core::{Matcher, RawEvent, WhenFull};
 
 use super::counters::RuntimeCounters;
+use crate::dead_letter::{DeadLetters, GiveUp};
 use crate::error::Result;
 use crate::subscriber::Subscriber;
 
@@ -30,10 +31,39 @@ pub(super) struct HandOver<'a> {
     pub(super) when_full: WhenFull,
     pub(super) counters: &'a RuntimeCounters,
     pub(super) stop: &'a AtomicBool,
+    /// Where events that cannot be handed over go (with their cause).
+    pub(super) dead_letters: DeadLetters,
+    /// The sink's name, as the dead letters' destination.
+    pub(super) sink: String,
 }
 
 impl HandOver<'_> {
-    fn send(&self, mut chunk: Vec<RawEvent>) {
+    /// Counts a chunk that cannot be handed over, and gives it up.
+    fn drop_chunk(&mut self, chunk: Vec<RawEvent>, cause: GiveUp) {
+        let n = chunk.len() as u64;
+        let reason = match cause {
+            GiveUp::DroppedNoSink => {
+                self.counters.dropped_no_sink.add(n);
+                "the sink's thread had ended"
+            }
+            _ => {
+                self.counters.dropped_queue_full.add(n);
+                "the queue to the sink was full"
+            }
+        };
+        if self.dead_letters.wanted() {
+            for event in chunk {
+                self.dead_letters.give_up(
+                    || Some(event),
+                    cause,
+                    || self.sink.clone(),
+                    || reason.to_owned(),
+                );
+            }
+        }
+    }
+
+    fn send(&mut self, mut chunk: Vec<RawEvent>) {
         if let Some(filter) = &self.filter {
             let before = chunk.len();
             chunk.retain(|event| filter.matches_raw(event.view()));
@@ -42,7 +72,6 @@ impl HandOver<'_> {
         if chunk.is_empty() {
             return;
         }
-        let n = chunk.len() as u64;
         match self.when_full {
             WhenFull::Block => loop {
                 // Wait for room, but keep honouring the stop flag.
@@ -52,21 +81,23 @@ impl HandOver<'_> {
                         if self.stop.load(Ordering::Relaxed) {
                             // Shutting down with a stuck sink: the events
                             // were received, so they are counted as dropped.
-                            self.counters.dropped_queue_full.add(n);
+                            self.drop_chunk(back, GiveUp::DroppedQueueFull);
                             break;
                         }
                         chunk = back;
                     }
-                    Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => {
-                        self.counters.dropped_no_sink.add(n);
+                    Err(crossbeam_channel::SendTimeoutError::Disconnected(back)) => {
+                        self.drop_chunk(back, GiveUp::DroppedNoSink);
                         break;
                     }
                 }
             },
             WhenFull::Drop => match self.tx.try_send(chunk) {
                 Ok(()) => {}
-                Err(TrySendError::Full(_)) => self.counters.dropped_queue_full.add(n),
-                Err(TrySendError::Disconnected(_)) => self.counters.dropped_no_sink.add(n),
+                Err(TrySendError::Full(back)) => self.drop_chunk(back, GiveUp::DroppedQueueFull),
+                Err(TrySendError::Disconnected(back)) => {
+                    self.drop_chunk(back, GiveUp::DroppedNoSink);
+                }
             },
         }
     }
@@ -74,14 +105,14 @@ impl HandOver<'_> {
 
 pub(super) fn receive_loop(
     mut subscriber: Subscriber,
-    hand_over: &HandOver<'_>,
+    hand_over: &mut HandOver<'_>,
     chunk_size: usize,
     linger: Duration,
 ) -> Result<()> {
     let mut received = Vec::with_capacity(chunk_size);
     let result = fill_and_hand_over(
         &mut subscriber,
-        hand_over,
+        &mut *hand_over,
         &mut received,
         chunk_size,
         linger,
@@ -94,7 +125,7 @@ pub(super) fn receive_loop(
 /// Receives into chunks and hands them over until the stop flag is set.
 fn fill_and_hand_over(
     subscriber: &mut Subscriber,
-    hand_over: &HandOver<'_>,
+    hand_over: &mut HandOver<'_>,
     received: &mut Vec<RawEvent>,
     chunk_size: usize,
     linger: Duration,
