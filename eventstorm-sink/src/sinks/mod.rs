@@ -8,7 +8,7 @@ mod null;
 mod stdout;
 
 pub use channel::ChannelSink;
-pub use file::JsonLinesFileSink;
+pub use file::{FileSinkConfig, FileSinkCounters, JsonLinesFileSink};
 pub use json::to_json;
 pub use null::NullSink;
 pub use stdout::{StdoutFormat, StdoutSink};
