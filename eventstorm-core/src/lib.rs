@@ -49,6 +49,6 @@ pub use event::{Event, EventBuilder, RawEvent, RawEventRef, Severity};
 pub use flow::{DeliveryMode, WhenFull};
 pub use loss::{ReceiveCounters, SequenceTracker, Stamper};
 pub use matcher::Matcher;
-pub use stats::{Counter, Stats};
+pub use stats::{Counter, STATS_TYPE, Stats};
 pub use traits::{EventRouter, EventSink, EventSource, Routed, SourceStatus};
 pub use wire::Header;

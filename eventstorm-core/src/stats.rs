@@ -8,6 +8,10 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// The event type every component publishes its stats as (a reserved
+/// type: see `docs/wire-format.md`).
+pub const STATS_TYPE: &str = "_eventstorm.stats";
+
 /// A monotonically increasing event counter, shareable between threads.
 ///
 /// Counters saturate at [`u64::MAX`] instead of wrapping: amounts can come
@@ -102,6 +106,12 @@ impl Stats {
         }
     }
 
+    /// The same counters, for another component name.
+    pub fn with_component(mut self, component: impl Into<String>) -> Self {
+        self.component = component.into();
+        self
+    }
+
     /// The component these counters belong to.
     pub fn component(&self) -> &str {
         &self.component
@@ -134,8 +144,16 @@ impl Stats {
         self.entries.iter().map(|(n, v)| (n.as_str(), *v))
     }
 
-    /// The snapshot as a BSON document (`{component, counters: {name: value}}`),
-    /// the body of a stats event.
+    /// The snapshot as a stats event: type [`STATS_TYPE`], body
+    /// `{component, counters: {name: value}}`.
+    pub fn to_event(&self) -> crate::Event {
+        crate::Event::builder(STATS_TYPE)
+            .fields(self.to_document())
+            .build()
+    }
+
+    /// The snapshot as a BSON document (`{component, counters: {name:
+    /// value}}`), the body of a stats event.
     pub fn to_document(&self) -> bson::Document {
         let mut counters = bson::Document::new();
         for (name, value) in &self.entries {

@@ -42,6 +42,14 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A dead-letter file could not be read.
+    #[error(transparent)]
+    DeadLetterFile(#[from] crate::dead_letter::ReadError),
+    /// A configuration file is invalid (file, line, key and what was
+    /// expected).
+    #[cfg(feature = "service")]
+    #[error(transparent)]
+    ConfigFile(#[from] eventstorm_core::config::ConfigError),
     /// An error from the core.
     #[error(transparent)]
     Core(#[from] eventstorm_core::Error),

@@ -24,6 +24,8 @@
 mod dead_letter;
 mod error;
 mod runtime;
+#[cfg(feature = "service")]
+pub mod service;
 pub mod sinks;
 mod subscriber;
 

@@ -69,13 +69,70 @@ pub fn parse_toml<T: DeserializeOwned>(text: &str, file: &str) -> Result<T, Conf
 pub fn parse_expanded<T: DeserializeOwned>(text: &str, file: &str) -> Result<T, ConfigError> {
     toml::from_str(text).map_err(|e| {
         let offset = e.span().map(|s| s.start);
-        let mut err = ConfigError::whole(e.message().trim_end()).in_file(file);
+        let message = e.message().trim_end();
+        let mut err = ConfigError::whole(message).in_file(file);
         err.key = offset.and_then(|o| key_at(text, o));
+        // Inside a table deserialized as a whole (a flattened section), the
+        // span is the table's: place an unknown field at its own key.
+        if let (Some(table), Some((sub, field))) = (err.key.as_deref(), unknown_field(message)) {
+            let path = match sub {
+                Some(sub) => format!("{table}.{sub}.{field}"),
+                None => format!("{table}.{field}"),
+            };
+            if let Some(at) = offset_of(text, &path)
+                && key_at(text, at).as_deref() == Some(path.as_str())
+            {
+                err.key = Some(path);
+                return err.at_offset(text, at);
+            }
+        }
         match offset {
             Some(offset) => err.at_offset(text, offset),
             None => err,
         }
     })
+}
+
+/// The configuration error for a socket's settings that the transport
+/// layer refused (`TransportError` from `ReceiveConfig::validate` or
+/// `PublishConfig::validate`), at the socket's key (`inputs[0]`,
+/// `sinks[2]`): the setting's own key is appended.
+#[cfg(feature = "transport")]
+pub fn socket_error(key: &str, error: crate::transport::TransportError) -> ConfigError {
+    use crate::transport::TransportError;
+    match error {
+        TransportError::NoEndpoint { .. } => ConfigError::new(
+            key,
+            "no endpoint: give at least one `bind` or `connect` endpoint",
+        ),
+        TransportError::InvalidEndpoint {
+            action,
+            endpoint,
+            reason,
+            ..
+        } => ConfigError::new(
+            format!("{key}.{action}"),
+            format!("`{endpoint}` is not a valid {action} endpoint: {reason}"),
+        ),
+        TransportError::Setting {
+            key: setting,
+            message,
+            ..
+        } => ConfigError::new(format!("{key}.{setting}"), message),
+        other => ConfigError::new(key, other.to_string()),
+    }
+}
+
+/// The field named by serde's "unknown field `NAME`" message, and the
+/// sub-table it is in when the message starts with "`TABLE`: ".
+fn unknown_field(message: &str) -> Option<(Option<&str>, &str)> {
+    let (before, rest) = message.split_once("unknown field `")?;
+    let field = rest.split('`').next()?;
+    let sub = before
+        .strip_prefix('`')
+        .and_then(|b| b.strip_suffix("`: "))
+        .filter(|s| !s.contains('`'));
+    Some((sub, field))
 }
 
 /// Reads, expands and parses a configuration file into `T`; returns the

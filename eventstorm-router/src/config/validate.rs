@@ -91,28 +91,7 @@ impl RouterConfig {
 
 /// Maps a socket's own check to a configuration error at its key.
 fn check_socket(key: &str, checked: Result<(), TransportError>) -> Result<(), ConfigError> {
-    let Err(e) = checked else { return Ok(()) };
-    Err(match e {
-        TransportError::NoEndpoint { .. } => ConfigError::new(
-            key,
-            "no endpoint: give at least one `bind` or `connect` endpoint",
-        ),
-        TransportError::InvalidEndpoint {
-            action,
-            endpoint,
-            reason,
-            ..
-        } => ConfigError::new(
-            format!("{key}.{action}"),
-            format!("`{endpoint}` is not a valid {action} endpoint: {reason}"),
-        ),
-        TransportError::Setting {
-            key: setting,
-            message,
-            ..
-        } => ConfigError::new(format!("{key}.{setting}"), message),
-        other => ConfigError::new(key, other.to_string()),
-    })
+    checked.map_err(|e| eventstorm_core::config::socket_error(key, e))
 }
 
 fn check_transform(i: usize, t: &TransformConfig) -> Result<(), ConfigError> {

@@ -84,6 +84,12 @@ impl CqlSink {
         CqlSink::new(CqlSinkConfig::from_uri(uri, keyspace))
     }
 
+    /// Renames the sink (logs and stats; default `cql:KEYSPACE.TABLE`).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
     /// Hands every event the sink gives up (refused, failed, expired,
     /// dropped at the pending limits or at close), with its table, the cause
     /// and the reason, to `handler` (a

@@ -4,10 +4,21 @@ use eventstorm_core::{EventSink, RawEvent, SinkError, Stats};
 
 /// Counts events and bytes and discards them: for benchmarks and for measuring
 /// a pipeline without a destination.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct NullSink {
+    name: String,
     events: u64,
     bytes: u64,
+}
+
+impl Default for NullSink {
+    fn default() -> Self {
+        NullSink {
+            name: "null".into(),
+            events: 0,
+            bytes: 0,
+        }
+    }
 }
 
 impl NullSink {
@@ -15,11 +26,17 @@ impl NullSink {
     pub fn new() -> Self {
         NullSink::default()
     }
+
+    /// Renames the sink (logs and stats; default `null`).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
 }
 
 impl EventSink for NullSink {
     fn name(&self) -> &str {
-        "null"
+        &self.name
     }
 
     fn write(&mut self, batch: &[RawEvent]) -> Result<(), SinkError> {
@@ -29,7 +46,7 @@ impl EventSink for NullSink {
     }
 
     fn stats(&self) -> Stats {
-        let mut stats = Stats::new("null");
+        let mut stats = Stats::new(self.name.clone());
         stats.push("events", self.events).push("bytes", self.bytes);
         stats
     }

@@ -19,21 +19,35 @@ pub enum StdoutFormat {
 }
 
 /// Prints each event on standard output.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StdoutSink {
+    name: String,
     format: StdoutFormat,
     buf: Vec<u8>,
     written: u64,
+}
+
+impl Default for StdoutSink {
+    fn default() -> Self {
+        StdoutSink::new(StdoutFormat::default())
+    }
 }
 
 impl StdoutSink {
     /// A sink printing in `format`.
     pub fn new(format: StdoutFormat) -> Self {
         StdoutSink {
+            name: "stdout".into(),
             format,
             buf: Vec::with_capacity(64 * 1024),
             written: 0,
         }
+    }
+
+    /// Renames the sink (logs and stats; default `stdout`).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
     }
 
     /// A sink printing JSON lines.
@@ -71,7 +85,7 @@ fn write_pretty(out: &mut Vec<u8>, event: &RawEvent) {
 
 impl EventSink for StdoutSink {
     fn name(&self) -> &str {
-        "stdout"
+        &self.name
     }
 
     fn write(&mut self, batch: &[RawEvent]) -> Result<(), SinkError> {
@@ -97,7 +111,7 @@ impl EventSink for StdoutSink {
     }
 
     fn stats(&self) -> Stats {
-        let mut stats = Stats::new("stdout");
+        let mut stats = Stats::new(self.name.clone());
         stats.push("written", self.written);
         stats
     }

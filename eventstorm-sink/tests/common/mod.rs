@@ -22,3 +22,18 @@ pub(crate) fn with_timeout<F: FnOnce() + Send + 'static>(limit: Duration, body: 
         Err(mpsc::RecvTimeoutError::Timeout) => panic!("test did not finish within {limit:?}"),
     }
 }
+
+/// Polls `cond` every few milliseconds until it holds or `limit` passes.
+#[allow(dead_code)]
+pub(crate) fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}

@@ -1,0 +1,431 @@
+//! The `eventstorm-sink` binary end to end: `--check`, several named sinks
+//! in one process, `${VAR}` in the configuration, stats lines and stats
+//! events, SIGTERM writing everything received, databases down at start,
+//! and dead letters replayed once the cause is fixed.
+
+#![allow(clippy::unwrap_used)] // the shared MongoDB test helpers unwrap
+
+mod common;
+mod mongo_support;
+
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use bson::doc;
+use common::{wait_for, with_timeout};
+use eventstorm_core::{Event, STATS_TYPE};
+use eventstorm_sink::mongo::{EventQuery, MongoSink, MongoSinkConfig};
+use eventstorm_sink::{DeadLetterReader, GiveUp, Subscriber, SubscriberConfig};
+use eventstorm_source::{Client, DeliveryMode};
+
+const BIN: &str = env!("CARGO_BIN_EXE_eventstorm-sink");
+const LIMIT: Duration = Duration::from_secs(120);
+const WAIT: Duration = Duration::from_secs(20);
+
+fn check(config: &Path) -> Output {
+    Command::new(BIN)
+        .arg("--check")
+        .arg("--config")
+        .arg(config)
+        .env("EVENTSTORM_DATA_DIR", "/tmp")
+        .output()
+        .expect("run eventstorm-sink")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Sends SIGTERM and waits for the exit code.
+fn terminate(child: &mut Child) -> Option<i32> {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "eventstorm-sink did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn check_accepts_the_shipped_configs_and_rejects_bad_ones_with_their_line() {
+    with_timeout(LIMIT, || {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/config/sinks.toml");
+        let out = check(&example);
+        assert!(out.status.success(), "{}", stderr(&out));
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let default = dir.path().join("default.toml");
+        let printed = Command::new(BIN)
+            .arg("--print-default-config")
+            .output()
+            .expect("run");
+        std::fs::write(&default, &printed.stdout).expect("write");
+        let out = check(&default);
+        assert!(out.status.success(), "{}", stderr(&out));
+
+        for (text, expected) in [
+            (
+                "[[sinks]]\nname = \"a\"\ntype = \"null\"\nconnect = [\"tcp://127.0.0.1:5556\"]\nhwn = 5\n",
+                ":5:7: `sinks[0].hwn`: unknown field `hwn`",
+            ),
+            (
+                "[[sinks]]\nname = \"a\"\ntype = \"file\"\nconnect = [\"tcp://127.0.0.1:5556\"]\n[sinks.file]\npath = \"/tmp/x\"\nrotate_byte = 1\n",
+                "`sinks[0].file.rotate_byte`: `file`: unknown field `rotate_byte`, expected one of",
+            ),
+            (
+                "[[sinks]]\nname = \"a\"\ntype = \"null\"\nconnect = [\"tcp://127.0.0.1:99999\"]\n",
+                ":4:11: `sinks[0].connect`: `tcp://127.0.0.1:99999` is not a valid connect endpoint",
+            ),
+            (
+                "[[sinks]]\nname = \"a\"\ntype = \"null\"\nconnect = [\"${EVENTSTORM_TEST_UNSET}\"]\n",
+                "`EVENTSTORM_TEST_UNSET`: environment variable `EVENTSTORM_TEST_UNSET` is not set",
+            ),
+            (
+                "[[sinks]]\nname = \"a\"\ntype = \"file\"\nconnect = [\"tcp://127.0.0.1:1\"]\n",
+                "`sinks[0]`: a sink of type `file` needs a `[sinks.file]` table",
+            ),
+            (
+                "[[sinks]]\nname = \"a\"\ntype = \"null\"\nconnect = [\"tcp://127.0.0.1:1\"]\n[[sinks]]\nname = \"a\"\ntype = \"null\"\nconnect = [\"tcp://127.0.0.1:1\"]\n",
+                ":6:8: `sinks[1].name`: sink name `a` is used twice",
+            ),
+            (
+                "[[sinks]]\nname = \"a\"\ntype = \"kafka\"\n",
+                "unknown variant `kafka`, expected one of",
+            ),
+        ] {
+            let path = dir.path().join("bad.toml");
+            std::fs::write(&path, text).expect("write");
+            let out = check(&path);
+            assert_eq!(out.status.code(), Some(2), "{text}");
+            let err = stderr(&out);
+            assert!(err.contains(expected), "expected {expected:?} in: {err}");
+        }
+    });
+}
+
+fn pipeline_config(dir: &Path) -> String {
+    // ${ES_DIR} is expanded by the binary from its environment.
+    r#"
+[process]
+name = "test"
+stats_interval_ms = 200
+stats_connect = ["ipc://${ES_DIR}/stats.sock"]
+
+[[sinks]]
+name = "archive"
+type = "file"
+bind = ["ipc://${ES_DIR}/archive.sock"]
+batch_max_delay_ms = 5
+[sinks.file]
+path = "${ES_DIR}/out/all.jsonl"
+
+[[sinks]]
+name = "big-orders"
+type = "file"
+bind = ["ipc://${ES_DIR}/big.sock"]
+subscribe = ["order."]
+filter = 'order.* where body.total >= 100'
+[sinks.file]
+path = "${ES_DIR}/out/big.jsonl"
+
+# Databases that are down at start: the other sinks run regardless.
+[[sinks]]
+name = "mongo-down"
+type = "mongodb"
+bind = ["ipc://${ES_DIR}/mongo.sock"]
+[sinks.mongodb]
+uri = "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=200&connectTimeoutMS=200"
+flush_timeout_ms = 300
+[sinks.dead_letter]
+path = "${ES_DIR}/dead/mongo.jsonl"
+
+[[sinks]]
+name = "cql-down"
+type = "cql"
+bind = ["ipc://${ES_DIR}/cql.sock"]
+[sinks.cql]
+contact_points = ["127.0.0.1:1"]
+connect_timeout_ms = 200
+[sinks.dead_letter]
+path = "${ES_DIR}/dead/cql.jsonl"
+"#
+    .replace("${ES_DIR}", "${ES_DIR:-/nonexistent}")
+    .replace("/nonexistent", &dir.display().to_string())
+}
+
+#[test]
+fn runs_every_sink_reports_and_writes_everything_on_sigterm() {
+    with_timeout(LIMIT, || {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sinks.toml");
+        std::fs::write(&path, pipeline_config(dir.path())).expect("write");
+        let ctx = zmq::Context::new();
+        // The stats events arrive here.
+        let mut stats_sub = Subscriber::new(
+            &ctx,
+            &SubscriberConfig::bind(format!("ipc://{}/stats.sock", dir.path().display()))
+                .subscribe([STATS_TYPE]),
+        )
+        .expect("stats subscriber");
+
+        let log = dir.path().join("sink.log");
+        let mut child = Command::new(BIN)
+            .arg("--config")
+            .arg(&path)
+            .env("ES_DIR", dir.path())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("spawn eventstorm-sink");
+        let socket = |name: &str| dir.path().join(format!("{name}.sock"));
+        assert!(
+            wait_for(WAIT, || ["archive", "big", "mongo", "cql"]
+                .iter()
+                .all(|n| socket(n).exists())),
+            "the sinks never bound: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+
+        let mut builder = Client::builder()
+            .context(ctx.clone())
+            .mode(DeliveryMode::Block);
+        for name in ["archive", "big", "mongo", "cql"] {
+            builder = builder.connect(format!("ipc://{}", socket(name).display()));
+        }
+        let client = builder.build().expect("client");
+        assert!(
+            wait_for(WAIT, || client.stats().get("subscriptions").unwrap_or(0)
+                >= 4),
+            "the four sinks never subscribed: {}",
+            client.stats()
+        );
+        let n = 1000;
+        for i in 0..n {
+            client.emit(
+                "order.placed",
+                doc! { "i": i, "total": if i % 10 == 0 { 150.0 } else { 20.0 } },
+            );
+        }
+        assert!(client.flush(WAIT));
+        client.close();
+        let all = dir.path().join("out/all.jsonl");
+        let lines = |p: &Path| {
+            std::fs::read_to_string(p)
+                .map(|t| t.lines().count())
+                .unwrap_or(0)
+        };
+        assert!(
+            wait_for(WAIT, || lines(&all) == n as usize),
+            "{} of {n}",
+            lines(&all)
+        );
+
+        // A stats event per sink, named PROCESS/SINK.
+        let mut seen = std::collections::BTreeSet::new();
+        let deadline = Instant::now() + WAIT;
+        while seen.len() < 4 && Instant::now() < deadline {
+            if let Some(event) = stats_sub.recv(Duration::from_millis(200)).expect("recv") {
+                let event = event.to_event().expect("decode");
+                let component = event
+                    .body()
+                    .get_str("component")
+                    .expect("component")
+                    .to_owned();
+                seen.insert(component);
+            }
+        }
+        assert_eq!(
+            seen.into_iter().collect::<Vec<_>>(),
+            [
+                "test/archive",
+                "test/big-orders",
+                "test/cql-down",
+                "test/mongo-down"
+            ]
+        );
+
+        assert_eq!(terminate(&mut child), Some(0));
+        assert_eq!(lines(&all), n as usize);
+        assert_eq!(lines(&dir.path().join("out/big.jsonl")), n as usize / 10);
+        let log = std::fs::read_to_string(&log).expect("log");
+        let last = |sink: &str| {
+            log.lines()
+                .rev()
+                .find(|l| l.contains(&format!("final test/{sink}:")))
+                .unwrap_or_else(|| panic!("no final stats line for {sink} in:\n{log}"))
+                .to_owned()
+        };
+        let archive = last("archive");
+        for counter in [
+            " received=1000",
+            " written=1000",
+            " lost=0",
+            " pending=0",
+            " dropped_sink=0",
+        ] {
+            assert!(archive.contains(counter), "{counter} in {archive}");
+        }
+        let big = last("big-orders");
+        assert!(
+            big.contains(" received=1000")
+                && big.contains(" filtered=900")
+                && big.contains(" written=100"),
+            "{big}"
+        );
+        // The unreachable databases received everything; what they could
+        // not write is accounted for, in their dead-letter files.
+        for sink in ["mongo-down", "cql-down"] {
+            let line = last(sink);
+            assert!(
+                line.contains(" received=1000") && line.contains(" written=0"),
+                "{line}"
+            );
+        }
+        let dead: usize = ["mongo", "cql"]
+            .iter()
+            .map(|s| {
+                DeadLetterReader::open(dir.path().join(format!("dead/{s}.jsonl")))
+                    .map_or(0, |r| r.count())
+            })
+            .sum();
+        assert_eq!(
+            dead,
+            2 * n as usize,
+            "every event the databases could not take is a dead letter"
+        );
+        assert!(
+            !log.contains('\u{1b}'),
+            "no colour codes in a log that is not a terminal"
+        );
+    });
+}
+
+#[test]
+fn a_refused_event_is_a_dead_letter_and_replay_writes_it_once() {
+    let Some(uri) = mongo_support::server_uri() else {
+        return;
+    };
+    with_timeout(LIMIT, move || {
+        let db = mongo_support::TestDb::new(&uri, "dead_letters");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = |collection: &str| {
+            format!(
+                r#"
+[[sinks]]
+name = "mongo"
+type = "mongodb"
+bind = ["ipc://{dir}/mongo.sock"]
+batch_max_delay_ms = 5
+[sinks.mongodb]
+uri = "${{EVENTSTORM_MONGODB_URI}}"
+database = "{db}"
+collection = "{collection}"
+[sinks.dead_letter]
+path = "{dir}/dead/mongo.jsonl"
+"#,
+                dir = dir.path().display(),
+                db = db.name,
+            )
+        };
+        let path = dir.path().join("sinks.toml");
+        std::fs::write(&path, config("{tenant}_events")).expect("write");
+        let log = dir.path().join("sink.log");
+        let mut child = Command::new(BIN)
+            .arg("--config")
+            .arg(&path)
+            .env("EVENTSTORM_MONGODB_URI", &uri)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("spawn");
+        let socket = dir.path().join("mongo.sock");
+        assert!(wait_for(WAIT, || socket.exists()));
+        let ctx = zmq::Context::new();
+        let client = Client::builder()
+            .context(ctx.clone())
+            .connect(format!("ipc://{}", socket.display()))
+            .mode(DeliveryMode::Block)
+            .build()
+            .expect("client");
+        assert!(wait_for(WAIT, || client.is_wanted("order.placed")));
+        // A tenant too long for a collection name: the server refuses the
+        // namespace; the events around it are written.
+        let poison = Event::builder("order.placed")
+            .tenant("t".repeat(300))
+            .field("total", 1.5)
+            .build();
+        client.emit("order.placed", doc! { "i": 1 });
+        client.send(&poison);
+        client.emit("order.placed", doc! { "i": 2 });
+        assert!(client.flush(WAIT));
+        client.close();
+        let dead = dir.path().join("dead/mongo.jsonl");
+        assert!(
+            wait_for(WAIT, || DeadLetterReader::open(&dead)
+                .map_or(0, |r| r.count())
+                == 1),
+            "{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        assert_eq!(terminate(&mut child), Some(0));
+        let letters: Vec<_> = DeadLetterReader::open(&dead)
+            .expect("open")
+            .map(|r| r.expect("a dead letter"))
+            .collect();
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0].event.id(), poison.id());
+        assert_eq!(letters[0].cause, Some(GiveUp::Refused));
+        assert!(
+            letters[0].reason.to_lowercase().contains("namespace")
+                || letters[0].reason.contains("too long"),
+            "the server's reason: {}",
+            letters[0].reason
+        );
+
+        // The cause fixed (one collection for every tenant), replay twice:
+        // the event is stored once.
+        std::fs::write(&path, config("events")).expect("write");
+        let fixed = MongoSink::new(MongoSinkConfig {
+            collection: "events".into(),
+            ..db.config()
+        })
+        .expect("reader sink");
+        for round in 0..2 {
+            let out = Command::new(BIN)
+                .args(["replay", "--sink", "mongo", "--config"])
+                .arg(&path)
+                .arg(&dead)
+                .env("EVENTSTORM_MONGODB_URI", &uri)
+                .output()
+                .expect("replay");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "round {round}: {stdout} {}",
+                stderr(&out)
+            );
+            assert!(
+                stdout.contains("read=1 written=1 given_up=0 unreadable_lines=0"),
+                "round {round}: {stdout}"
+            );
+            let found = fixed
+                .reader()
+                .find(&EventQuery::new().type_prefix("order."))
+                .expect("find");
+            let ids: Vec<_> = found.iter().map(|e| e.id()).collect();
+            assert_eq!(ids, vec![poison.id()], "round {round}");
+        }
+        drop(fixed);
+    });
+}
