@@ -4,21 +4,15 @@
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eventstorm_core::{Event, EventSource};
 use eventstorm_source::syslog_listener::{SyslogConfig, SyslogCounters, SyslogSource, WhenFull};
+use eventstorm_test_support::data_dir;
 
 mod common;
 use common::with_timeout;
-
-/// The sample inputs and their expected parses, kept in this crate's
-/// `tests/data` (copied verbatim; see its README).
-fn data_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data"))
-}
 
 /// The lines of a sample file, and how many of them a parser must reject.
 fn sample(rel: &str) -> (Vec<String>, usize) {
