@@ -160,6 +160,11 @@ impl MongoServer {
         self.process.port()
     }
 
+    /// The process id, while it runs.
+    pub fn id(&self) -> Option<u32> {
+        self.process.id()
+    }
+
     /// `mongodb://127.0.0.1:PORT/?directConnection=true`.
     pub fn uri(&self) -> String {
         format!("mongodb://{}/?directConnection=true", self.process.addr())
@@ -241,6 +246,11 @@ impl CqlServer {
     /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.process.port()
+    }
+
+    /// The process id, while it runs.
+    pub fn id(&self) -> Option<u32> {
+        self.process.id()
     }
 
     /// The address it listens on.
