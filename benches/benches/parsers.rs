@@ -6,8 +6,8 @@
 //! (not met yet; see `docs/performance.md`).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use eventstorm_benches::data_dir;
 use eventstorm_source::parse::{ParserConfig, parser_by_name};
+use eventstorm_test_support::read_fixture;
 use std::hint::black_box;
 
 /// (parser name, sample file under `eventstorm-source/tests/data`).
@@ -27,9 +27,7 @@ fn parsers(c: &mut Criterion) {
         ..ParserConfig::default()
     };
     for (name, file) in CASES {
-        let path = data_dir().join(file);
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        let text = read_fixture(file);
         let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
         let parser = parser_by_name(name, &config).expect("parser");
         let parsed = lines.iter().filter(|l| parser.parse(l).is_ok()).count();

@@ -2,8 +2,10 @@
 //!
 //! - [`typical_event`]: the ~550-byte event every measurement uses;
 //! - [`raw`]: plain ZeroMQ publisher, subscriber and proxy, the baselines;
-//! - [`stats`]: medians, percentiles, process memory;
-//! - [`data_dir`]: the sample log lines the parser benches read.
+//! - [`stats`]: medians, percentiles, process memory.
+//!
+//! The parser benches read the sample log lines through
+//! `eventstorm_test_support::read_fixture`.
 //!
 //! The harnesses are binaries of this package: `throughput` (see
 //! `docs/performance.md`) and `sink_bench`.
@@ -34,15 +36,6 @@ pub fn typical_event(i: u64) -> Event {
         .field("launched_at", "2026-11-25T12:00:00.000000")
         .field("message", "Instance web-frontend-03 created on compute-17")
         .build()
-}
-
-/// The directory of the sample inputs: `eventstorm-source/tests/data` in this
-/// workspace (the files the parser tests check against their expected parses).
-pub fn data_dir() -> std::path::PathBuf {
-    std::path::PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../eventstorm-source/tests/data"
-    ))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{free_port, wait_for, with_timeout};
+use common::{wait_for, with_timeout};
 use eventstorm_core::{Event, Header, Stats};
 use eventstorm_router::{InputConfig, OutputConfig, RouterConfig, RouterHandle, RouterRuntime};
 use eventstorm_sink::{Subscriber, SubscriberConfig};
@@ -84,12 +84,14 @@ fn a_restarted_router_with_nothing_missing_reports_nothing_lost() {
             &PublisherConfig::bind("tcp://127.0.0.1:*").with_mode(DeliveryMode::Block),
         )
         .expect("publisher");
-        let output = format!("tcp://127.0.0.1:{}", free_port());
-        let config = config(
+        let mut config = config(
             InputConfig::connect("apps", &publisher.endpoints()[0]),
-            OutputConfig::bind("all", &output),
+            OutputConfig::bind("all", "tcp://127.0.0.1:*"),
         );
         let router = start(&ctx, &config);
+        // The restarted router binds the port this one picked.
+        let output = router.endpoints().output("all")[0].clone();
+        config.outputs[0] = OutputConfig::bind("all", &output);
         let mut subscriber =
             Subscriber::new(&ctx, &SubscriberConfig::connect(&output)).expect("subscriber");
         assert!(publisher.wait_for_subscribers(1, WAIT).expect("wait"));

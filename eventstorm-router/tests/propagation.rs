@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bson::doc;
-use common::{free_port, wait_for, with_timeout};
+use common::{wait_for, with_timeout};
 use eventstorm_core::Event;
 use eventstorm_router::{InputConfig, OutputConfig, RouterConfig, RouterRuntime, RuleConfig};
 use eventstorm_sink::{Subscriber, SubscriberConfig};
@@ -143,8 +143,9 @@ fn bind_publisher(ctx: &zmq::Context, endpoint: &str) -> Publisher {
 /// the same endpoint; the new one gets the subscription again and events flow.
 fn upstream_restart(resubscribe_on_connect: bool) {
     let ctx = zmq::Context::new();
-    let endpoint = format!("tcp://127.0.0.1:{}", free_port());
-    let first = bind_publisher(&ctx, &endpoint);
+    let first = bind_publisher(&ctx, "tcp://127.0.0.1:*");
+    // The restarted publisher binds the port this one picked.
+    let endpoint = first.endpoints()[0].clone();
     let mut config = config(
         InputConfig::connect("upstream", &endpoint),
         vec![OutputConfig::bind("all", "tcp://127.0.0.1:*")],
@@ -217,16 +218,10 @@ fn libzmq_xsub_resends_subscriptions_on_reconnect() {
 fn subscribers_receive_again_after_a_router_restart() {
     with_timeout(LIMIT, || {
         let ctx = zmq::Context::new();
-        let input = format!("tcp://127.0.0.1:{}", free_port());
-        let output = format!("tcp://127.0.0.1:{}", free_port());
-        let config = config(
-            InputConfig::bind("apps", &input),
-            vec![OutputConfig::bind("all", &output)],
-        );
-        let start = |ctx: &zmq::Context| {
+        let start = |ctx: &zmq::Context, config: &RouterConfig| {
             let deadline = Instant::now() + WAIT;
             loop {
-                match RouterRuntime::new(ctx, &config) {
+                match RouterRuntime::new(ctx, config) {
                     Ok(runtime) => return runtime.start().expect("spawn"),
                     Err(e) if Instant::now() < deadline => {
                         eprintln!("restarting the router: {e}");
@@ -236,7 +231,20 @@ fn subscribers_receive_again_after_a_router_restart() {
                 }
             }
         };
-        let router = start(&ctx);
+        let router = start(
+            &ctx,
+            &config(
+                InputConfig::bind("apps", "tcp://127.0.0.1:*"),
+                vec![OutputConfig::bind("all", "tcp://127.0.0.1:*")],
+            ),
+        );
+        // The restarted router binds the ports this one picked.
+        let input = router.endpoints().input("apps")[0].clone();
+        let output = router.endpoints().output("all")[0].clone();
+        let restarted_config = config(
+            InputConfig::bind("apps", &input),
+            vec![OutputConfig::bind("all", &output)],
+        );
 
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
@@ -275,7 +283,7 @@ fn subscribers_receive_again_after_a_router_restart() {
         {}
 
         let restarted = Instant::now();
-        let router = start(&ctx);
+        let router = start(&ctx, &restarted_config);
         let event = subscriber.recv(Duration::from_secs(2)).expect("recv");
         let took = restarted.elapsed();
         stop.store(true, Ordering::Relaxed);

@@ -20,7 +20,6 @@ use eventstorm_sink::{Subscriber, SubscriberConfig};
 
 const WIRE_FORMAT: &str = include_str!("../../docs/wire-format.md");
 const SECTION: &str = "## Example (Python, pyzmq and pymongo's `bson`)";
-const SETUP: &str = "run: eval \"$(scripts/services/python.sh start)\"";
 const WAIT: Duration = Duration::from_secs(20);
 
 /// The first ```python block of the example section, exactly as written.
@@ -39,23 +38,6 @@ fn example_code() -> &'static str {
     &section[start..start + len + 1]
 }
 
-/// The interpreter to use, or `None` (after a loud notice) to skip.
-fn python() -> Option<String> {
-    match std::env::var("EVENTSTORM_PYTHON") {
-        Ok(python) if !python.is_empty() => Some(python),
-        _ if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("EVENTSTORM_PYTHON is not set and CI=true: {SETUP}")
-        }
-        _ => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n*** SKIPPED: EVENTSTORM_PYTHON is not set; {SETUP} ***\n"
-            );
-            None
-        }
-    }
-}
-
 fn get(stats: &Stats, name: &str) -> u64 {
     stats.get(name).unwrap_or(0)
 }
@@ -70,7 +52,7 @@ fn the_example_block_is_found() {
 
 #[test]
 fn the_python_example_delivers_and_is_accounted() {
-    let Some(python) = python() else {
+    let Some(python) = eventstorm_test_support::python() else {
         return;
     };
     with_timeout(Duration::from_secs(90), move || {
@@ -99,7 +81,7 @@ fn the_python_example_delivers_and_is_accounted() {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {python}: {e}; {SETUP}"));
+            .unwrap_or_else(|e| panic!("cannot run {python} (EVENTSTORM_PYTHON): {e}"));
         let pid = i64::from(child.id());
         child
             .stdin

@@ -16,7 +16,8 @@ use eventstorm_core::{Event, EventSink, RawEvent, Severity};
 use eventstorm_sink::WhenFull;
 use eventstorm_sink::cql::{ColumnConfig, ColumnType, CqlSink, CqlSinkConfig, RetryConfig};
 mod cql_support;
-use cql_support::{Cql, Server, cql_uri, keyspace, server_bin, with_timeout};
+use cql_support::{Cql, cql_uri, keyspace, with_timeout};
+use eventstorm_test_support::{CqlServer, cql_server_bin};
 
 /// A fixed, bucket-aligned instant: 2024-01-01T00:00:00Z.
 const T0: i64 = 1_704_067_200_000;
@@ -352,12 +353,10 @@ fn concurrency_stays_within_the_limit() {
 #[test]
 fn server_restart_mid_stream_loses_nothing_uncounted() {
     with_timeout("server_restart_mid_stream_loses_nothing_uncounted", || {
-        let test = "server_restart_mid_stream_loses_nothing_uncounted";
-        let Some(bin) = server_bin(test) else { return };
+        let Some(bin) = cql_server_bin() else { return };
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("events.db");
-        let mut server = Server::start(&bin, 0, &data);
-        let port = server.port;
+        let mut server = CqlServer::start(&bin, Some(&data));
         let ks = keyspace("restart");
         let config = CqlSinkConfig {
             max_concurrent_requests: 8,
@@ -420,7 +419,7 @@ fn server_restart_mid_stream_loses_nothing_uncounted() {
         assert_eq!(c.pending(), 64, "{}", sink.stats());
 
         // Up again on the same port, same data: the driver reconnects.
-        let _server = Server::start(&bin, port, &data);
+        server.restart();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while let Err(e) = sink.healthcheck() {
             assert!(

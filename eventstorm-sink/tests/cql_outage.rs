@@ -15,8 +15,7 @@ use eventstorm_core::{Event, EventSink, RawEvent};
 use eventstorm_sink::cql::{CqlSink, CqlSinkConfig, RetryConfig};
 use eventstorm_sink::{DeadLetter, GiveUp};
 
-mod cql_support;
-use cql_support::{Server, keyspace, server_bin, with_timeout_of};
+use eventstorm_test_support::{CqlServer, cql_server_bin, keyspace, with_timeout};
 
 /// A fixed, bucket-aligned instant: 2024-01-01T00:00:00Z.
 const T0: i64 = 1_704_067_200_000;
@@ -41,13 +40,11 @@ fn events(next: &mut i64, n: usize, padding: usize) -> Vec<RawEvent> {
 
 #[test]
 fn a_long_outage_with_bursts_and_idle_flushes_loses_nothing() {
-    let test = "a_long_outage_with_bursts_and_idle_flushes_loses_nothing";
-    with_timeout_of(test, Duration::from_secs(300), move || {
-        let Some(bin) = server_bin(test) else { return };
+    with_timeout(Duration::from_secs(300), move || {
+        let Some(bin) = cql_server_bin() else { return };
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("events.db");
-        let mut server = Server::start(&bin, 0, &data);
-        let port = server.port;
+        let mut server = CqlServer::start(&bin, Some(&data));
         let config = CqlSinkConfig {
             request_timeout_ms: 1_000,
             connect_timeout_ms: 2_000,
@@ -117,7 +114,7 @@ fn a_long_outage_with_bursts_and_idle_flushes_loses_nothing() {
         );
         assert_eq!(c.dropped(), 0, "{}", sink.stats());
 
-        let _server = Server::start(&bin, port, &data);
+        server.restart();
         let deadline = Instant::now() + Duration::from_secs(90);
         while c.pending() > 0 {
             assert!(

@@ -23,7 +23,8 @@ use eventstorm_sink::mongo::{EventQuery, MongoError, MongoSink, MongoSinkConfig,
 mod common;
 mod mongo_support;
 use common::with_timeout;
-use mongo_support::{ServerProcess, TestDb, events, free_port, raw, server_bin, server_uri};
+use eventstorm_test_support::{ClosedPort, MongoServer, mongo_server_bin};
+use mongo_support::{TestDb, events, raw, server_uri};
 
 #[test]
 fn every_bson_type_round_trips_unchanged() {
@@ -348,7 +349,8 @@ fn duplicate_batch_is_a_success_not_a_copy() {
 fn unreachable_server_keeps_pending_then_reports_drops() {
     // No server needed: nothing listens on this port.
     with_timeout(Duration::from_secs(60), || {
-        let port = free_port();
+        let closed = ClosedPort::new();
+        let port = closed.port();
         let config = MongoSinkConfig {
             server_selection_timeout_ms: 200,
             max_pending: 10,
@@ -396,12 +398,13 @@ fn unreachable_server_keeps_pending_then_reports_drops() {
 
 #[test]
 fn survives_server_restart_without_losing_count() {
-    let Some(bin) = server_bin() else { return };
+    let Some(bin) = mongo_server_bin() else {
+        return;
+    };
     with_timeout(Duration::from_secs(240), move || {
         let storage = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut server = ServerProcess::start(&bin, port, storage.path());
-        let uri = format!("mongodb://127.0.0.1:{port}/?directConnection=true");
+        let mut server = MongoServer::start(&bin, storage.path());
+        let uri = server.uri();
         let db = TestDb::new(&uri, "outage");
         let config = MongoSinkConfig {
             server_selection_timeout_ms: 500,

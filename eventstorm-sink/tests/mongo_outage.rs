@@ -17,7 +17,8 @@ use eventstorm_sink::mongo::{
 mod common;
 mod mongo_support;
 use common::with_timeout;
-use mongo_support::{ServerProcess, TestDb, events, free_port, server_bin};
+use eventstorm_test_support::{MongoServer, mongo_server_bin};
+use mongo_support::{TestDb, events};
 
 /// How long the server stays down.
 const OUTAGE: Duration = Duration::from_secs(60);
@@ -32,12 +33,13 @@ struct Tally {
 
 #[test]
 fn a_long_outage_with_bursts_and_idle_flushes_loses_nothing() {
-    let Some(bin) = server_bin() else { return };
+    let Some(bin) = mongo_server_bin() else {
+        return;
+    };
     with_timeout(Duration::from_secs(300), move || {
         let storage = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let mut server = ServerProcess::start(&bin, port, storage.path());
-        let uri = format!("mongodb://127.0.0.1:{port}/?directConnection=true");
+        let mut server = MongoServer::start(&bin, storage.path());
+        let uri = server.uri();
         let db = TestDb::new(&uri, "long_outage");
         let config = MongoSinkConfig {
             server_selection_timeout_ms: 300,

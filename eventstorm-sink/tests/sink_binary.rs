@@ -13,7 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use bson::doc;
-use common::{wait_for, with_timeout};
+use common::{holds_within, with_timeout};
 use eventstorm_core::{Event, STATS_TYPE};
 use eventstorm_sink::mongo::{EventQuery, MongoSink, MongoSinkConfig};
 use eventstorm_sink::{DeadLetterReader, GiveUp, Subscriber, SubscriberConfig};
@@ -190,7 +190,7 @@ fn runs_every_sink_reports_and_writes_everything_on_sigterm() {
             .expect("spawn eventstorm-sink");
         let socket = |name: &str| dir.path().join(format!("{name}.sock"));
         assert!(
-            wait_for(WAIT, || ["archive", "big", "mongo", "cql"]
+            holds_within(WAIT, || ["archive", "big", "mongo", "cql"]
                 .iter()
                 .all(|n| socket(n).exists())),
             "the sinks never bound: {}",
@@ -205,7 +205,7 @@ fn runs_every_sink_reports_and_writes_everything_on_sigterm() {
         }
         let client = builder.build().expect("client");
         assert!(
-            wait_for(WAIT, || client.stats().get("subscriptions").unwrap_or(0)
+            holds_within(WAIT, || client.stats().get("subscriptions").unwrap_or(0)
                 >= 4),
             "the four sinks never subscribed: {}",
             client.stats()
@@ -226,7 +226,7 @@ fn runs_every_sink_reports_and_writes_everything_on_sigterm() {
                 .unwrap_or(0)
         };
         assert!(
-            wait_for(WAIT, || lines(&all) == n as usize),
+            holds_within(WAIT, || lines(&all) == n as usize),
             "{} of {n}",
             lines(&all)
         );
@@ -350,7 +350,7 @@ path = "{dir}/dead/mongo.jsonl"
             .spawn()
             .expect("spawn");
         let socket = dir.path().join("mongo.sock");
-        assert!(wait_for(WAIT, || socket.exists()));
+        assert!(holds_within(WAIT, || socket.exists()));
         let ctx = zmq::Context::new();
         let client = Client::builder()
             .context(ctx.clone())
@@ -358,7 +358,7 @@ path = "{dir}/dead/mongo.jsonl"
             .mode(DeliveryMode::Block)
             .build()
             .expect("client");
-        assert!(wait_for(WAIT, || client.is_wanted("order.placed")));
+        assert!(holds_within(WAIT, || client.is_wanted("order.placed")));
         // A tenant too long for a collection name: the server refuses the
         // namespace; the events around it are written.
         let poison = Event::builder("order.placed")
@@ -372,7 +372,7 @@ path = "{dir}/dead/mongo.jsonl"
         client.close();
         let dead = dir.path().join("dead/mongo.jsonl");
         assert!(
-            wait_for(WAIT, || DeadLetterReader::open(&dead)
+            holds_within(WAIT, || DeadLetterReader::open(&dead)
                 .map_or(0, |r| r.count())
                 == 1),
             "{}",

@@ -2,19 +2,13 @@
 //! configuration errors, and a graceful shutdown on SIGTERM.
 
 use std::io::Read;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use eventstorm_test_support::{data_dir, holds_within, sigterm, wait_exit};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_eventstorm-source");
-
-/// The sample inputs and their expected parses, kept in this crate's
-/// `tests/data` (copied verbatim; see its README).
-fn data_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data"))
-}
 
 /// Runs the binary with `args`, killing it after `limit`.
 fn run(args: &[&str], limit: Duration) -> (Option<i32>, String, String) {
@@ -37,17 +31,7 @@ fn run(args: &[&str], limit: Duration) -> (Option<i32>, String, String) {
         let _ = stderr.read_to_string(&mut s);
         s
     });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{args:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = wait_exit(&mut child, limit);
     (
         status.code(),
         out.join().expect("stdout"),
@@ -179,25 +163,17 @@ fn sigterm_stops_the_sources_gracefully() {
         .spawn()
         .expect("spawn");
     // Wait for the tail to commit its position: it has read both lines.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"offset\":26"))
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "no exit after SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    // (The binary is stopped before any assertion: nothing is left running.)
+    let committed = holds_within(Duration::from_secs(20), || {
+        std::fs::read_to_string(&state).is_ok_and(|s| s.contains("\"offset\":26"))
+    });
+    sigterm(&child);
+    let status = wait_exit(&mut child, Duration::from_secs(20));
+    assert!(
+        committed,
+        "the tail never committed offset 26 to {}",
+        state.display()
+    );
     let mut stderr = String::new();
     child
         .stderr

@@ -3,12 +3,13 @@
 //! and settings out of range.
 
 use std::io::Read;
-use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
 
 use eventstorm_source::http::{HttpSource, HttpSourceConfig};
 use eventstorm_source::sources_config::SourcesConfig;
+use eventstorm_test_support::{ServerProcess, Stream, accepted_connections};
 
 mod common;
 mod http_common;
@@ -97,59 +98,46 @@ fn shutdown_is_bounded_whatever_the_clients_do() {
 
 #[test]
 fn sigterm_ends_the_binary_with_stalled_clients_connected() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let config = dir.path().join("sources.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[publisher]\nbind = [\"tcp://127.0.0.1:*\"]\n[[http]]\n[http.server]\n\
-             listen = \"127.0.0.1:{port}\"\nheader_timeout_ms = {NEVER_MS}\n\
-             body_timeout_ms = {NEVER_MS}\nshutdown_timeout_ms = 500\n"
-        ),
-    )
-    .expect("write");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_eventstorm-source"))
-        .args(["--config", config.to_str().expect("path")])
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while post_status(addr) != Some(202) {
-        assert!(
-            Instant::now() < deadline,
-            "the binary does not answer on {addr}"
+    with_timeout(Duration::from_secs(120), || {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("sources.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[publisher]\nbind = [\"tcp://127.0.0.1:*\"]\n[[http]]\n[http.server]\n\
+                 listen = \"127.0.0.1:0\"\nheader_timeout_ms = {NEVER_MS}\n\
+                 body_timeout_ms = {NEVER_MS}\nshutdown_timeout_ms = 500\n"
+            ),
+        )
+        .expect("write");
+        // The binary logs the address its HTTP server bound.
+        let mut binary = ServerProcess::start(
+            "eventstorm-source",
+            Stream::Stderr,
+            "HTTP ingest listening",
+            move |_| {
+                let mut command = Command::new(env!("CARGO_BIN_EXE_eventstorm-source"));
+                command
+                    .args(["--config", config.to_str().expect("path")])
+                    .args(["--log-level", "info"]);
+                command
+            },
         );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _clients = [
-        stalled(addr, STALLED_BODY),
-        stalled(addr, STALLED_BODY),
-        stalled(addr, "POST /v1/events HTTP/1.1\r\nHost"),
-    ];
-    std::thread::sleep(Duration::from_millis(200)); // let them be accepted
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    // The clients' timeouts are an hour away: only the shutdown bound ends it.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("no exit after SIGTERM with stalled clients");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(status.success(), "{status}");
+        let addr = binary.addr();
+        assert_eq!(post_status(addr), Some(202), "{}", binary.output());
+        let _clients = [
+            stalled(addr, STALLED_BODY),
+            stalled(addr, STALLED_BODY),
+            stalled(addr, "POST /v1/events HTTP/1.1\r\nHost"),
+        ];
+        let pid = binary.id().expect("running");
+        wait_until("the binary to accept the three stalled clients", || {
+            accepted_connections(pid, addr.port()).expect("/proc") == 3
+        });
+        // The clients' timeouts are an hour away: only the shutdown bound ends it.
+        let status = binary.terminate(Duration::from_secs(30));
+        assert!(status.success(), "{status}\n{}", binary.output());
+    });
 }
 
 fn post_status(addr: std::net::SocketAddr) -> Option<u16> {

@@ -2,22 +2,15 @@
 //! `.expected.jsonl`, tricky cases per parser, and a property test that no
 //! input makes any parser panic.
 
-use std::path::PathBuf;
-
 use bson::Bson;
 use eventstorm_core::Event;
 use eventstorm_source::parse::{
     ConfigError, JsonParser, NginxParser, OpenStackParser, ParseError, Parser, ParserConfig,
     PostfixParser, Syslog3164Parser, Syslog5424Parser, SyslogParser, YearPolicy, parser_by_name,
 };
+use eventstorm_test_support::data_dir;
 use proptest::prelude::*;
 use serde_json::Value;
-
-/// The sample inputs and their expected parses, kept in this crate's
-/// `tests/data` (copied verbatim; see its README).
-fn data_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data"))
-}
 
 fn read(rel: &str) -> String {
     let path = data_dir().join(rel);

@@ -9,20 +9,13 @@ use std::time::{Duration, Instant};
 use eventstorm_core::{Event, EventSource};
 use eventstorm_source::syslog_listener::{SyslogConfig, SyslogCounters, SyslogSource, WhenFull};
 
-mod common;
-use common::with_timeout;
+use eventstorm_test_support::{wait_for, with_timeout};
 
 const MESSAGE: &str =
     "<13>Mar  1 09:00:02 host1 app: a message of a typical length, about a hundred bytes long";
 
-/// Waits (polling nothing) until `done` holds; panics after 20 s.
-fn wait_for(what: &str, done: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
+/// How long a condition may take to hold (a hang detector).
+const WAIT: Duration = Duration::from_secs(20);
 
 /// Polls until `want` events arrived; panics after 20 s.
 fn poll_until(source: &mut SyslogSource, want: usize) -> Vec<Event> {
@@ -50,7 +43,7 @@ fn three_hundred_idle_connections_do_not_lock_a_sender_out() {
         let counters = source.counters();
         let addr = source.tcp_addr().expect("tcp");
         let idle: Vec<TcpStream> = (0..300).map(|_| connect(addr)).collect();
-        wait_for("300 connections accepted", || {
+        wait_for("300 connections accepted", WAIT, || {
             counters.connections.get() == 300
         });
         assert_eq!(counters.connections_evicted.get(), 44);
@@ -75,7 +68,9 @@ fn at_the_limit_the_idlest_connection_is_closed_not_an_active_one() {
         let counters = source.counters();
         let addr = source.tcp_addr().expect("tcp");
         let mut idle = connect(addr);
-        wait_for("the idle connection", || counters.connections.get() == 1);
+        wait_for("the idle connection", WAIT, || {
+            counters.connections.get() == 1
+        });
         // Make sure the active sender's last data is later than the idle
         // connection's accept on the listener's millisecond clock.
         std::thread::sleep(Duration::from_millis(20));
@@ -83,7 +78,9 @@ fn at_the_limit_the_idlest_connection_is_closed_not_an_active_one() {
         writeln!(active, "{MESSAGE}").expect("write");
         poll_until(&mut source, 1);
         let mut newcomer = connect(addr);
-        wait_for("the eviction", || counters.connections_evicted.get() == 1);
+        wait_for("the eviction", WAIT, || {
+            counters.connections_evicted.get() == 1
+        });
         idle.set_read_timeout(Some(Duration::from_secs(20)))
             .expect("timeout");
         assert_eq!(idle.read(&mut [0u8; 16]).expect("closed"), 0);
@@ -134,7 +131,9 @@ fn burst(recv_buffer_bytes: usize, burst: u64) -> (u64, u64) {
     // The listener holds the second message, waiting for room in the queue.
     client.send_to(MESSAGE.as_bytes(), addr).expect("send");
     sent += 1;
-    wait_for("the listener to block", || counters.received.get() == 2);
+    wait_for("the listener to block", WAIT, || {
+        counters.received.get() == 2
+    });
     for _ in 0..burst {
         client.send_to(MESSAGE.as_bytes(), addr).expect("send");
         sent += 1;
@@ -211,7 +210,7 @@ fn reserved_types_are_refused_and_counted() {
             client.send_to(m.as_bytes(), addr).expect("send");
         }
         let events = poll_until(&mut source, 1);
-        wait_for("both datagrams", || counters.received.get() == 2);
+        wait_for("both datagrams", WAIT, || counters.received.get() == 2);
         assert_eq!(events[0].event_type(), "app.ok");
         assert_eq!(counters.refused_reserved.get(), 1);
         assert_eq!(counters.events.get(), 1);

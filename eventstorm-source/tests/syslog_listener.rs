@@ -4,21 +4,16 @@
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eventstorm_core::{Event, EventSource};
 use eventstorm_source::syslog_listener::{SyslogConfig, SyslogCounters, SyslogSource, WhenFull};
+use eventstorm_test_support::data_dir;
 
 mod common;
 use common::with_timeout;
-
-/// The sample inputs and their expected parses, kept in this crate's
-/// `tests/data` (copied verbatim; see its README).
-fn data_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data"))
-}
+use eventstorm_test_support::wait_for;
 
 /// The lines of a sample file, and how many of them a parser must reject.
 fn sample(rel: &str) -> (Vec<String>, usize) {
@@ -175,10 +170,9 @@ fn a_full_queue_drops_and_counts() {
         for i in 0..10 {
             writeln!(stream, "<13>Mar  1 09:00:02 host1 app: message {i}").expect("write");
         }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while counters.dropped.get() < 7 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_for("7 drops", Duration::from_secs(10), || {
+            counters.dropped.get() >= 7
+        });
         let mut out = Vec::new();
         source
             .poll(&mut out, 100, Duration::from_millis(100))

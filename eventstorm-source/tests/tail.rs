@@ -17,6 +17,7 @@ use eventstorm_source::{PublisherConfig, SourceRunner};
 
 mod common;
 use common::with_timeout;
+use eventstorm_test_support::wait_for;
 
 fn line(n: u64) -> String {
     format!("{{\"type\":\"test.line\",\"n\":{n}}}\n")
@@ -321,10 +322,11 @@ fn nginx_lines_through_a_runner_reach_a_subscriber() {
         assert_eq!(received.len(), 20);
         assert!(received.iter().all(|e| e.event_type() == "nginx.access"));
         assert_eq!(received[0].severity(), Severity::Error);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while counters.rejected.get() < 1 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_for(
+            "the garbage line's rejection",
+            Duration::from_secs(5),
+            || counters.rejected.get() >= 1,
+        );
         let stats = runner.shutdown().expect("stop");
         assert_eq!(stats.get("sent"), Some(20));
         assert_eq!(stats.get("access.log.rejected"), Some(1));

@@ -32,7 +32,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     central.router.name = "central".into();
     central.router.default_output = Some("all".into());
-    let central = RouterRuntime::spawn(&ctx, &central)?;
+    let central = RouterRuntime::spawn(&ctx, central)?;
 
     // The edge router: applications publish to it; its output connects to
     // the central router's input.
@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     edge.router.name = "edge".into();
     edge.router.default_output = Some("central".into());
-    let edge = RouterRuntime::spawn(&ctx, &edge)?;
+    let edge = RouterRuntime::spawn(&ctx, edge)?;
 
     let mut subscriber = Subscriber::new(
         &ctx,

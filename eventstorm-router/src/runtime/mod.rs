@@ -47,7 +47,7 @@ const RESUBSCRIBE_DELAY: Duration = Duration::from_millis(100);
 /// };
 /// let mut config = config;
 /// config.router.default_output = Some("all".into());
-/// let handle = RouterRuntime::spawn(&zmq::Context::new(), &config)?;
+/// let handle = RouterRuntime::spawn(&zmq::Context::new(), config)?;
 /// println!("publish to {:?}", handle.endpoints().input("apps"));
 /// let stats = handle.shutdown()?;
 /// assert_eq!(stats.get("in.apps.received"), Some(0));
@@ -82,9 +82,10 @@ impl std::fmt::Debug for RouterRuntime {
 impl RouterRuntime {
     /// Opens every socket of `config`, routing with its [`Rules`], and runs
     /// the router on a thread of its own; stop it with
-    /// [`RouterHandle::shutdown`].
-    pub fn spawn(ctx: &zmq::Context, config: &RouterConfig) -> Result<RouterHandle> {
-        RouterRuntime::new(ctx, config)?.start()
+    /// [`RouterHandle::shutdown`]. Takes its configuration by value, as
+    /// `SourceRunner::spawn` and `SinkRuntime::spawn` do.
+    pub fn spawn(ctx: &zmq::Context, config: RouterConfig) -> Result<RouterHandle> {
+        RouterRuntime::new(ctx, &config)?.start()
     }
 
     /// Opens every socket of `config`, routing with its [`Rules`].

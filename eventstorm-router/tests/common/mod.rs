@@ -1,44 +1,25 @@
-//! Helpers shared by the integration tests.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+//! Helpers shared by the integration tests: the names the tests use for
+//! what `eventstorm-test-support` provides.
+#![allow(dead_code, unreachable_pub, missing_docs, unused_imports)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Runs `f` on a thread and fails the test if it takes longer than `limit`.
-pub fn with_timeout<F: FnOnce() + Send + 'static>(limit: Duration, f: F) {
-    let (tx, rx) = std::sync::mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        f();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(()) => handle.join().expect("test thread"),
-        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(panic) = handle.join() {
-                std::panic::resume_unwind(panic);
-            }
-        }
-        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("test timed out after {limit:?}"),
-    }
+/// Runs a test's body under a limit (a hang detector); see
+/// `eventstorm_test_support::with_timeout`.
+pub use eventstorm_test_support::with_timeout;
+
+/// Polls `cond` every few milliseconds until it holds (`true`) or `limit`
+/// passes (`false`); see `eventstorm_test_support::holds_within` (and
+/// `wait_for`, which fails the test itself, naming what it waited for).
+pub fn wait_for(limit: Duration, cond: impl FnMut() -> bool) -> bool {
+    eventstorm_test_support::holds_within(limit, cond)
 }
 
-/// Polls `cond` every few milliseconds until it holds or `limit` passes.
-pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// A free TCP port on 127.0.0.1 (bound and released; ZeroMQ rebinds it).
+/// A TCP port nothing listened on a moment ago. Racy (another socket may
+/// take it before ZeroMQ binds it): bind `tcp://127.0.0.1:*` and read the
+/// resolved endpoint from `RouterHandle::endpoints` or
+/// `Publisher::endpoints` instead.
+#[deprecated(note = "bind-then-release races; bind tcp://127.0.0.1:* and read the endpoint back")]
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    eventstorm_test_support::ClosedPort::new().port()
 }

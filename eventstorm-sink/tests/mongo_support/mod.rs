@@ -1,36 +1,26 @@
-//! Helpers of the MongoDB sink's integration tests: the server URI (or a
-//! loud skip), a database per test, and a server process of the test's own.
-#![allow(dead_code, unreachable_pub)]
+//! Helpers of the MongoDB sink's integration tests: a database per test,
+//! events, and the names earlier tests use for what
+//! `eventstorm-test-support` provides (the server URI or a loud skip, a
+//! server process of the test's own).
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use eventstorm_core::{Event, RawEvent};
 use eventstorm_sink::mongo::MongoSinkConfig;
-
-const SKIP: &str = "start one with: eval \"$(scripts/services/mongo.sh start)\"";
+pub use eventstorm_test_support::{ClosedPort, MongoServer};
 
 /// The server URI, or `None` (after a loud message) when the test must be
-/// skipped. Under `CI=true` a missing server fails the test.
+/// skipped; under `CI=true` a missing server fails the test. See
+/// `eventstorm_test_support::mongodb_uri`.
 pub fn server_uri() -> Option<String> {
-    match std::env::var("EVENTSTORM_MONGODB_URI") {
-        Ok(uri) if !uri.is_empty() => Some(uri),
-        _ if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("EVENTSTORM_MONGODB_URI is not set and CI=true: {SKIP}")
-        }
-        _ => {
-            loud(&format!("EVENTSTORM_MONGODB_URI is not set; {SKIP}"));
-            None
-        }
-    }
+    eventstorm_test_support::mongodb_uri()
 }
 
-/// Prints a skip notice past the test harness's output capture.
+/// Prints a skip notice past the test harness's output capture (a failure
+/// under `CI=true`).
 pub fn loud(message: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "\n*** SKIPPED: {message} ***\n");
+    eventstorm_test_support::missing(message, "see docs/mongo-sink.md");
 }
 
 /// A database of its own, dropped at the end of the test.
@@ -41,13 +31,9 @@ pub struct TestDb {
 
 impl TestDb {
     pub fn new(uri: &str, test: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
         TestDb {
             uri: uri.to_owned(),
-            name: format!("es_{test}_{}_{nanos}", std::process::id()),
+            name: eventstorm_test_support::keyspace(test),
         }
     }
 
@@ -90,94 +76,48 @@ pub fn events(n: usize, event_type: &str) -> Vec<RawEvent> {
         .collect()
 }
 
+/// A port nothing listened on a moment ago. Racy: use [`ClosedPort`] (a
+/// port nothing can listen on) or a [`MongoServer`] (which reports the port
+/// it bound).
+#[deprecated(note = "bind-then-release races; use ClosedPort or MongoServer::port")]
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    let port = ClosedPort::new();
+    port.port()
 }
 
 /// A SecantusDB (or mongod-compatible) server process, killed on drop.
+/// (New tests use [`MongoServer`], which picks its port itself.)
 pub struct ServerProcess {
-    bin: PathBuf,
-    port: u16,
-    storage: PathBuf,
-    child: Option<Child>,
+    inner: MongoServer,
 }
 
 impl ServerProcess {
+    /// Starts `bin` on `port` (0: one it picks) with its data in `storage`.
     pub fn start(bin: &Path, port: u16, storage: &Path) -> Self {
-        let mut server = ServerProcess {
-            bin: bin.to_owned(),
-            port,
-            storage: storage.to_owned(),
-            child: None,
-        };
-        server.restart();
-        server
+        ServerProcess {
+            inner: MongoServer::start_on(bin, port, storage),
+        }
     }
 
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.inner.port()
+    }
+
+    /// Starts it again on the same port and storage.
     pub fn restart(&mut self) {
-        let child = Command::new(&self.bin)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &self.port.to_string(),
-                "--standalone",
-            ])
-            .arg("--storage-path")
-            .arg(&self.storage)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", self.bin.display()));
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "server did not start on port {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.inner.restart();
     }
 
+    /// SIGKILL, and wait for the process to end.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.inner.kill();
     }
 }
 
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// The server binary for the outage test, or `None` (skip).
+/// The server binary for the outage tests, or `None` (after a loud skip
+/// message; a failure under `CI=true`). See
+/// `eventstorm_test_support::mongo_server_bin`.
 pub fn server_bin() -> Option<PathBuf> {
-    let bin = match std::env::var_os("EVENTSTORM_MONGOD_BIN") {
-        Some(bin) => PathBuf::from(bin),
-        None => {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../.test-env/venv-mongo/bin/secantusd-py")
-        }
-    };
-    if bin.is_file() {
-        return Some(bin);
-    }
-    let message = format!(
-        "no server binary at {} (set EVENTSTORM_MONGOD_BIN, or run scripts/services/mongo.sh bin)",
-        bin.display()
-    );
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{message}");
-    }
-    loud(&message);
-    None
+    eventstorm_test_support::mongo_server_bin()
 }

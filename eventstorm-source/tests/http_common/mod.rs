@@ -102,10 +102,7 @@ pub(crate) fn stalled(addr: SocketAddr, prefix: &str) -> TcpStream {
 }
 
 /// Waits (up to 30 s, a hang detector) until `done` holds.
-pub(crate) fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+#[track_caller]
+pub(crate) fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    eventstorm_test_support::wait_for(what, Duration::from_secs(30), done);
 }

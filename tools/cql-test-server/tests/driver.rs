@@ -3,14 +3,14 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::ffi::OsStr;
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use eventstorm_test_support::{CqlServer, keyspace, with_timeout};
 use futures::StreamExt;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
@@ -20,74 +20,25 @@ use scylla::value::CqlTimestamp;
 
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The server process; killed when dropped.
-struct Server {
-    child: Child,
-    port: u16,
+/// The binary under test.
+const BIN: &str = env!("CARGO_BIN_EXE_cql-test-server");
+
+/// Runs the future `test` makes on a runtime of its own, under
+/// [`TEST_TIMEOUT`] (which also kills the servers it started).
+fn run<F: Future<Output = ()>>(test: impl FnOnce() -> F + Send + 'static) {
+    with_timeout(TEST_TIMEOUT, move || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(test());
+    });
 }
 
-impl Server {
-    fn start(port: u16, data_file: Option<&Path>) -> Server {
-        Self::start_with(port, data_file, None)
-    }
-
-    fn start_with(port: u16, data_file: Option<&Path>, port_file: Option<&Path>) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cql-test-server"));
-        cmd.arg("--listen").arg(format!("127.0.0.1:{port}"));
-        if let Some(path) = data_file {
-            cmd.arg("--data-file").arg(path);
-        }
-        if let Some(path) = port_file {
-            cmd.arg("--port-file").arg(path);
-        }
-        let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let mut server = Server { child, port: 0 };
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("server did not start");
-        let addr = line
-            .trim()
-            .strip_prefix("listening on ")
-            .expect("first line");
-        server.port = addr.rsplit(':').next().unwrap().parse().unwrap();
-        server
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn keyspace(test: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{test}_{}_{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-async fn connect(server: &Server) -> Session {
+async fn connect(server: &CqlServer) -> Session {
     SessionBuilder::new()
-        .known_node(server.addr())
+        .known_node(server.uri())
         .build()
         .await
         .unwrap()
@@ -187,10 +138,10 @@ async fn insert_concurrently(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sink_workflow() {
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let server = Server::start(0, None);
+#[test]
+fn sink_workflow() {
+    run(|| async {
+        let server = CqlServer::start(Path::new(BIN), None);
         let session = Arc::new(connect(&server).await);
         let ks = keyspace("sink");
         create_schema(&session, &ks).await;
@@ -209,18 +160,46 @@ async fn sink_workflow() {
             .await
             .unwrap();
         assert_eq!(ttl_insert.get_variable_col_specs().len(), 6);
-        let values = ("view", 7i64, CqlTimestamp(5), vec![1u8, 2], vec![0u8, 255], 3600i32);
+        let values = (
+            "view",
+            7i64,
+            CqlTimestamp(5),
+            vec![1u8, 2],
+            vec![0u8, 255],
+            3600i32,
+        );
         session.execute_unpaged(&ttl_insert, values).await.unwrap();
 
         let rows = select_partition(&session, &ks, "click", 7).await;
         assert_eq!(rows.len(), 1000);
         for (n, row) in rows.iter().enumerate() {
             let n = n as i64;
-            let expected = ("click".to_owned(), 7, CqlTimestamp(1_000 + n), n.to_be_bytes().to_vec(), Some("sink".to_owned()), Some(n as i32), Some(n * 10), Some(vec![n as u8; 32]));
+            let expected = (
+                "click".to_owned(),
+                7,
+                CqlTimestamp(1_000 + n),
+                n.to_be_bytes().to_vec(),
+                Some("sink".to_owned()),
+                Some(n as i32),
+                Some(n * 10),
+                Some(vec![n as u8; 32]),
+            );
             assert_eq!(row, &expected);
         }
         let view = select_partition(&session, &ks, "view", 7).await;
-        assert_eq!(view, vec![("view".to_owned(), 7, CqlTimestamp(5), vec![1, 2], None, None, None, Some(vec![0, 255]))]);
+        assert_eq!(
+            view,
+            vec![(
+                "view".to_owned(),
+                7,
+                CqlTimestamp(5),
+                vec![1, 2],
+                None,
+                None,
+                None,
+                Some(vec![0, 255])
+            )]
+        );
         assert!(select_partition(&session, &ks, "click", 8).await.is_empty());
 
         // Range on the clustering key, descending order, LIMIT ?, count(*): applied by the server.
@@ -232,13 +211,38 @@ async fn sink_workflow() {
             .await
             .unwrap();
         let result = session
-            .execute_unpaged(&range, ("click", 7i64, CqlTimestamp(1_100), CqlTimestamp(1_200), 3i32))
+            .execute_unpaged(
+                &range,
+                (
+                    "click",
+                    7i64,
+                    CqlTimestamp(1_100),
+                    CqlTimestamp(1_200),
+                    3i32,
+                ),
+            )
             .await
             .unwrap();
-        let rows: Vec<(CqlTimestamp, i32)> = result.into_rows_result().unwrap().rows().unwrap().map(Result::unwrap).collect();
-        assert_eq!(rows, vec![(CqlTimestamp(1_199), 199), (CqlTimestamp(1_198), 198), (CqlTimestamp(1_197), 197)]);
+        let rows: Vec<(CqlTimestamp, i32)> = result
+            .into_rows_result()
+            .unwrap()
+            .rows()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                (CqlTimestamp(1_199), 199),
+                (CqlTimestamp(1_198), 198),
+                (CqlTimestamp(1_197), 197)
+            ]
+        );
         let count = session
-            .query_unpaged(format!("SELECT count(*) FROM {ks}.events WHERE type = 'click' AND bucket = 7"), ())
+            .query_unpaged(
+                format!("SELECT count(*) FROM {ks}.events WHERE type = 'click' AND bucket = 7"),
+                (),
+            )
             .await
             .unwrap();
         let (count,): (i64,) = count.into_rows_result().unwrap().single_row().unwrap();
@@ -246,7 +250,10 @@ async fn sink_workflow() {
 
         // Paging through a partition with the driver's iterator.
         let paged = session
-            .query_iter(format!("SELECT id FROM {ks}.events WHERE type = 'click' AND bucket = 7"), ())
+            .query_iter(
+                format!("SELECT id FROM {ks}.events WHERE type = 'click' AND bucket = 7"),
+                (),
+            )
             .await
             .unwrap();
         let mut stream = paged.rows_stream::<(Vec<u8>,)>().unwrap();
@@ -258,21 +265,28 @@ async fn sink_workflow() {
         assert_eq!(seen, 1000);
 
         // Unsupported statements are errors, not crashes.
-        assert!(session.query_unpaged(format!("DROP TABLE {ks}.events"), ()).await.is_err());
-        assert!(session.query_unpaged(format!("CREATE TYPE {ks}.t (a int)"), ()).await.is_err());
+        assert!(
+            session
+                .query_unpaged(format!("DROP TABLE {ks}.events"), ())
+                .await
+                .is_err()
+        );
+        assert!(
+            session
+                .query_unpaged(format!("CREATE TYPE {ks}.t (a int)"), ())
+                .await
+                .is_err()
+        );
         assert_eq!(select_partition(&session, &ks, "view", 7).await.len(), 1);
-    })
-    .await
-    .expect("test timed out");
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn restart_keeps_data_and_driver_reconnects() {
-    tokio::time::timeout(TEST_TIMEOUT, async {
+#[test]
+fn restart_keeps_data_and_driver_reconnects() {
+    run(|| async {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("cql.data");
-        let mut server = Server::start(0, Some(&data));
-        let port = server.port;
+        let mut server = CqlServer::start(Path::new(BIN), Some(&data));
         let session = Arc::new(connect(&server).await);
         let ks = keyspace("restart");
         create_schema(&session, &ks).await;
@@ -282,7 +296,7 @@ async fn restart_keeps_data_and_driver_reconnects() {
         // SIGKILL: nothing is flushed on exit, acknowledged writes must survive anyway.
         server.kill();
         let started = Instant::now();
-        let _server = Server::start(port, Some(&data));
+        server.restart();
         // The driver reconnects by itself; the old prepared statement is re-prepared.
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
@@ -313,15 +327,13 @@ async fn restart_keeps_data_and_driver_reconnects() {
         let rows = select_partition(&session, &ks, "click", 7).await;
         assert_eq!(rows.len(), 300);
         assert_eq!(rows[150].7, Some(vec![150u8; 32]));
-    })
-    .await
-    .expect("test timed out");
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_input_gets_errors_not_crashes() {
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let server = Server::start(0, None);
+#[test]
+fn bad_input_gets_errors_not_crashes() {
+    run(|| async {
+        let server = CqlServer::start(Path::new(BIN), None);
         let addr = server.addr();
         tokio::task::spawn_blocking(move || {
             let frames: [&[u8]; 5] = [
@@ -332,7 +344,7 @@ async fn bad_input_gets_errors_not_crashes() {
                 b"\x04\x00\x00\x05\x0a\x00\x00\x00\x04\x00\x02ab", // EXECUTE unknown id
             ];
             for frame in frames {
-                let mut socket = TcpStream::connect(&addr).unwrap();
+                let mut socket = TcpStream::connect(addr).unwrap();
                 socket
                     .set_read_timeout(Some(Duration::from_secs(10)))
                     .unwrap();
@@ -343,7 +355,7 @@ async fn bad_input_gets_errors_not_crashes() {
                 assert_eq!(header[4], 0x00, "expected an ERROR frame for {frame:?}");
             }
             // Oversized frame: error, then the connection is closed.
-            let mut socket = TcpStream::connect(&addr).unwrap();
+            let mut socket = TcpStream::connect(addr).unwrap();
             socket
                 .write_all(b"\x04\x00\x00\x06\x07\x7f\xff\xff\xff")
                 .unwrap();
@@ -351,7 +363,7 @@ async fn bad_input_gets_errors_not_crashes() {
             socket.read_to_end(&mut reply).unwrap();
             assert_eq!(reply[4], 0x00);
             // Half a frame then EOF.
-            let mut socket = TcpStream::connect(&addr).unwrap();
+            let mut socket = TcpStream::connect(addr).unwrap();
             socket.write_all(b"\x04\x00").unwrap();
         })
         .await
@@ -373,18 +385,24 @@ async fn bad_input_gets_errors_not_crashes() {
             );
         }
         assert!(select_partition(&session, &ks, "none", 1).await.is_empty());
-    })
-    .await
-    .expect("test timed out");
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn batch_use_update_delete_and_port_file() {
-    tokio::time::timeout(TEST_TIMEOUT, async {
+#[test]
+fn batch_use_update_delete_and_port_file() {
+    run(|| async {
         let dir = tempfile::tempdir().unwrap();
         let port_file = dir.path().join("port");
-        let server = Server::start_with(0, None, Some(&port_file));
-        assert_eq!(std::fs::read_to_string(&port_file).unwrap(), server.port.to_string());
+        let server = CqlServer::start_on(
+            Path::new(BIN),
+            0,
+            None,
+            &[OsStr::new("--port-file"), port_file.as_os_str()],
+        );
+        assert_eq!(
+            std::fs::read_to_string(&port_file).unwrap(),
+            server.port().to_string()
+        );
         let session = connect(&server).await;
         let ks = keyspace("batch");
         create_schema(&session, &ks).await;
@@ -412,14 +430,15 @@ async fn batch_use_update_delete_and_port_file() {
             .prepare("DELETE FROM events WHERE type = ? AND bucket = ? AND ts = ? AND id = ?")
             .await
             .unwrap();
-        session.execute_unpaged(&delete, ("b", 1i64, CqlTimestamp(4), vec![4u8])).await.unwrap();
+        session
+            .execute_unpaged(&delete, ("b", 1i64, CqlTimestamp(4), vec![4u8]))
+            .await
+            .unwrap();
 
         let rows = select_partition(&session, &ks, "b", 1).await;
         assert_eq!(rows.len(), 9);
         assert_eq!(rows[3].4.as_deref(), Some("updated"));
         assert_eq!(rows[3].5, Some(3));
         assert!(rows.iter().all(|r| r.2 != CqlTimestamp(4)));
-    })
-    .await
-    .expect("test timed out");
+    });
 }

@@ -187,7 +187,7 @@ pub(crate) fn spawn_router(
     mode: eventstorm_router::DeliveryMode,
 ) -> Res<(RouterHandle, String, String)> {
     let handle =
-        RouterRuntime::spawn(ctx, &router_config(transport, mode)).map_err(err("router"))?;
+        RouterRuntime::spawn(ctx, router_config(transport, mode)).map_err(err("router"))?;
     let input = handle.endpoints().input("in")[0].clone();
     let output = handle.endpoints().output("out")[0].clone();
     Ok((handle, input, output))
