@@ -36,7 +36,7 @@ cargo check --quiet -p eventstorm-core --no-default-features --features transpor
 cargo check --quiet -p eventstorm-sink --no-default-features
 
 # Test servers: each script prints VAR=value lines for the tests to read.
-for service in mongo cql python; do
+for service in mongo cql python rsyslog; do
   step "starting the $service test server"
   env_lines=$(scripts/services/"$service".sh start)
   echo "$env_lines"

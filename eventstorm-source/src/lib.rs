@@ -12,8 +12,9 @@
 //!   into a publisher on its own thread;
 //! - [`parse`]: log parsers;
 //! - sources: [`tail`] (follow a log file), [`syslog_listener`] (UDP and TCP
-//!   syslog) and [`http`] (`POST /v1/events`), and [`sources_config`], the
-//!   configuration file of the `eventstorm-source` binary.
+//!   syslog), [`http`] (`POST /v1/events`) and [`zmq_source`] (foreign
+//!   ZeroMQ publishers), and [`sources_config`], the configuration file of
+//!   the `eventstorm-source` binary.
 //!
 //! ```
 //! use eventstorm_source::Client;
@@ -37,6 +38,7 @@ pub mod sources_config;
 pub mod syslog_listener;
 pub mod tail;
 mod validate;
+pub mod zmq_source;
 
 pub use client::{Client, ClientBuilder, ClientConfig, Timer};
 pub use config::{DeliveryMode, PublisherConfig};

@@ -17,9 +17,14 @@
 //!
 //!     [[syslog]]
 //!     udp = "127.0.0.1:5514"
+//!
+//!     [[zmq]]
+//!     connect = ["tcp://127.0.0.1:5560"]
+//!     parser = "syslog"
 //! "#, "sources.toml")?;
 //! assert_eq!(config.tail.len(), 1);
 //! assert_eq!(config.syslog[0].parser, "syslog");
+//! assert_eq!(config.zmq[0].socket.connect, ["tcp://127.0.0.1:5560"]);
 //!
 //! // Unknown keys are errors that name the file, the line and the key.
 //! let err = SourcesConfig::from_toml("[publisher]\nconect = []\n", "sources.toml").unwrap_err();
@@ -41,6 +46,7 @@ use crate::parse::{ParserConfig, parser_by_name};
 use crate::syslog_listener::SyslogConfig;
 use crate::tail::TailConfig;
 use crate::validate::in_range;
+use crate::zmq_source::ZmqSourceConfig;
 
 /// Every source of one `eventstorm-source` process.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -64,6 +70,9 @@ pub struct SourcesConfig {
     /// HTTP ingest endpoints (`[[http]]` tables).
     #[serde(default)]
     pub http: Vec<HttpSourceConfig>,
+    /// Subscribers to foreign ZeroMQ publishers (`[[zmq]]` tables).
+    #[serde(default)]
+    pub zmq: Vec<ZmqSourceConfig>,
 }
 
 fn default_stats_interval() -> u64 {
@@ -96,7 +105,7 @@ impl SourcesConfig {
 
     /// The number of sources.
     pub fn len(&self) -> usize {
-        self.tail.len() + self.syslog.len() + self.http.len()
+        self.tail.len() + self.syslog.len() + self.http.len() + self.zmq.len()
     }
 
     /// Whether no source is configured.
@@ -131,7 +140,7 @@ impl SourcesConfig {
         if self.is_empty() {
             return Err(Error::config(
                 origin,
-                "no source: expected at least one [[tail]], [[syslog]] or [[http]] table",
+                "no source: expected at least one [[tail]], [[syslog]], [[http]] or [[zmq]] table",
             ));
         }
         if self.publisher.bind.is_empty() && self.publisher.connect.is_empty() {
@@ -168,13 +177,19 @@ impl SourcesConfig {
             http.validate()
                 .map_err(|e| within(origin, &format!("http[{i}]."), e))?;
         }
+        for (i, zmq) in self.zmq.iter().enumerate() {
+            zmq.validate()
+                .and_then(|()| check_parser(&zmq.parser, &zmq.parser_options))
+                .map_err(|e| within(origin, &format!("zmq[{i}]."), e))?;
+        }
         let mut names = BTreeSet::new();
         let all = self
             .tail
             .iter()
             .map(TailConfig::source_name)
             .chain(self.syslog.iter().map(|s| s.name.clone()))
-            .chain(self.http.iter().map(|h| h.name.clone()));
+            .chain(self.http.iter().map(|h| h.name.clone()))
+            .chain(self.zmq.iter().map(|z| z.name.clone()));
         for name in all {
             if !names.insert(name.clone()) {
                 return Err(Error::config(

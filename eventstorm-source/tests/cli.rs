@@ -196,7 +196,12 @@ fn the_example_config_is_valid() {
     let config = eventstorm_source::sources_config::SourcesConfig::load(std::path::Path::new(path))
         .expect("examples/config/sources.toml");
     assert_eq!(
-        (config.tail.len(), config.syslog.len(), config.http.len()),
-        (2, 1, 1)
+        (
+            config.tail.len(),
+            config.syslog.len(),
+            config.http.len(),
+            config.zmq.len()
+        ),
+        (2, 1, 1, 1)
     );
 }

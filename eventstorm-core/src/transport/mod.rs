@@ -6,6 +6,8 @@
 //!   configured by [`PublishConfig`];
 //! - [`SubSocket`]: the receiving side (SUB or XSUB, the frame reader, decode
 //!   → loss accounting → counters), configured by [`ReceiveConfig`];
+//! - [`RawSubSocket`]: a SUB socket opened the same way for foreign
+//!   publishers, whose messages are read as frames, not decoded as events;
 //! - [`check_endpoint`]: endpoints are checked before libzmq sees them.
 //!
 //! The client and source publishers, the router's inputs and outputs, and
@@ -40,6 +42,7 @@ mod endpoint;
 mod error;
 mod publish;
 mod publish_config;
+mod raw_receive;
 mod receive;
 mod receive_config;
 mod subscriptions;
@@ -49,6 +52,7 @@ pub use endpoint::{check_all, check_endpoint};
 pub use error::{Result, TransportError};
 pub use publish::{PubSocket, PublishCounters, SubscriptionChange, TrySend};
 pub use publish_config::PublishConfig;
+pub use raw_receive::{RawMessage, RawSubSocket};
 pub use receive::{ReceiveKind, Received, SubSocket};
 pub use receive_config::ReceiveConfig;
 pub use subscriptions::Subscriptions;

@@ -231,6 +231,12 @@ impl SubSocket {
         std::mem::replace(&mut self.frames[2], zmq::Message::new())
     }
 
+    /// The socket and its endpoints, for a reader of foreign messages
+    /// ([`RawSubSocket`](super::RawSubSocket)) opened the same way.
+    pub(super) fn into_parts(self) -> (zmq::Socket, Vec<String>) {
+        (self.socket, self.endpoints)
+    }
+
     /// Receives one message into the reused frame buffers; false when none
     /// is queued. At most one frame beyond the three expected is kept:
     /// enough to tell the message is malformed without buffering an

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use eventstorm_source::{DeliveryMode, PublisherConfig};
 
-/// Collects events from log files, syslog and HTTP and publishes them over
-/// ZeroMQ.
+/// Collects events from log files, syslog, HTTP and foreign ZeroMQ
+/// publishers and publishes them over ZeroMQ.
 #[derive(Debug, Parser)]
 #[command(name = "eventstorm-source", version, about)]
 pub(crate) struct Cli {
@@ -38,6 +38,9 @@ pub(crate) enum Command {
     Syslog(SyslogArgs),
     /// Accept events over HTTP: `POST /v1/events`.
     Http(HttpArgs),
+    /// Subscribe to a foreign ZeroMQ publisher (rsyslog's omczmq, pyzmq, ...)
+    /// and parse each message's payload (the last frame).
+    Zmq(ZmqArgs),
     /// Dry run: parse FILE and print each line's event (or error) as JSON.
     Parse(ParseArgs),
 }
@@ -91,6 +94,38 @@ pub(crate) struct HttpArgs {
     /// Larger bodies are answered 413.
     #[arg(long, default_value_t = eventstorm_core::http::HttpConfig::DEFAULT_MAX_BODY_BYTES)]
     pub(crate) max_body_bytes: usize,
+    /// Publisher options.
+    #[command(flatten)]
+    pub(crate) publisher: PublisherArgs,
+}
+
+/// `zmq` options. `--sub-connect`/`--sub-bind` say where the foreign
+/// publisher is; `--connect`/`--bind` say where events go, as in every
+/// subcommand.
+#[derive(Debug, Args)]
+pub(crate) struct ZmqArgs {
+    /// Connect the SUB socket to this foreign PUB endpoint; repeatable.
+    #[arg(long, value_name = "ENDPOINT")]
+    pub(crate) sub_connect: Vec<String>,
+    /// Bind the SUB socket here, for foreign publishers that connect;
+    /// repeatable.
+    #[arg(long, value_name = "ENDPOINT")]
+    pub(crate) sub_bind: Vec<String>,
+    /// Topic prefix to subscribe to; repeatable (default: every message).
+    #[arg(long, value_name = "PREFIX")]
+    pub(crate) subscribe: Vec<String>,
+    /// The parser: nginx, postfix, syslog, syslog5424, syslog3164, json, openstack.
+    #[arg(long, default_value = "syslog")]
+    pub(crate) parser: String,
+    /// nginx `log_format` (default: combined).
+    #[arg(long)]
+    pub(crate) log_format: Option<String>,
+    /// Messages of more frames are rejected.
+    #[arg(long, default_value_t = eventstorm_source::zmq_source::ZmqSourceConfig::DEFAULT_MAX_FRAMES)]
+    pub(crate) max_frames: usize,
+    /// Longer payloads are rejected.
+    #[arg(long, default_value_t = eventstorm_source::zmq_source::ZmqSourceConfig::DEFAULT_MAX_PAYLOAD_BYTES)]
+    pub(crate) max_payload_bytes: usize,
     /// Publisher options.
     #[command(flatten)]
     pub(crate) publisher: PublisherArgs,

@@ -1,10 +1,12 @@
-//! `eventstorm-source`: runs Eventstorm's sources (file tail, syslog, HTTP)
-//! and publishes their events over ZeroMQ; `parse` dry-runs a parser.
+//! `eventstorm-source`: runs Eventstorm's sources (file tail, syslog, HTTP,
+//! foreign ZeroMQ publishers) and publishes their events over ZeroMQ;
+//! `parse` dry-runs a parser.
 //!
 //! ```text
 //! eventstorm-source tail --parser nginx --file /var/log/nginx/access.log --connect tcp://127.0.0.1:5555 --state-file /var/lib/eventstorm/nginx.state
 //! eventstorm-source syslog --udp 127.0.0.1:5514 --tcp 127.0.0.1:5514 --connect tcp://127.0.0.1:5555
 //! eventstorm-source http --listen 127.0.0.1:8080 --connect tcp://127.0.0.1:5555
+//! eventstorm-source zmq --sub-connect tcp://127.0.0.1:5560 --parser syslog --connect tcp://127.0.0.1:5555
 //! eventstorm-source parse --parser nginx access.log
 //! eventstorm-source --config sources.toml
 //! eventstorm-source --check --config sources.toml
@@ -24,6 +26,7 @@ use eventstorm_source::parse::ParserConfig;
 use eventstorm_source::sources_config::SourcesConfig;
 use eventstorm_source::syslog_listener::SyslogConfig;
 use eventstorm_source::tail::{StartAt, TailConfig};
+use eventstorm_source::zmq_source::ZmqSourceConfig;
 use tracing_subscriber::EnvFilter;
 
 use cli::{Cli, Command};
@@ -92,6 +95,7 @@ fn from_command(command: &Command) -> Result<SourcesConfig, String> {
         tail: Vec::new(),
         syslog: Vec::new(),
         http: Vec::new(),
+        zmq: Vec::new(),
     };
     match command {
         Command::Tail(args) => {
@@ -121,6 +125,29 @@ fn from_command(command: &Command) -> Result<SourcesConfig, String> {
             config.http.push(
                 HttpSourceConfig::listen(&args.listen).with_max_body_bytes(args.max_body_bytes),
             );
+        }
+        Command::Zmq(args) => {
+            config.publisher = args.publisher.to_config()?;
+            if args.sub_connect.is_empty() && args.sub_bind.is_empty() {
+                return Err(
+                    "expected --sub-connect or --sub-bind: where is the foreign publisher? \
+                     (--connect and --bind say where events go, as in every subcommand)"
+                        .to_string(),
+                );
+            }
+            let mut zmq = ZmqSourceConfig::default().with_parser(&args.parser);
+            zmq.socket.connect = args.sub_connect.clone();
+            zmq.socket.bind = args.sub_bind.clone();
+            if !args.subscribe.is_empty() {
+                zmq.subscribe = args.subscribe.clone();
+            }
+            zmq.parser_options = ParserConfig {
+                log_format: args.log_format.clone(),
+                ..ParserConfig::default()
+            };
+            zmq.max_frames = args.max_frames;
+            zmq.max_payload_bytes = args.max_payload_bytes;
+            config.zmq.push(zmq);
         }
         Command::Parse(_) => {}
     }

@@ -10,6 +10,7 @@ use eventstorm_source::http::HttpSource;
 use eventstorm_source::sources_config::SourcesConfig;
 use eventstorm_source::syslog_listener::SyslogSource;
 use eventstorm_source::tail::TailSource;
+use eventstorm_source::zmq_source::ZmqSource;
 use eventstorm_source::{PublisherConfig, SourceHandle, SourceRunner};
 
 /// One running source.
@@ -72,6 +73,11 @@ fn start_all(
     for http in &config.http {
         let source =
             HttpSource::new(http.clone()).map_err(|e| format!("http {}: {e}", http.name))?;
+        start(ctx, running, Box::new(source), publisher)?;
+    }
+    for zmq in &config.zmq {
+        let source =
+            ZmqSource::new(ctx, zmq.clone()).map_err(|e| format!("zmq {}: {e}", zmq.name))?;
         start(ctx, running, Box::new(source), publisher)?;
     }
     Ok(())
