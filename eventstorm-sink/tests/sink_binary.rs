@@ -3,6 +3,7 @@
 //! events, SIGTERM writing everything received, databases down at start,
 //! and dead letters replayed once the cause is fixed.
 
+#![cfg(all(feature = "cli", feature = "mongodb", feature = "cql"))]
 #![allow(clippy::unwrap_used)] // the shared MongoDB test helpers unwrap
 
 mod common;
