@@ -85,9 +85,9 @@ impl SourceRunner {
                 &thread_stop,
                 &thread_source_stats,
             );
-            let mut stats = publisher.stats();
+            // Read after closing, so that the final marks are counted.
+            let mut stats = publisher.close();
             stats.extend_prefixed(source.name(), &source.stats());
-            publisher.close();
             result.map(|()| stats)
         })?;
         match ready_rx.recv() {
