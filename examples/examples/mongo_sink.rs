@@ -23,6 +23,7 @@ const EVENTS: i64 = 600;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(eventstorm_core::log::use_color())
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let Ok(uri) = std::env::var("EVENTSTORM_MONGODB_URI") else {

@@ -22,6 +22,7 @@ const EVENTS: u64 = 5_000;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(eventstorm_core::log::use_color())
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let ctx = zmq::Context::new();

@@ -19,6 +19,7 @@ const EVENTS: u64 = 200_000;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(eventstorm_core::log::use_color())
         .init();
     let ctx = zmq::Context::new();
 

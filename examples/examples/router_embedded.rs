@@ -42,6 +42,7 @@ impl EventRouter for Audit {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(eventstorm_core::log::use_color())
         .init();
     let ctx = zmq::Context::new();
     let config = RouterConfig {
