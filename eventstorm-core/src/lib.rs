@@ -35,6 +35,7 @@ pub mod event;
 pub mod flow;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod log;
 pub mod loss;
 pub mod matcher;
 pub mod stats;

@@ -110,6 +110,7 @@ fn init_logging(level: Option<&str>) {
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(eventstorm_core::log::use_color())
         .with_env_filter(filter)
         .init();
 }

@@ -13,7 +13,10 @@ pub const STATS_TYPE: &str = "_eventstorm.stats";
 /// The runtime's own counters.
 #[derive(Debug, Default)]
 pub struct RuntimeCounters {
-    /// Events handed to outputs (one per output an event went to).
+    /// Sends to an output that the output accepted: one per output an event
+    /// went to. An event an output dropped at a full subscriber queue (drop
+    /// mode, or block mode giving up at shutdown) is not routed; it is in
+    /// that output's `dropped_hwm`. Stats events are not counted here.
     pub routed: Counter,
     /// Routes naming an output that does not exist, or a router error.
     pub route_errors: Counter,

@@ -211,3 +211,124 @@ fn forwards_and_shuts_down_on_sigterm() {
         client.close();
     });
 }
+
+/// Runs `command` (the router, or `script` running it on a terminal) with
+/// `stream` captured, waits until the router logged that its input is ready,
+/// stops it with SIGTERM and returns everything written on `stream`. With
+/// `pid_first`, the router's pid is the first line of the output (a shell
+/// printed it before `exec`-ing the router); otherwise it is the child's.
+fn logs_until_ready(mut command: Command, capture_stdout: bool, pid_first: bool) -> String {
+    use std::io::Read;
+    use std::sync::{Arc, Mutex};
+
+    command.stdin(Stdio::null());
+    if capture_stdout {
+        command.stdout(Stdio::piped()).stderr(Stdio::null());
+    } else {
+        command.stdout(Stdio::null()).stderr(Stdio::piped());
+    }
+    let mut child = command.spawn().expect("spawn");
+    let mut stream: Box<dyn Read + Send> = if capture_stdout {
+        Box::new(child.stdout.take().expect("stdout"))
+    } else {
+        Box::new(child.stderr.take().expect("stderr"))
+    };
+    let output = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let output = Arc::clone(&output);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                output.lock().expect("lock").extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let text = || String::from_utf8_lossy(&output.lock().expect("lock")).into_owned();
+    assert!(
+        wait_for(WAIT, || text().contains("input ready")),
+        "the router never logged `input ready`:\n{}",
+        text()
+    );
+    let pid = if pid_first {
+        text()
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse::<u32>().ok())
+            .unwrap_or_else(|| panic!("no pid on the first line:\n{}", text()))
+    } else {
+        child.id()
+    };
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + WAIT;
+    while child.try_wait().expect("wait").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the router did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    reader.join().expect("reader");
+    text()
+}
+
+/// The router on a pseudo-terminal (util-linux's `script`), with `NO_COLOR`
+/// set to `no_color` or unset.
+fn on_a_terminal(config: &std::path::Path, no_color: Option<&str>) -> Command {
+    let line = format!(
+        "echo $$; exec '{BIN}' --config '{}' --log-level info",
+        config.display()
+    );
+    let mut command = Command::new("script");
+    command.args(["-q", "-e", "-f", "-c", &line, "/dev/null"]);
+    match no_color {
+        Some(value) => command.env("NO_COLOR", value),
+        None => command.env_remove("NO_COLOR"),
+    };
+    command
+}
+
+/// Log lines carry ANSI colour codes only on a terminal without `NO_COLOR`:
+/// never on a pipe (a log collector, `2>&1 | less`), never with `NO_COLOR`.
+#[test]
+fn logs_are_plain_text_on_a_pipe_and_with_no_color() {
+    with_timeout(LIMIT, || {
+        let script = Command::new("script").arg("--version").output();
+        assert!(
+            script.is_ok_and(|o| o.status.success()),
+            "`script` (util-linux) is needed by this test, to give the router a terminal"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("router.toml");
+        std::fs::write(&path, config_text(dir.path())).expect("write");
+        const ESC: &str = "\x1b[";
+
+        let mut piped = Command::new(BIN);
+        piped
+            .arg("--config")
+            .arg(&path)
+            .args(["--log-level", "info"])
+            .env_remove("NO_COLOR");
+        let logs = logs_until_ready(piped, false, false);
+        assert!(!logs.contains(ESC), "colour codes on a pipe:\n{logs:?}");
+
+        let logs = logs_until_ready(on_a_terminal(&path, Some("1")), true, true);
+        assert!(
+            !logs.contains(ESC),
+            "colour codes with NO_COLOR=1:\n{logs:?}"
+        );
+
+        // The control: on a terminal, without NO_COLOR (or with it empty,
+        // which no-color.org says to ignore), the same lines are coloured.
+        for no_color in [None, Some("")] {
+            let logs = logs_until_ready(on_a_terminal(&path, no_color), true, true);
+            assert!(logs.contains(ESC), "no colour on a terminal:\n{logs:?}");
+        }
+    });
+}

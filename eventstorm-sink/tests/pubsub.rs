@@ -1,14 +1,18 @@
 //! Publisher → subscriber over real ZeroMQ sockets: transports, filtering, exact
 //! loss accounting under HWM overflow, sequence marks, undecodable input, and
-//! the sink runtime's accounting and graceful shutdown.
+//! the sink runtime's accounting (`written` only once the sink confirmed) and
+//! graceful shutdown.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use eventstorm_core::{Event, RawEvent};
+use eventstorm_core::{Event, EventSink, RawEvent, SinkError, Stats};
 use eventstorm_sink::sinks::ChannelSink;
-use eventstorm_sink::{RuntimeConfig, SinkRuntime, Subscriber, SubscriberConfig, WhenFull};
+use eventstorm_sink::{
+    RuntimeConfig, SinkHandle, SinkRuntime, Subscriber, SubscriberConfig, WhenFull,
+};
 use eventstorm_source::{Client, DeliveryMode, Publisher, PublisherConfig, SendOutcome};
 
 mod common;
@@ -47,9 +51,7 @@ fn spawn_publisher(
         for event in &events {
             assert_eq!(publisher.send(event).expect("send"), SendOutcome::Sent);
         }
-        let stats = publisher.stats();
-        publisher.close();
-        stats
+        publisher.close()
     })
 }
 
@@ -71,7 +73,10 @@ fn roundtrip(endpoint: &str) {
     assert_eq!(stats.get("received"), Some(1000));
     assert_eq!(stats.get("lost"), Some(0));
     assert_eq!(stats.get("undecodable"), Some(0));
-    assert_eq!(producer.join().expect("publisher").get("sent"), Some(1000));
+    let sent = producer.join().expect("publisher");
+    assert_eq!(sent.get("sent"), Some(1000), "{sent}");
+    // `close` returns the counters after the final marks went out.
+    assert_eq!(sent.get("marks"), Some(1), "{sent}");
 }
 
 #[test]
@@ -229,9 +234,7 @@ fn block_mode_loses_nothing_under_overload() {
                     .send(&event("blocked.event", i as i64))
                     .expect("send");
             }
-            let stats = publisher.stats();
-            publisher.close();
-            stats
+            publisher.close()
         });
         thread::sleep(Duration::from_millis(200));
         let received = recv_n(&mut subscriber, total, Duration::from_secs(40));
@@ -364,6 +367,139 @@ fn runtime_drop_when_full_is_counted() {
         assert!(dropped > 0, "the sink must overflow: {stats}");
         assert_eq!(written + dropped, received, "{stats}");
         assert_eq!(events.try_iter().count() as u64, written);
+    });
+}
+
+/// A sink that accepts events and confirms them later, as a database sink
+/// does through an outage: `write` holds what it is given, and every write
+/// and flush confirms (oldest first) only as many as `allowed` says in all.
+struct ConfirmLater {
+    allowed: Arc<AtomicUsize>,
+    held: usize,
+    confirmed: usize,
+}
+
+impl ConfirmLater {
+    fn confirm(&mut self) {
+        let allowed = self.allowed.load(Ordering::SeqCst);
+        let n = allowed.saturating_sub(self.confirmed).min(self.held);
+        self.held -= n;
+        self.confirmed += n;
+    }
+}
+
+impl EventSink for ConfirmLater {
+    fn write(&mut self, batch: &[RawEvent]) -> Result<(), SinkError> {
+        self.held += batch.len();
+        self.confirm();
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.confirm();
+        Ok(())
+    }
+
+    fn pending(&self) -> usize {
+        self.held
+    }
+
+    fn stats(&self) -> Stats {
+        let mut stats = Stats::new(self.name());
+        stats.push("confirmed", self.confirmed as u64);
+        stats
+    }
+}
+
+/// Polls the runtime's stats until `done` holds (or 20 s pass).
+fn stats_when(runtime: &SinkHandle, done: impl Fn(&Stats) -> bool) -> Stats {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let stats = runtime.stats();
+        if done(&stats) || Instant::now() >= deadline {
+            return stats;
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `written` is what the sink confirmed, not what it was handed:
+/// `written = handed_over - pending - dropped_sink` while the sink holds
+/// events, and `written = handed_over` once shutdown flushed them.
+#[test]
+fn runtime_written_counts_what_the_sink_confirmed() {
+    with_timeout(Duration::from_secs(60), || {
+        let ctx = zmq::Context::new();
+        let allowed = Arc::new(AtomicUsize::new(0));
+        let sink = ConfirmLater {
+            allowed: Arc::clone(&allowed),
+            held: 0,
+            confirmed: 0,
+        };
+        let config = RuntimeConfig::new(SubscriberConfig::bind("tcp://127.0.0.1:*"))
+            .with_batch(10, Duration::from_millis(5));
+        let runtime = SinkRuntime::spawn(&ctx, config, Box::new(sink)).expect("runtime");
+        let client = Client::builder()
+            .context(ctx.clone())
+            .connect(runtime.endpoints()[0].clone())
+            .mode(DeliveryMode::Block)
+            .wait_for_subscriber(Duration::from_secs(5))
+            .build()
+            .expect("client");
+        let get = |stats: &Stats, name: &str| {
+            stats
+                .get(name)
+                .unwrap_or_else(|| panic!("no {name} in {stats}"))
+        };
+        let identities_hold = |stats: &Stats| {
+            let written = get(stats, "written");
+            assert_eq!(
+                written,
+                get(stats, "handed_over") - get(stats, "pending") - get(stats, "dropped_sink"),
+                "{stats}"
+            );
+            assert_eq!(written, get(stats, "sink.confirmed"), "{stats}");
+        };
+
+        // Nothing confirmed yet: all pending, nothing written.
+        for i in 0..60i64 {
+            assert!(client.emit("app.item", bson::doc! { "i": i }));
+        }
+        let stats = stats_when(&runtime, |s| s.get("handed_over") == Some(60));
+        assert_eq!(get(&stats, "pending"), 60, "{stats}");
+        assert_eq!(get(&stats, "written"), 0, "{stats}");
+        assert_eq!(runtime.written(), 0);
+        identities_hold(&stats);
+
+        // The sink confirms 20 of what it holds at its next write or flush.
+        allowed.store(20, Ordering::SeqCst);
+        for i in 60..100i64 {
+            assert!(client.emit("app.item", bson::doc! { "i": i }));
+        }
+        let stats = stats_when(&runtime, |s| {
+            s.get("handed_over") == Some(100)
+                && s.get("sink.confirmed") == Some(20)
+                && s.get("written") == Some(20)
+        });
+        assert_eq!(get(&stats, "pending"), 80, "{stats}");
+        assert_eq!(get(&stats, "written"), 20, "{stats}");
+        assert_eq!(runtime.written(), 20);
+        identities_hold(&stats);
+
+        // Shutdown's last flush confirms the rest.
+        allowed.store(usize::MAX, Ordering::SeqCst);
+        client.close();
+        let stats = runtime.shutdown().expect("shutdown");
+        assert_eq!(get(&stats, "received"), 100, "{stats}");
+        assert_eq!(get(&stats, "pending"), 0, "{stats}");
+        assert_eq!(get(&stats, "dropped_sink"), 0, "{stats}");
+        assert_eq!(
+            get(&stats, "written"),
+            get(&stats, "handed_over"),
+            "{stats}"
+        );
+        assert_eq!(get(&stats, "written"), 100, "{stats}");
+        identities_hold(&stats);
     });
 }
 

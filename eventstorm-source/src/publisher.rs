@@ -41,7 +41,8 @@ pub enum SendOutcome {
 /// let mut publisher = Publisher::new(&ctx, &PublisherConfig::bind("tcp://127.0.0.1:*"))?;
 /// println!("publishing on {:?}", publisher.endpoints());
 /// publisher.send(&Event::builder("app.started").build())?;
-/// publisher.close();
+/// let stats = publisher.close(); // the final counters, marks included
+/// assert_eq!(stats.get("sent"), Some(1));
 /// # Ok::<(), eventstorm_source::Error>(())
 /// ```
 #[derive(Debug)]
@@ -215,7 +216,10 @@ impl Publisher {
 
     /// Sends final sequence marks (waiting up to the linger for room), then
     /// closes the socket, which delivers queued messages within the linger.
-    pub fn close(mut self) {
+    /// Returns the final counters, which count those marks (a snapshot taken
+    /// before `close` does not).
+    pub fn close(mut self) -> Stats {
         self.socket.close();
+        self.socket.stats()
     }
 }

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use eventstorm_core::{EventSource, SourceStatus, Stats, ThreadError};
+use eventstorm_core::{Counter, EventSource, SourceStatus, Stats, ThreadError};
 
 use crate::config::PublisherConfig;
 use crate::error::{Error, Result};
@@ -25,6 +25,8 @@ pub struct SourceHandle {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<Stats>>>,
     counters: Arc<PublisherCounters>,
+    /// Events the publisher could not encode (`invalid`).
+    invalid: Arc<Counter>,
     /// The source's own counters, refreshed by the runner thread after each poll.
     source_stats: Arc<Mutex<Stats>>,
     endpoints: Vec<String>,
@@ -69,6 +71,8 @@ impl SourceRunner {
         let name = format!("source-{}", source.name());
         let source_stats = Arc::new(Mutex::new(source.stats()));
         let thread_source_stats = Arc::clone(&source_stats);
+        let invalid = Arc::new(Counter::new());
+        let thread_invalid = Arc::clone(&invalid);
         let thread = ThreadError::spawn(name, move || {
             let mut publisher = match Publisher::new(&ctx, &config) {
                 Ok(p) => p,
@@ -84,10 +88,12 @@ impl SourceRunner {
                 &mut publisher,
                 &thread_stop,
                 &thread_source_stats,
+                &thread_invalid,
             );
-            let mut stats = publisher.stats();
+            // Read after closing, so that the final marks are counted.
+            let mut stats = publisher.close();
+            stats.push("invalid", thread_invalid.get());
             stats.extend_prefixed(source.name(), &source.stats());
-            publisher.close();
             result.map(|()| stats)
         })?;
         match ready_rx.recv() {
@@ -95,6 +101,7 @@ impl SourceRunner {
                 stop,
                 thread: Some(thread),
                 counters,
+                invalid,
                 source_stats,
                 endpoints,
             }),
@@ -118,10 +125,13 @@ impl SourceHandle {
         &self.endpoints
     }
 
-    /// The live counters: the publisher's, then the source's own prefixed with
-    /// its name (as of its last poll).
+    /// The live counters: the publisher's, `invalid` (events the source
+    /// produced that could not be encoded: an invalid type, a body nested too
+    /// deep), then the source's own prefixed with its name (as of its last
+    /// poll).
     pub fn stats(&self) -> Stats {
         let mut stats = self.counters.snapshot("publisher");
+        stats.push("invalid", self.invalid.get());
         let source = self
             .source_stats
             .lock()
@@ -170,15 +180,24 @@ fn run(
     publisher: &mut Publisher,
     stop: &AtomicBool,
     source_stats: &Mutex<Stats>,
+    invalid: &Counter,
 ) -> Result<()> {
     let mut batch = Vec::with_capacity(BATCH);
     while !stop.load(Ordering::Relaxed) {
         let status = source.poll(&mut batch, BATCH, Duration::from_millis(100))?;
         for event in batch.drain(..) {
-            if let Err(e) = publisher.send(&event) {
-                // A bad event (an invalid type) is the source's bug, not a reason
-                // to stop: it is logged and skipped.
-                tracing::warn!(source = source.name(), "event not published: {e}");
+            match publisher.send(&event) {
+                Ok(_) => {}
+                // Counted by the publisher (`send_errors`).
+                Err(Error::Transport(e)) => {
+                    tracing::warn!(source = source.name(), "event not published: {e}");
+                }
+                // A bad event (an invalid type, a body nested too deep) is
+                // the source's bug, not a reason to stop: counted and skipped.
+                Err(e) => {
+                    invalid.inc();
+                    tracing::warn!(source = source.name(), "event not published: {e}");
+                }
             }
         }
         source.commit()?;
@@ -189,4 +208,53 @@ fn run(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use eventstorm_core::Event;
+
+    use super::*;
+
+    /// Yields one event of a valid type and one of an invalid type, then
+    /// finishes.
+    struct OneBad(bool);
+
+    impl EventSource for OneBad {
+        fn name(&self) -> &str {
+            "one-bad"
+        }
+
+        fn poll(
+            &mut self,
+            out: &mut Vec<Event>,
+            _max: usize,
+            _timeout: Duration,
+        ) -> eventstorm_core::Result<SourceStatus> {
+            if !self.0 {
+                self.0 = true;
+                out.push(Event::builder("app.ok").build());
+                out.push(Event::builder("not a type!").build());
+            }
+            Ok(SourceStatus::Finished)
+        }
+    }
+
+    #[test]
+    fn an_event_that_cannot_be_encoded_is_counted_invalid() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let ctx = zmq::Context::new();
+            let config = PublisherConfig::bind("tcp://127.0.0.1:*");
+            let handle = SourceRunner::spawn(&ctx, config, Box::new(OneBad(false)));
+            let _ = tx.send(handle.and_then(SourceHandle::join));
+        });
+        // A bound that only proves the runner does not hang.
+        let stats = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the runner finished")
+            .expect("runner");
+        assert_eq!(stats.get("sent"), Some(1), "{stats}");
+        assert_eq!(stats.get("invalid"), Some(1), "{stats}");
+    }
 }

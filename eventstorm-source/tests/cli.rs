@@ -159,6 +159,7 @@ fn sigterm_stops_the_sources_gracefully() {
             "--log-level",
             "info",
         ])
+        .env_remove("NO_COLOR")
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
@@ -185,6 +186,8 @@ fn sigterm_stops_the_sources_gracefully() {
     assert!(stderr.contains("stopping"), "{stderr}");
     assert!(stderr.contains("app.log.events=2"), "{stderr}");
     assert!(stderr.contains("syslog.received=0"), "{stderr}");
+    // stderr is a pipe: plain text, no colour codes.
+    assert!(!stderr.contains("\x1b["), "{stderr:?}");
 }
 
 #[test]

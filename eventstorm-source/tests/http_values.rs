@@ -36,11 +36,14 @@ fn errors(answer: &Value) -> String {
     answer["errors"].to_string()
 }
 
+/// The range every event time must lie in, as error messages say it.
+const TS_RANGE: &str = "1970-01-01T00:00:00Z up to 2200-01-01T00:00:00Z (excluded)";
+
 #[test]
 fn numeric_timestamps_follow_one_rule_and_out_of_range_is_400() {
     with_timeout(Duration::from_secs(30), || {
         let (mut source, addr) = source(HttpSourceConfig::listen("127.0.0.1:0"));
-        let body = r#"[{"type":"t","ts":1714564800500},{"type":"t","ts":1714564800},{"type":"t","ts":1714564800.25},{"type":"t","ts":1714564800500000}]"#;
+        let body = r#"[{"type":"t","ts":1714564800500},{"type":"t","ts":1714564800},{"type":"t","ts":1714564800.25},{"type":"t","ts":1714564800500999}]"#;
         assert_eq!(post(addr, None, body).0, 202);
         let times: Vec<i64> = drain(&mut source, 4)
             .iter()
@@ -55,11 +58,87 @@ fn numeric_timestamps_follow_one_rule_and_out_of_range_is_400() {
                 1_714_564_800_500
             ]
         );
-        for ts in ["-1", "1e25", "\"0001-01-01T00:00:00Z\"", "\"noon\""] {
+        for ts in ["\"noon\"", "true"] {
             let (status, answer) = post(addr, None, &format!(r#"{{"type":"t","ts":{ts}}}"#));
             assert_eq!(status, 400, "{ts}");
             assert!(errors(&answer).contains("`ts`"), "{ts}: {answer}");
         }
+    });
+}
+
+#[test]
+fn one_instant_as_a_number_or_a_string_is_one_event_time() {
+    with_timeout(Duration::from_secs(30), || {
+        let (mut source, addr) = source(HttpSourceConfig::listen("127.0.0.1:0"));
+        // 2024-05-01T12:00:00.500Z written every way HTTP ingest reads, some
+        // with sub-millisecond digits, which every form drops alike.
+        let forms = [
+            "1714564800.5",
+            "1714564800.5009",
+            "1714564800500",
+            "1714564800500.9",
+            "1714564800500999",
+            "1714564800500999999",
+            "\"2024-05-01T12:00:00.5Z\"",
+            "\"2024-05-01T12:00:00.500999Z\"",
+            "\"2024-05-01T14:00:00.5009+02:00\"",
+            "\"2024-05-01 12:00:00.5\"",
+        ];
+        let items: Vec<String> = forms
+            .iter()
+            .map(|ts| format!(r#"{{"type":"t","ts":{ts}}}"#))
+            .collect();
+        let (status, answer) = post(addr, None, &format!("[{}]", items.join(",")));
+        assert_eq!(status, 202, "{answer}");
+        let events = drain(&mut source, forms.len());
+        for (form, event) in forms.iter().zip(&events) {
+            assert_eq!(
+                event.timestamp().timestamp_millis(),
+                1_714_564_800_500,
+                "{form}"
+            );
+        }
+        // The `json` parser reads the same rule.
+        let parser = eventstorm_source::parse::JsonParser::new();
+        for ts in forms {
+            let event = parser
+                .parse(&format!(r#"{{"type":"t","ts":{ts}}}"#))
+                .expect(ts);
+            assert_eq!(event.timestamp().timestamp_millis(), 1_714_564_800_500);
+        }
+    });
+}
+
+#[test]
+fn a_time_out_of_range_is_a_400_that_says_the_range() {
+    with_timeout(Duration::from_secs(30), || {
+        let (_source, addr) = source(HttpSourceConfig::listen("127.0.0.1:0"));
+        for ts in [
+            "-1",
+            "1e25",
+            // 2200-01-01T00:00:00Z in seconds, milliseconds and as a string.
+            "7258118400",
+            "7258118400000",
+            "\"2200-01-01T00:00:00Z\"",
+            "\"9999-12-31T23:59:59Z\"",
+            "\"0001-01-01T00:00:00Z\"",
+            // Milliseconds read as seconds by mistake would be year 56302.
+            "56302000000",
+        ] {
+            let (status, answer) = post(addr, None, &format!(r#"{{"type":"t","ts":{ts}}}"#));
+            assert_eq!(status, 400, "{ts}");
+            assert_eq!(answer["accepted"], 0, "{ts}");
+            let message = errors(&answer);
+            assert!(message.contains("`ts`"), "{ts}: {message}");
+            assert!(message.contains(TS_RANGE), "{ts}: {message}");
+        }
+        // The last millisecond before 2200 is accepted.
+        let (status, answer) = post(
+            addr,
+            None,
+            r#"{"type":"t","ts":"2199-12-31T23:59:59.999Z"}"#,
+        );
+        assert_eq!(status, 202, "{answer}");
     });
 }
 

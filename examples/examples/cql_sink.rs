@@ -10,6 +10,7 @@
 //! `scripts/services/cql.sh start` starts the workspace's CQL test server and
 //! prints it; a real Cassandra or ScyllaDB node works the same way.
 
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use bson::DateTime;
@@ -20,17 +21,25 @@ use eventstorm_source::{Client, DeliveryMode};
 
 const EVENTS: u64 = 500;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(eventstorm_core::log::use_color())
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    let Ok(uri) = std::env::var("EVENTSTORM_CQL_URI") else {
-        eprintln!(
-            "EVENTSTORM_CQL_URI is not set: run eval \"$(scripts/services/cql.sh start)\" first"
-        );
-        std::process::exit(2);
-    };
+    let uri = std::env::var("EVENTSTORM_CQL_URI").map_err(
+        |_| "EVENTSTORM_CQL_URI is not set: run eval \"$(scripts/services/cql.sh start)\" first",
+    )?;
 
     // The sink: default table layout, hour-long buckets, plus `size_gb` from
     // the body in a column of its own.

@@ -1,18 +1,26 @@
 //! cargo run --example custom_sink
 //!
-//! How to write your own sink: implement `EventSink` (a name and `write` for a
-//! batch; `flush`, `healthcheck` and `stats` have defaults) and hand it to a
-//! `SinkRuntime`. This one keeps per-tenant totals of volume sizes, reading one
-//! field of each event without decoding the rest.
+//! How to write your own sink with nothing but `eventstorm-sink`: implement
+//! `EventSink` (`write` for a batch; `name`, `flush`, `healthcheck`, `stats`
+//! and `pending` have defaults) and hand it to a `SinkRuntime`. This one keeps
+//! per-tenant totals of volume sizes, reading one field of each event without
+//! decoding the rest.
+//!
+//! The traffic comes from a raw ZeroMQ socket speaking the wire format
+//! (`docs/wire-format.md`), as a program in any language would send it: three
+//! frames per event, each numbered, and a final sequence mark. At the end the
+//! counts add up: `sent = received + lost + missed_at_join` and, at the sink,
+//! `received = written` (nothing filtered, dropped or pending).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime};
 
-// The sink needs `eventstorm-sink` alone; the client only makes traffic.
+// Everything a custom sink needs is re-exported by `eventstorm-sink`.
 use eventstorm_sink::{
-    EventSink, RawEvent, RuntimeConfig, SinkError, SinkRuntime, Stats, SubscriberConfig,
+    EventSink, RawEvent, RuntimeConfig, SinkError, SinkHandle, SinkRuntime, Stats,
+    SubscriberConfig, zmq,
 };
-use eventstorm_source::{Client, DeliveryMode};
 
 /// Sums `body.size_gb` of volume events per tenant, printing on flush.
 #[derive(Default)]
@@ -22,9 +30,7 @@ struct VolumeTotals {
 }
 
 impl EventSink for VolumeTotals {
-    fn name(&self) -> &str {
-        "volume-totals"
-    }
+    // `name` defaults to the type's name, `VolumeTotals`.
 
     fn write(&mut self, batch: &[RawEvent]) -> Result<(), SinkError> {
         for event in batch {
@@ -41,7 +47,7 @@ impl EventSink for VolumeTotals {
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
-        println!("{:?}", self.gb_by_tenant);
+        println!("GB by tenant: {:?}", self.gb_by_tenant);
         Ok(())
     }
 
@@ -52,34 +58,104 @@ impl EventSink for VolumeTotals {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+const EVENTS: u64 = 300;
+const TYPE: &str = "volume.create.end";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let ctx = zmq::Context::new();
     let config =
         RuntimeConfig::new(SubscriberConfig::bind("tcp://127.0.0.1:*").subscribe(["volume."]));
     let runtime = SinkRuntime::spawn(&ctx, config, Box::new(VolumeTotals::default()))?;
 
-    let client = Client::builder()
-        .context(ctx.clone())
-        .connect(runtime.endpoints()[0].clone())
-        .mode(DeliveryMode::Block)
-        .wait_for_subscriber(Duration::from_secs(5))
-        .build()?;
-    for i in 0..300i64 {
-        let tenant = ["acme", "globex", "initech"][(i % 3) as usize];
-        client.send(
-            &client
-                .event("volume.create.end")
-                .tenant(tenant)
-                .field("size_gb", i % 10 + 1)
-                .build(),
-        );
-        client.emit("compute.instance.create.end", bson::doc! { "i": i }); // not subscribed: skipped
-    }
-    client.close();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while runtime.received() < 300 && std::time::Instant::now() < deadline {
+    let sent = publish(&ctx, &runtime.endpoints()[0])?;
+
+    // Every event sent is received, lost on the way, or was sent before the
+    // subscriber saw its stream; wait until all are accounted for (or 10 s).
+    let accounted = |runtime: &SinkHandle| {
+        let stats = runtime.stats();
+        let get = |name| stats.get(name).unwrap_or(0);
+        get("received") + get("lost") + get("missed_at_join")
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while accounted(&runtime) < sent && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    println!("{}", runtime.shutdown()?);
+    let stats = runtime.shutdown()?; // writes what was received, flushes
+    println!("{stats}");
+    let get = |name| stats.get(name).unwrap_or(0);
+    println!(
+        "sent={sent} received={} lost={} missed_at_join={} written={} sink.events={}",
+        get("received"),
+        get("lost"),
+        get("missed_at_join"),
+        get("written"),
+        get("sink.events")
+    );
+    if get("received") + get("lost") + get("missed_at_join") != sent
+        || get("written") != get("received")
+    {
+        return Err("the counts do not add up".into());
+    }
     Ok(())
+}
+
+/// Publishes EVENTS volume events to `endpoint` the way any program can: an
+/// XPUB socket that waits for the subscription before sending (so nothing is
+/// lost to the slow-joiner effect), three frames per event, and a final
+/// sequence mark. Returns how many events it sent.
+fn publish(ctx: &zmq::Context, endpoint: &str) -> Result<u64, Box<dyn std::error::Error>> {
+    let socket = ctx.socket(zmq::XPUB)?;
+    socket.set_linger(1000)?;
+    socket.set_rcvtimeo(5000)?;
+    socket.connect(endpoint)?;
+    // A subscription message is 0x01 followed by the prefix.
+    let subscription = socket
+        .recv_bytes(0)
+        .map_err(|e| format!("no subscriber at {endpoint} within 5 s: {e}"))?;
+    eprintln!(
+        "subscriber asked for {:?}",
+        String::from_utf8_lossy(&subscription[1..])
+    );
+
+    // Any id but 0, different for each run of the publisher.
+    let publisher = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)?
+        .as_nanos() as u64
+        | 1;
+    let header = |flags: u8, sequence: u64| {
+        let mut header = vec![1, flags];
+        header.extend_from_slice(&publisher.to_le_bytes());
+        header.extend_from_slice(&sequence.to_le_bytes());
+        header
+    };
+    for sequence in 1..=EVENTS {
+        let tenant = ["acme", "globex", "initech"][(sequence % 3) as usize];
+        let body = bson::doc! {
+            "_id": bson::oid::ObjectId::new(),
+            "type": TYPE,
+            "ts": bson::DateTime::now(),
+            "tenant": tenant,
+            "body": { "size_gb": (sequence % 10 + 1) as i64 },
+        }
+        .to_vec()?;
+        socket.send(TYPE, zmq::SNDMORE)?;
+        socket.send(header(0, sequence), zmq::SNDMORE)?;
+        socket.send(body, 0)?;
+    }
+    // The mark says the last sequence of the stream, so that the subscriber
+    // also counts events lost at the very end.
+    socket.send(TYPE, zmq::SNDMORE)?;
+    socket.send(header(1, EVENTS), zmq::SNDMORE)?;
+    socket.send(&[][..], 0)?;
+    Ok(EVENTS)
 }

@@ -11,6 +11,7 @@
 //! start` starts the MongoDB-compatible test server and prints it; a real
 //! MongoDB works the same way.
 
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use eventstorm_router::{RouterConfig, RouterRuntime};
@@ -20,17 +21,25 @@ use eventstorm_source::{Client, DeliveryMode};
 
 const EVENTS: i64 = 600;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(eventstorm_core::log::use_color())
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
-    let Ok(uri) = std::env::var("EVENTSTORM_MONGODB_URI") else {
-        eprintln!(
-            "EVENTSTORM_MONGODB_URI is not set: run eval \"$(scripts/services/mongo.sh start)\" first"
-        );
-        std::process::exit(2);
-    };
+    let uri = std::env::var("EVENTSTORM_MONGODB_URI").map_err(|_| {
+        "EVENTSTORM_MONGODB_URI is not set: run eval \"$(scripts/services/mongo.sh start)\" first"
+    })?;
     let ctx = zmq::Context::new();
 
     // The router: applications publish to its input; the usage rule forwards

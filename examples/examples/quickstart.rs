@@ -8,6 +8,7 @@
 //! The client runs in block mode (lossless back-pressure) and waits for the
 //! subscriber before it sends, so nothing is lost to the slow-joiner effect.
 
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use bson::doc;
@@ -19,9 +20,20 @@ use eventstorm_source::{Client, DeliveryMode};
 
 const EVENTS: u64 = 5_000;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(eventstorm_core::log::use_color())
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .init();
     let ctx = zmq::Context::new();

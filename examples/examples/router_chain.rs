@@ -7,6 +7,7 @@
 //! hop's counters show `received + lost + missed_at_join` equal to what the
 //! hop before it sent.
 
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use bson::doc;
@@ -16,9 +17,20 @@ use eventstorm_source::Client;
 
 const EVENTS: u64 = 200_000;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(eventstorm_core::log::use_color())
         .init();
     let ctx = zmq::Context::new();
 

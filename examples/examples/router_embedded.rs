@@ -5,6 +5,7 @@
 //! on its own thread. Here, events of tenants on a watch list go to an
 //! `audit` output, everything goes to `all`.
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 use bson::doc;
@@ -39,9 +40,20 @@ impl EventRouter for Audit {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(eventstorm_core::log::use_color())
         .init();
     let ctx = zmq::Context::new();
     let config = RouterConfig {

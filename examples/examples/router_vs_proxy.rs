@@ -22,32 +22,29 @@ fn body() -> Vec<u8> {
         .to_bytes()
 }
 
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
 /// Sends EVENTS through `input` and counts them at `output`; returns events/s.
-fn run(ctx: &zmq::Context, input: &str, output: &str) -> f64 {
-    let sub = ctx.socket(zmq::SUB).expect("sub");
-    sub.set_rcvhwm(0).expect("hwm");
-    sub.set_rcvtimeo(5_000).expect("timeout");
-    sub.set_subscribe(b"").expect("subscribe");
-    sub.connect(output).expect("connect");
+fn measure(ctx: &zmq::Context, input: &str, output: &str) -> Result<f64> {
+    let sub = ctx.socket(zmq::SUB)?;
+    sub.set_rcvhwm(0)?;
+    sub.set_rcvtimeo(5_000)?;
+    sub.set_subscribe(b"")?;
+    sub.connect(output)?;
     let mut publisher = Publisher::new(
         ctx,
         &PublisherConfig::connect(input).with_mode(eventstorm_source::DeliveryMode::Block),
-    )
-    .expect("publisher");
-    assert!(
-        publisher
-            .wait_for_subscribers(1, Duration::from_secs(5))
-            .expect("wait")
-    );
+    )?;
+    if !publisher.wait_for_subscribers(1, Duration::from_secs(5))? {
+        return Err(format!("no subscriber reached {input} within 5 s").into());
+    }
     let body = body();
     let started = Instant::now();
-    let sender = std::thread::spawn(move || {
+    let sender = std::thread::spawn(move || -> eventstorm_source::Result<()> {
         for _ in 0..EVENTS {
-            publisher
-                .send_bytes("compute.instance.update", &body)
-                .expect("send");
+            publisher.send_bytes("compute.instance.update", &body)?;
         }
-        publisher
+        Ok(())
     });
     let mut msg = zmq::Message::new();
     let mut n = 0;
@@ -61,34 +58,50 @@ fn run(ctx: &zmq::Context, input: &str, output: &str) -> f64 {
         }
     }
     let rate = n as f64 / started.elapsed().as_secs_f64();
-    drop(sender.join());
-    rate
+    sender.join().map_err(|_| "the sending thread panicked")??;
+    Ok(rate)
+}
+
+/// A raw libzmq XSUB/XPUB proxy on a thread of its own; returns its input
+/// and output endpoints.
+fn start_proxy(ctx: &zmq::Context) -> Result<(String, String)> {
+    let xsub = ctx.socket(zmq::XSUB)?;
+    let xpub = ctx.socket(zmq::XPUB)?;
+    // No high-water mark: a plain XPUB would drop at it (the router uses
+    // ZMQ_XPUB_NODROP instead), and the count would never complete.
+    xpub.set_sndhwm(0)?;
+    xsub.set_rcvhwm(0)?;
+    xsub.bind("tcp://127.0.0.1:*")?;
+    xpub.bind("tcp://127.0.0.1:*")?;
+    let endpoint = |s: &zmq::Socket| -> Result<String> {
+        s.get_last_endpoint()?
+            .map_err(|_| "an endpoint that is not UTF-8".into())
+    };
+    let endpoints = (endpoint(&xsub)?, endpoint(&xpub)?);
+    // The sockets move to the proxy's thread, which owns them from now on.
+    std::thread::spawn(move || {
+        let _ = zmq::proxy(&xsub, &xpub);
+    });
+    Ok(endpoints)
 }
 
 fn main() {
     let ctx = zmq::Context::new();
+    let code = match run(&ctx) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    };
+    // The proxy's thread never returns and keeps its sockets open, so
+    // dropping the context would wait forever: exit without dropping it.
+    std::process::exit(code);
+}
 
-    // Raw proxy.
-    let proxy_ctx = ctx.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let xsub = proxy_ctx.socket(zmq::XSUB).expect("xsub");
-        let xpub = proxy_ctx.socket(zmq::XPUB).expect("xpub");
-        // No high-water mark: a plain XPUB would drop at it (the router uses
-        // ZMQ_XPUB_NODROP instead), and the count would never complete.
-        xpub.set_sndhwm(0).expect("hwm");
-        xsub.set_rcvhwm(0).expect("hwm");
-        xsub.bind("tcp://127.0.0.1:*").expect("bind");
-        xpub.bind("tcp://127.0.0.1:*").expect("bind");
-        let endpoints = (
-            xsub.get_last_endpoint().expect("e").expect("e"),
-            xpub.get_last_endpoint().expect("e").expect("e"),
-        );
-        tx.send(endpoints).expect("send");
-        let _ = zmq::proxy(&xsub, &xpub);
-    });
-    let (input, output) = rx.recv().expect("proxy endpoints");
-    let proxy = run(&ctx, &input, &output);
+fn run(ctx: &zmq::Context) -> Result<()> {
+    let (input, output) = start_proxy(ctx)?;
+    let proxy = measure(ctx, &input, &output)?;
     println!("raw XSUB/XPUB proxy: {proxy:.0} events/s");
 
     let mut config = RouterConfig {
@@ -100,19 +113,16 @@ fn main() {
     };
     config.router.default_output = Some("out".into());
     config.router.stats_interval_ms = 0;
-    let router = RouterRuntime::new(&ctx, &config)
-        .expect("router")
-        .start()
-        .expect("spawn");
-    let rate = run(
-        &ctx,
+    let router = RouterRuntime::spawn(ctx, config)?;
+    let rate = measure(
+        ctx,
         &router.endpoints().input("in")[0],
         &router.endpoints().output("out")[0],
-    );
+    )?;
     println!(
         "eventstorm-router:   {rate:.0} events/s ({:.2}x the raw proxy)",
         rate / proxy
     );
-    println!("{}", router.shutdown().expect("shutdown"));
-    std::process::exit(0);
+    println!("{}", router.shutdown()?);
+    Ok(())
 }

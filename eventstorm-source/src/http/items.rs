@@ -7,7 +7,7 @@ use eventstorm_core::{Event, Severity};
 use serde_json::{Map, Value};
 
 use super::scan::scan;
-use super::timestamp::event_time;
+use crate::parse::event_time::event_time_of_json;
 use crate::parse::json::to_document;
 
 /// One bad item: its 0-based index among the items (blank NDJSON lines do
@@ -163,7 +163,9 @@ fn to_event(item: Value) -> Result<Event, String> {
         builder = builder.severity(severity(&value)?);
     }
     if let Some(value) = map.shift_remove(fields::TIMESTAMP) {
-        builder = builder.timestamp(event_time(&value)?);
+        // The one rule of every JSON input (`parse::event_time`).
+        let ts = event_time_of_json(&value).map_err(|m| format!("`ts`: {m}"))?;
+        builder = builder.timestamp(ts);
     }
     if let Some(tenant) = string_field(&mut map, fields::TENANT)? {
         builder = builder.tenant(tenant);

@@ -13,8 +13,10 @@
 //!
 //! `ts` is an RFC 3339 string or a number read by its magnitude: below 10^11
 //! seconds, below 10^14 milliseconds, below 10^17 microseconds, below 10^20
-//! nanoseconds since the epoch; times outside 1970-01-01 to 9999-12-31 are
-//! refused. Integers that do not fit in 64 bits are refused (BSON has no
+//! nanoseconds since the epoch, finer than milliseconds truncated: the rule
+//! of the `json` and `openstack` parsers too. Times outside
+//! 1970-01-01T00:00:00Z up to 2200-01-01T00:00:00Z (excluded) are a 400 that
+//! says the range. Integers that do not fit in 64 bits are refused (BSON has no
 //! larger integer), never turned into doubles.
 //!
 //! **`POST /v1/events/{parser}`** (`nginx`, `postfix`, `syslog`,
@@ -81,7 +83,6 @@ mod handler;
 mod items;
 mod parsed;
 mod scan;
-mod timestamp;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

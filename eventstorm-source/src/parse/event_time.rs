@@ -16,11 +16,18 @@
 //! | 10^14 to below 10^17 | microseconds |
 //! | 10^17 to below 10^20 | nanoseconds |
 //!
-//! Fractions below a millisecond are rounded to the nearest millisecond. Every
-//! event time, string or number, must lie from [`EARLIEST`] (1970-01-01) up to
-//! but excluding [`END`] (2200-01-01); anything else (negative numbers, `1e20`,
-//! `0001-01-01T00:00:00Z`, a millisecond count read as seconds past 2200) is
-//! an error that names the value, the unit it was read in and the range.
+//! Fractions below a millisecond are dropped (truncated), for strings and
+//! numbers alike, as every parser does with the times it reads: BSON dates
+//! hold milliseconds. So the same instant written as a string or as a number
+//! in any unit gives the same event time. (A non-integer number is first
+//! rounded to whole microseconds, so that `1714564800.123`, which a double
+//! holds as `1714564800.1229999`, keeps the digits it was written with.)
+//!
+//! Every event time, string or number, must lie from [`EARLIEST`]
+//! (1970-01-01) up to but excluding [`END`] (2200-01-01); anything else
+//! (negative numbers, `1e20`, `0001-01-01T00:00:00Z`, a millisecond count read
+//! as seconds past 2200) is an error that names the value, the unit it was
+//! read in and the range.
 
 use bson::{Bson, DateTime};
 use serde_json::Value;
@@ -96,11 +103,18 @@ pub(crate) fn event_time_from_number(n: EpochNumber) -> Result<DateTime, String>
             "{shown} is too large for a time in nanoseconds since the epoch: event times must lie from {RANGE}"
         ));
     };
+    // Not negative (checked above): integer division truncates.
     let millis = match (n, scale) {
         (EpochNumber::Int(i), Scale::Times(k)) => i.saturating_mul(k),
-        (EpochNumber::Int(i), Scale::Per(k)) => i / k + i64::from(i % k >= k / 2),
-        (EpochNumber::Float(f), Scale::Times(k)) => (f * k as f64).round() as i64,
-        (EpochNumber::Float(f), Scale::Per(k)) => (f / k as f64).round() as i64,
+        (EpochNumber::Int(i), Scale::Per(k)) => i / k,
+        (EpochNumber::Float(f), scale) => {
+            let micros = match scale {
+                Scale::Times(k) => f * (k * 1000) as f64,
+                Scale::Per(k) => f * 1000.0 / k as f64,
+            }
+            .round();
+            (micros / 1000.0).floor() as i64
+        }
     };
     in_range(millis).map_err(|()| {
         format!("{shown}, read as {unit} since the epoch, is outside the accepted range {RANGE}")
@@ -192,6 +206,25 @@ mod tests {
         );
         assert_eq!(millis(EpochNumber::Float(1.7145648005e12)), Ok(want));
         assert_eq!(millis(EpochNumber::Int(0)), Ok(0));
+    }
+
+    #[test]
+    fn sub_milliseconds_are_truncated_as_in_strings() {
+        let want = 1_714_564_800_123;
+        for n in [
+            EpochNumber::Float(1_714_564_800.123),
+            EpochNumber::Float(1_714_564_800.123_999),
+            EpochNumber::Float(1_714_564_800_123.9),
+            EpochNumber::Int(1_714_564_800_123_999),
+            EpochNumber::Float(1_714_564_800_123_999.0),
+            EpochNumber::Int(1_714_564_800_123_999_999),
+        ] {
+            assert_eq!(millis(n), Ok(want), "{n:?}");
+        }
+        for s in ["2024-05-01T12:00:00.123Z", "2024-05-01T12:00:00.123999999Z"] {
+            let t = event_time_from_str(s).map(|t| t.timestamp_millis());
+            assert_eq!(t, Ok(want), "{s}");
+        }
     }
 
     #[test]

@@ -26,13 +26,13 @@
 //! arrays nested deeper than [`MAX_JSON_DEPTH`] levels (the line's object
 //! counts as one).
 
-use bson::{Bson, DateTime, Document};
+use bson::{Bson, Document};
 use eventstorm_core::Event;
 use serde_json::{Map, Value};
 
 use super::Parser;
 use super::error::ParseError;
-use super::event_time::{event_time_of_bson, event_time_of_json};
+use super::event_time::event_time_of_bson;
 pub use super::json_bson::MAX_JSON_DEPTH;
 use super::json_bson::to_bson_value;
 
@@ -210,12 +210,6 @@ fn to_document_at(map: Map<String, Value>, depth: usize) -> Result<Document, Str
 pub(crate) fn conversion_error(line: &str, message: String) -> ParseError {
     let at = line.find("\\u0000").unwrap_or(0);
     ParseError::invalid(line, at, message)
-}
-
-/// The event time of a JSON value by the one rule of every JSON input
-/// (`super::event_time`), or `None`; [`event_time_of_json`] says why not.
-pub(crate) fn timestamp(value: &Value) -> Option<DateTime> {
-    event_time_of_json(value).ok()
 }
 
 /// Finds `"key"` in the raw line, for error columns.

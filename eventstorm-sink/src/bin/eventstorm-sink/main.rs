@@ -9,7 +9,6 @@
 //!
 //! See `docs/sink-binary.md`.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -149,12 +148,9 @@ fn init_logging(level: Option<&str>) {
         }),
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
-    // Colour only on a terminal, and never with NO_COLOR set (no-color.org).
-    let colour = std::io::stderr().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(colour)
+        .with_ansi(eventstorm_core::log::use_color())
         .with_env_filter(filter)
         .init();
 }

@@ -59,6 +59,7 @@ fn init_logging(level: Option<&str>) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(eventstorm_core::log::use_color())
         .init();
 }
 
