@@ -16,7 +16,7 @@ pub enum Error {
     /// or used.
     #[error(transparent)]
     Transport(#[from] eventstorm_core::transport::TransportError),
-    /// A ZeroMQ call of the router's own (polling, monitoring) failed.
+    /// A ZeroMQ call of the router's own (polling) failed.
     #[error("{context}: {source}")]
     Zmq {
         /// What was being done.

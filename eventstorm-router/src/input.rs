@@ -3,13 +3,12 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use eventstorm_core::ReceiveCounters;
-use eventstorm_core::transport::{ReceiveKind, SubSocket};
+use eventstorm_core::transport::{ConnectMonitor, ReceiveKind, SubSocket};
 
 use crate::config::InputConfig;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 pub(crate) struct Input {
     pub(crate) name: String,
@@ -18,7 +17,7 @@ pub(crate) struct Input {
     /// counts them; an unsubscribe goes upstream when the count is zero).
     sent: HashMap<Vec<u8>, u32>,
     /// Receives connect/accept events when resubscribing on connect.
-    pub(crate) monitor: Option<zmq::Socket>,
+    pub(crate) monitor: Option<ConnectMonitor>,
 }
 
 impl std::fmt::Debug for Input {
@@ -39,7 +38,7 @@ impl Input {
             &config.socket,
         )?;
         let monitor = if monitor {
-            Some(open_monitor(ctx, socket.socket())?)
+            Some(socket.monitor_connections(ctx)?)
         } else {
             None
         };
@@ -74,39 +73,8 @@ impl Input {
 
     /// Drains the monitor socket; true when a peer connected or was accepted.
     pub(crate) fn peer_connected(&mut self) -> bool {
-        let Some(monitor) = &self.monitor else {
-            return false;
-        };
-        let mut connected = false;
-        while let Ok(parts) = monitor.recv_multipart(zmq::DONTWAIT) {
-            if let Some(first) = parts.first()
-                && first.len() >= 2
-            {
-                let event = u16::from_le_bytes([first[0], first[1]]);
-                connected |= event == zmq::SocketEvent::CONNECTED.to_raw()
-                    || event == zmq::SocketEvent::ACCEPTED.to_raw();
-            }
-        }
-        connected
+        self.monitor
+            .as_mut()
+            .is_some_and(ConnectMonitor::peer_connected)
     }
-}
-
-/// A PAIR socket receiving the connect and accept events of `socket`.
-fn open_monitor(ctx: &zmq::Context, socket: &zmq::Socket) -> Result<zmq::Socket> {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let endpoint = format!(
-        "inproc://eventstorm-router-monitor-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
-    let events = zmq::SocketEvent::CONNECTED.to_raw() | zmq::SocketEvent::ACCEPTED.to_raw();
-    socket
-        .monitor(&endpoint, i32::from(events))
-        .map_err(|e| Error::zmq("monitoring an input socket", e))?;
-    let pair = ctx
-        .socket(zmq::PAIR)
-        .map_err(|e| Error::zmq("creating a monitor socket", e))?;
-    pair.connect(&endpoint)
-        .map_err(|e| Error::zmq("connecting the monitor socket", e))?;
-    Ok(pair)
 }

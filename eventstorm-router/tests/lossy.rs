@@ -32,13 +32,13 @@ fn losses_at_both_hops_add_up() {
     with_timeout(Duration::from_secs(90), || {
         let ctx = zmq::Context::new();
         let mut input = InputConfig::bind("in", "tcp://127.0.0.1:*");
-        input.socket.hwm = 100;
+        input.socket.endpoint.hwm = 100;
         let mut config = RouterConfig {
             inputs: vec![input],
             outputs: vec![{
                 let mut output =
                     OutputConfig::bind("out", "tcp://127.0.0.1:*").with_mode(DeliveryMode::Drop);
-                output.socket.hwm = 100;
+                output.socket.endpoint.hwm = 100;
                 output
             }],
             ..Default::default()
@@ -58,7 +58,7 @@ fn losses_at_both_hops_add_up() {
         let sub_ctx = ctx.clone();
         let reader = thread::spawn(move || {
             let mut config = SubscriberConfig::connect(output);
-            config.socket.hwm = 100;
+            config.socket.endpoint.hwm = 100;
             let mut subscriber = Subscriber::new(&sub_ctx, &config).expect("subscriber");
             // Service the connection (so the subscription flows upstream),
             // then stop reading until told.

@@ -307,3 +307,34 @@ fn default_and_example_configs_are_valid() {
     );
     RouterConfig::from_file(std::path::Path::new(example)).expect("examples/config/router.toml");
 }
+
+#[test]
+fn inputs_and_outputs_take_the_security_table_and_nothing_unknown() {
+    let extra = "[[inputs]]\nname = \"secured\"\nbind = [\"tcp://127.0.0.1:*\"]\nhwm = 10\nsecurity = { zap_domain = \"edge\" }\n\
+                 [[outputs]]\nname = \"c\"\nbind = [\"tcp://127.0.0.1:*\"]\nmode = \"block\"\n[outputs.security]\nzap_domain = \"global\"\n";
+    let config = RouterConfig::from_toml_str(&text(extra), "test.toml").expect("valid config");
+    let input = &config.inputs[1].socket.endpoint;
+    assert_eq!(input.hwm, 10);
+    assert_eq!(input.security.zap_domain.as_deref(), Some("edge"));
+    let output = &config.outputs[2].socket.endpoint;
+    assert_eq!(output.security.zap_domain.as_deref(), Some("global"));
+
+    for (extra, needle) in [
+        (
+            "[[inputs]]\nname = \"x\"\nbind = [\"tcp://127.0.0.1:*\"]\nzap_domain = \"edge\"\n",
+            "unknown field `zap_domain`",
+        ),
+        (
+            "[[outputs]]\nname = \"c\"\nbind = [\"tcp://127.0.0.1:*\"]\nsecurity = { domain = \"edge\" }\n",
+            "unknown field `domain`",
+        ),
+        (
+            "[[outputs]]\nname = \"c\"\nbind = [\"tcp://127.0.0.1:*\"]\nsecurity = { zap_domain = \"\" }\n",
+            "1 to 255 bytes",
+        ),
+    ] {
+        let err = config_error(extra);
+        assert!(err.to_string().contains(needle), "{extra}: {err}");
+        assert!(err.line.is_some(), "{extra}: no line in {err}");
+    }
+}

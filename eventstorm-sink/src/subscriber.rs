@@ -11,7 +11,9 @@ use crate::error::Result;
 
 /// How a [`Subscriber`] opens its socket: the transport layer's one
 /// receiving-socket configuration (`bind`, `connect`, `hwm`,
-/// `max_publishers`, `max_message_size`) plus the type prefixes to receive.
+/// `max_publishers`, `max_message_size`, `sequence_window`, and the
+/// `security` table: a ZAP domain today, CURVE keys later) plus the type
+/// prefixes to receive.
 ///
 /// ```
 /// use eventstorm_sink::SubscriberConfig;
@@ -20,7 +22,7 @@ use crate::error::Result;
 ///     connect = ["tcp://127.0.0.1:5556"]
 ///     subscribe = ["compute.instance.", "volume."]
 /// "#)?;
-/// assert_eq!(config.socket.hwm, SubscriberConfig::DEFAULT_HWM);
+/// assert_eq!(config.socket.endpoint.hwm, SubscriberConfig::DEFAULT_HWM);
 /// # Ok::<(), toml::de::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

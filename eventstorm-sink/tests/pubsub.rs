@@ -141,7 +141,7 @@ fn hwm_overflow_accounting_is_exact() {
     with_timeout(Duration::from_secs(60), || {
         let ctx = zmq::Context::new();
         let mut sub_config = SubscriberConfig::bind("tcp://127.0.0.1:*");
-        sub_config.socket.hwm = 100;
+        sub_config.socket.endpoint.hwm = 100;
         let mut subscriber = Subscriber::new(&ctx, &sub_config).expect("subscriber");
         let endpoint = subscriber.endpoints()[0].clone();
         let total: u64 = 50_000;
@@ -218,7 +218,7 @@ fn block_mode_loses_nothing_under_overload() {
     with_timeout(Duration::from_secs(60), || {
         let ctx = zmq::Context::new();
         let mut sub_config = SubscriberConfig::bind("tcp://127.0.0.1:*");
-        sub_config.socket.hwm = 50;
+        sub_config.socket.endpoint.hwm = 50;
         let mut subscriber = Subscriber::new(&ctx, &sub_config).expect("subscriber");
         let endpoint = subscriber.endpoints()[0].clone();
         let total = 20_000usize;

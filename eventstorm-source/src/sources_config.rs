@@ -143,13 +143,20 @@ impl SourcesConfig {
                 "no source: expected at least one [[tail]], [[syslog]], [[http]] or [[zmq]] table",
             ));
         }
-        if self.publisher.bind.is_empty() && self.publisher.connect.is_empty() {
+        if self.publisher.endpoint.bind.is_empty() && self.publisher.endpoint.connect.is_empty() {
             return Err(Error::config(
                 format!("{origin}: publisher"),
                 "expected `connect` (a router's frontend) or `bind` endpoints",
             ));
         }
-        if self.len() > 1 && self.publisher.bind.iter().any(|e| !e.ends_with(":*")) {
+        if self.len() > 1
+            && self
+                .publisher
+                .endpoint
+                .bind
+                .iter()
+                .any(|e| !e.ends_with(":*"))
+        {
             return Err(Error::config(
                 format!("{origin}: publisher.bind"),
                 "each source binds its own socket: with several sources, bind `tcp://HOST:*` or connect to a router",

@@ -175,8 +175,8 @@ fn a_full_queue_drops_and_counts_without_blocking() {
     with_timeout(Duration::from_secs(60), || {
         let ctx = zmq::Context::new();
         let mut config = ClientConfig::default();
-        config.publisher.bind = vec!["inproc://client-full-queue".into()];
-        config.publisher.hwm = 10;
+        config.publisher.endpoint.bind = vec!["inproc://client-full-queue".into()];
+        config.publisher.endpoint.hwm = 10;
         config.queue_capacity = 1;
         config.skip_unsubscribed = false;
         let client = Client::with_context(&ctx, config).expect("client");
@@ -184,7 +184,7 @@ fn a_full_queue_drops_and_counts_without_blocking() {
         // inproc) fill, then the client's one-slot queue.
         let _stuck = Subscriber::new(&ctx, &{
             let mut config = SubscriberConfig::connect("inproc://client-full-queue");
-            config.socket.hwm = 10;
+            config.socket.endpoint.hwm = 10;
             config
         })
         .expect("subscriber");

@@ -50,7 +50,7 @@ fn a_stuck_subscriber_costs_one_wait_and_every_drop_is_counted() {
             .expect("drop wait");
         let mut subscriber = Subscriber::new(&ctx, &{
             let mut config = SubscriberConfig::connect("inproc://drop-wait-publisher");
-            config.socket.hwm = 10;
+            config.socket.endpoint.hwm = 10;
             config
         })
         .expect("subscriber");
@@ -118,7 +118,7 @@ fn a_client_sheds_load_at_its_queue_when_a_subscriber_is_stuck() {
         // Subscribes, then never reads.
         let _stuck = Subscriber::new(&ctx, &{
             let mut config = SubscriberConfig::connect("inproc://drop-wait-client");
-            config.socket.hwm = 10;
+            config.socket.endpoint.hwm = 10;
             config
         })
         .expect("subscriber");
@@ -168,7 +168,7 @@ fn block_mode_never_gives_up_on_a_slow_subscriber() {
             .expect("drop wait");
         let mut subscriber = Subscriber::new(&ctx, &{
             let mut config = SubscriberConfig::connect("inproc://drop-wait-block");
-            config.socket.hwm = 10;
+            config.socket.endpoint.hwm = 10;
             config
         })
         .expect("subscriber");

@@ -1,5 +1,7 @@
-//! Endpoints: checking them, binding and connecting a socket to them.
+//! Endpoints: checking them, and preparing a socket (security, binds,
+//! connects) in one place.
 
+use super::endpoint_config::EndpointConfig;
 use super::error::{Result, TransportError};
 
 /// The transports an endpoint may name.
@@ -60,59 +62,35 @@ pub fn check_endpoint(action: &str, endpoint: &str) -> Result<(), String> {
     }
 }
 
-/// Binds and connects `socket`; returns the endpoints with `*` ports
-/// resolved to the ports actually bound. `name` says which socket in errors.
+/// Prepares `socket` as `config` says, in the one order every socket
+/// follows: its security options first (libzmq reads them when a connection
+/// starts), then its binds and connects. Returns the endpoints with `*`
+/// ports resolved to the ports actually bound. `name` says which socket in
+/// errors; `config` was validated ([`EndpointConfig::validate`]).
 pub(crate) fn attach(
     socket: &zmq::Socket,
     name: &str,
-    bind: &[String],
-    connect: &[String],
+    config: &EndpointConfig,
 ) -> Result<Vec<String>> {
-    check_all(name, bind, connect)?;
-    let mut endpoints = Vec::with_capacity(bind.len() + connect.len());
-    for endpoint in bind {
-        socket
-            .bind(endpoint)
-            .map_err(|source| TransportError::Endpoint {
-                socket: name.to_string(),
-                action: "bind",
-                endpoint: endpoint.clone(),
-                source,
-            })?;
-        let bound = socket.get_last_endpoint().ok().and_then(Result::ok);
-        endpoints.push(bound.unwrap_or_else(|| endpoint.clone()));
-    }
-    for endpoint in connect {
-        socket
-            .connect(endpoint)
-            .map_err(|source| TransportError::Endpoint {
-                socket: name.to_string(),
-                action: "connect",
-                endpoint: endpoint.clone(),
-                source,
-            })?;
-        endpoints.push(endpoint.clone());
+    config.security.apply(socket)?;
+    type Attach = fn(&zmq::Socket, &str) -> zmq::Result<()>;
+    let actions: [(&'static str, Attach, &[String]); 2] = [
+        ("bind", zmq::Socket::bind, &config.bind),
+        ("connect", zmq::Socket::connect, &config.connect),
+    ];
+    let mut endpoints = Vec::with_capacity(config.bind.len() + config.connect.len());
+    for (action, attach, list) in actions {
+        for endpoint in list {
+            attach(socket, endpoint)
+                .map_err(|e| TransportError::endpoint(name, action, endpoint, e))?;
+            // A bound `*` port is resolved to the port libzmq chose.
+            let resolved = (action == "bind")
+                .then(|| socket.get_last_endpoint().ok().and_then(Result::ok))
+                .flatten();
+            endpoints.push(resolved.unwrap_or_else(|| endpoint.clone()));
+        }
     }
     Ok(endpoints)
-}
-
-/// The checks every socket's settings share: its endpoints and its
-/// high-water mark.
-pub(crate) fn check_socket(
-    name: &str,
-    bind: &[String],
-    connect: &[String],
-    hwm: i32,
-) -> Result<()> {
-    check_all(name, bind, connect)?;
-    if hwm < 0 {
-        return Err(TransportError::setting(
-            name,
-            "hwm",
-            "must be 0 (no limit) or more",
-        ));
-    }
-    Ok(())
 }
 
 /// Checks that a socket has an endpoint and that each is well formed.
@@ -124,11 +102,8 @@ pub fn check_all(name: &str, bind: &[String], connect: &[String]) -> Result<()> 
     }
     for (action, list) in [("bind", bind), ("connect", connect)] {
         for endpoint in list {
-            check_endpoint(action, endpoint).map_err(|reason| TransportError::InvalidEndpoint {
-                socket: name.to_string(),
-                action,
-                endpoint: endpoint.clone(),
-                reason,
+            check_endpoint(action, endpoint).map_err(|reason| {
+                TransportError::invalid_endpoint(name, action, endpoint, reason)
             })?;
         }
     }

@@ -71,6 +71,36 @@ impl TransportError {
         }
     }
 
+    pub(crate) fn invalid_endpoint(
+        socket: &str,
+        action: &'static str,
+        endpoint: &str,
+        reason: String,
+    ) -> Self {
+        let (socket, endpoint) = (socket.to_string(), endpoint.to_string());
+        TransportError::InvalidEndpoint {
+            socket,
+            action,
+            endpoint,
+            reason,
+        }
+    }
+
+    pub(crate) fn endpoint(
+        socket: &str,
+        action: &'static str,
+        endpoint: &str,
+        source: zmq::Error,
+    ) -> Self {
+        let (socket, endpoint) = (socket.to_string(), endpoint.to_string());
+        TransportError::Endpoint {
+            socket,
+            action,
+            endpoint,
+            source,
+        }
+    }
+
     pub(crate) fn socket(action: &'static str, source: zmq::Error) -> Self {
         TransportError::Socket { action, source }
     }

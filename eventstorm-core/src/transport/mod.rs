@@ -8,11 +8,18 @@
 //!   → loss accounting → counters), configured by [`ReceiveConfig`];
 //! - [`RawSubSocket`]: a SUB socket opened the same way for foreign
 //!   publishers, whose messages are read as frames, not decoded as events;
+//! - [`ConnectMonitor`]: the connect and accept events of a receiving socket
+//!   ([`SubSocket::monitor_connections`]);
+//! - [`EndpointConfig`]: what both sides share (`bind`, `connect`, `hwm`
+//!   and the [`SecurityConfig`]), flattened into both configurations;
 //! - [`check_endpoint`]: endpoints are checked before libzmq sees them.
 //!
 //! The client and source publishers, the router's inputs and outputs, and
-//! subscribers are thin users of these two types, so a socket option (and,
-//! later, per-socket security) is set in one place for every component.
+//! subscribers are thin users of these types: no other module of the
+//! project opens a ZeroMQ socket. Every socket is prepared by one function
+//! (security options, then binds and connects), so a security option such as
+//! the ZAP domain (and, later, CURVE keys) is set in one place for every
+//! component.
 //!
 //! ```
 //! use std::time::Duration;
@@ -39,27 +46,34 @@
 //! ```
 
 mod endpoint;
+mod endpoint_config;
 mod error;
+mod keys;
+mod monitor;
 mod publish;
 mod publish_config;
 mod raw_receive;
 mod receive;
 mod receive_config;
+mod security;
 mod subscriptions;
 mod sys;
 
 pub use endpoint::{check_all, check_endpoint};
+pub use endpoint_config::EndpointConfig;
 pub use error::{Result, TransportError};
+pub use monitor::ConnectMonitor;
 pub use publish::{PubSocket, PublishCounters, SubscriptionChange, TrySend};
 pub use publish_config::PublishConfig;
 pub use raw_receive::{RawMessage, RawSubSocket};
 pub use receive::{ReceiveKind, Received, SubSocket};
 pub use receive_config::ReceiveConfig;
+pub use security::SecurityConfig;
 pub use subscriptions::Subscriptions;
 pub use sys::set_xpub_nodrop;
 pub use zmq;
 
 // The sockets' owners may move between threads, never be shared (a ZeroMQ
 // socket is not thread-safe).
-crate::assert_send!(PubSocket, SubSocket);
-crate::assert_not_sync!(PubSocket, SubSocket);
+crate::assert_send!(PubSocket, SubSocket, ConnectMonitor);
+crate::assert_not_sync!(PubSocket, SubSocket, ConnectMonitor);

@@ -121,7 +121,7 @@ impl PubSocket {
             .socket(zmq::XPUB)
             .map_err(|e| TransportError::socket("creating an XPUB socket", e))?;
         socket
-            .set_sndhwm(config.hwm)
+            .set_sndhwm(config.endpoint.hwm)
             .map_err(|e| TransportError::socket("setting the high-water mark", e))?;
         socket
             .set_xpub_verbose(true)
@@ -138,7 +138,7 @@ impl PubSocket {
         socket
             .set_maxmsgsize(max_msg)
             .map_err(|e| TransportError::socket("setting ZMQ_MAXMSGSIZE", e))?;
-        let endpoints = super::endpoint::attach(&socket, name, &config.bind, &config.connect)?;
+        let endpoints = super::endpoint::attach(&socket, name, &config.endpoint)?;
         let mut publisher = PubSocket {
             socket,
             name: name.to_string(),

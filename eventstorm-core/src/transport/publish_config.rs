@@ -1,58 +1,57 @@
 //! The configuration of every publishing socket.
 
-use serde::{Deserialize, Serialize};
-
+use super::endpoint_config::EndpointConfig;
 use crate::DeliveryMode;
 
-/// How a publishing (XPUB) socket is opened: the one shape shared by the
-/// application client, source publishers and router outputs.
-///
-/// ```
-/// use eventstorm_core::DeliveryMode;
-/// use eventstorm_core::transport::PublishConfig;
-///
-/// let config: PublishConfig = toml::from_str(r#"
-///     bind = ["tcp://127.0.0.1:5555"]
-///     mode = "block"
-///     hwm = 1000
-/// "#)?;
-/// assert_eq!(config.mode, DeliveryMode::Block);
-/// assert_eq!(config.linger_ms, PublishConfig::DEFAULT_LINGER_MS);
-/// # Ok::<(), toml::de::Error>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PublishConfig {
-    /// Endpoints to bind (`tcp://127.0.0.1:5555`, `tcp://127.0.0.1:*` for a free
-    /// port, `ipc:///tmp/events`, `inproc://events`).
-    pub bind: Vec<String>,
-    /// Endpoints to connect to (a router's input, for example).
-    pub connect: Vec<String>,
-    /// Drop (default) or block when a subscriber's queue is full.
-    pub mode: DeliveryMode,
-    /// Messages queued per subscriber before `mode` applies
-    /// ([`Self::DEFAULT_HWM`]).
-    pub hwm: i32,
-    /// When above zero, wait up to this long at start for a first subscriber, so
-    /// that the first events are not lost to the slow-joiner effect.
-    pub wait_for_subscriber_ms: u64,
-    /// How long closing waits to deliver queued events ([`Self::DEFAULT_LINGER_MS`]).
-    pub linger_ms: u64,
-    /// How often, when idle, the socket announces the last sequence of each
-    /// stream, so subscribers also count losses at the end of a burst
-    /// ([`Self::DEFAULT_MARK_INTERVAL_MS`]; 0 disables; marks are always sent on close).
-    pub mark_interval_ms: u64,
-    /// Most distinct subscription prefixes kept ([`Self::DEFAULT_MAX_SUBSCRIPTIONS`]);
-    /// more are refused and counted (`subscriptions_refused`).
-    pub max_subscriptions: usize,
-    /// Longest subscription prefix accepted, in bytes
-    /// ([`Self::DEFAULT_MAX_SUBSCRIPTION_LEN`]); longer ones are refused and counted.
-    pub max_subscription_len: usize,
+super::keys::socket_config! {
+    /// How a publishing (XPUB) socket is opened: the one shape shared by the
+    /// application client, source publishers and router outputs.
+    ///
+    /// Its `bind`, `connect`, `hwm` and `security` keys are the
+    /// [`EndpointConfig`] every socket shares (flattened into this table); the
+    /// other keys are the publishing side's own.
+    ///
+    /// ```
+    /// use eventstorm_core::DeliveryMode;
+    /// use eventstorm_core::transport::PublishConfig;
+    ///
+    /// let config: PublishConfig = toml::from_str(r#"
+    ///     bind = ["tcp://127.0.0.1:5555"]
+    ///     mode = "block"
+    ///     hwm = 1000
+    /// "#)?;
+    /// assert_eq!(config.mode, DeliveryMode::Block);
+    /// assert_eq!(config.endpoint.hwm, 1000);
+    /// assert_eq!(config.linger_ms, PublishConfig::DEFAULT_LINGER_MS);
+    /// # Ok::<(), toml::de::Error>(())
+    /// ```
+    pub struct PublishConfig read as PublishKeys {
+        /// Endpoints, high-water mark (messages queued per subscriber before
+        /// `mode` applies) and security.
+        pub endpoint: EndpointConfig,
+        /// Drop (default) or block when a subscriber's queue is full.
+        pub mode: DeliveryMode,
+        /// When above zero, wait up to this long at start for a first subscriber, so
+        /// that the first events are not lost to the slow-joiner effect.
+        pub wait_for_subscriber_ms: u64,
+        /// How long closing waits to deliver queued events ([`Self::DEFAULT_LINGER_MS`]).
+        pub linger_ms: u64,
+        /// How often, when idle, the socket announces the last sequence of each
+        /// stream, so subscribers also count losses at the end of a burst
+        /// ([`Self::DEFAULT_MARK_INTERVAL_MS`]; 0 disables; marks are always sent on close).
+        pub mark_interval_ms: u64,
+        /// Most distinct subscription prefixes kept ([`Self::DEFAULT_MAX_SUBSCRIPTIONS`]);
+        /// more are refused and counted (`subscriptions_refused`).
+        pub max_subscriptions: usize,
+        /// Longest subscription prefix accepted, in bytes
+        /// ([`Self::DEFAULT_MAX_SUBSCRIPTION_LEN`]); longer ones are refused and counted.
+        pub max_subscription_len: usize,
+    }
 }
 
 impl PublishConfig {
     /// Default high-water mark, in messages per subscriber.
-    pub const DEFAULT_HWM: i32 = 10_000;
+    pub const DEFAULT_HWM: i32 = EndpointConfig::DEFAULT_HWM;
     /// Default linger on close, in milliseconds.
     pub const DEFAULT_LINGER_MS: u64 = 2_000;
     /// Default interval between sequence marks, in milliseconds.
@@ -64,18 +63,12 @@ impl PublishConfig {
 
     /// A config that binds `endpoint`.
     pub fn bind(endpoint: impl Into<String>) -> Self {
-        PublishConfig {
-            bind: vec![endpoint.into()],
-            ..Default::default()
-        }
+        EndpointConfig::bind(endpoint).into()
     }
 
     /// A config that connects to `endpoint`.
     pub fn connect(endpoint: impl Into<String>) -> Self {
-        PublishConfig {
-            connect: vec![endpoint.into()],
-            ..Default::default()
-        }
+        EndpointConfig::connect(endpoint).into()
     }
 
     /// Sets the delivery mode.
@@ -86,7 +79,7 @@ impl PublishConfig {
 
     /// Sets the high-water mark.
     pub fn with_hwm(mut self, hwm: i32) -> Self {
-        self.hwm = hwm;
+        self.endpoint.hwm = hwm;
         self
     }
 
@@ -111,7 +104,7 @@ impl PublishConfig {
     /// Checks the settings serde cannot: endpoints, ranges. `socket` names
     /// the socket in errors.
     pub fn validate(&self, socket: &str) -> super::Result<()> {
-        super::endpoint::check_socket(socket, &self.bind, &self.connect, self.hwm)?;
+        self.endpoint.validate(socket)?;
         let setting = |key, message: &str| super::TransportError::setting(socket, key, message);
         if self.max_subscriptions == 0 {
             return Err(setting("max_subscriptions", "must be at least 1"));
@@ -126,15 +119,23 @@ impl PublishConfig {
 impl Default for PublishConfig {
     fn default() -> Self {
         PublishConfig {
-            bind: Vec::new(),
-            connect: Vec::new(),
+            endpoint: EndpointConfig::default(),
             mode: DeliveryMode::Drop,
-            hwm: Self::DEFAULT_HWM,
             wait_for_subscriber_ms: 0,
             linger_ms: Self::DEFAULT_LINGER_MS,
             mark_interval_ms: Self::DEFAULT_MARK_INTERVAL_MS,
             max_subscriptions: Self::DEFAULT_MAX_SUBSCRIPTIONS,
             max_subscription_len: Self::DEFAULT_MAX_SUBSCRIPTION_LEN,
+        }
+    }
+}
+
+/// The defaults, with these endpoints, high-water mark and security.
+impl From<EndpointConfig> for PublishConfig {
+    fn from(endpoint: EndpointConfig) -> Self {
+        PublishConfig {
+            endpoint,
+            ..Default::default()
         }
     }
 }

@@ -106,7 +106,7 @@ impl SubSocket {
             .socket(socket_type)
             .map_err(|e| TransportError::socket("creating a receiving socket", e))?;
         socket
-            .set_rcvhwm(config.hwm)
+            .set_rcvhwm(config.endpoint.hwm)
             .map_err(|e| TransportError::socket("setting the high-water mark", e))?;
         socket
             .set_linger(0)
@@ -123,7 +123,7 @@ impl SubSocket {
                     .map_err(|e| TransportError::socket("subscribing", e))?;
             }
         }
-        let endpoints = super::endpoint::attach(&socket, name, &config.bind, &config.connect)?;
+        let endpoints = super::endpoint::attach(&socket, name, &config.endpoint)?;
         Ok(SubSocket {
             socket,
             name: name.to_string(),

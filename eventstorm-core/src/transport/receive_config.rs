@@ -1,49 +1,49 @@
 //! The configuration of every receiving socket.
 
-use serde::{Deserialize, Serialize};
+use super::endpoint_config::EndpointConfig;
 
-/// How a receiving (SUB or XSUB) socket is opened: the one shape shared by
-/// subscribers, sink runtimes and router inputs.
-///
-/// ```
-/// use eventstorm_core::transport::ReceiveConfig;
-///
-/// let config: ReceiveConfig = toml::from_str(r#"
-///     connect = ["tcp://127.0.0.1:5556"]
-///     hwm = 1000
-/// "#)?;
-/// assert_eq!(config.max_message_size, ReceiveConfig::DEFAULT_MAX_MESSAGE_SIZE);
-/// # Ok::<(), toml::de::Error>(())
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ReceiveConfig {
-    /// Endpoints to bind: publishers connect here (`tcp://*:5555`,
-    /// `ipc:///run/events.sock`, `tcp://127.0.0.1:*` for a free port).
-    pub bind: Vec<String>,
-    /// Endpoints to connect to: publishers, router outputs.
-    pub connect: Vec<String>,
-    /// Messages queued per publisher before ZeroMQ stops reading from it
-    /// ([`Self::DEFAULT_HWM`]).
-    pub hwm: i32,
-    /// Publishers whose sequences are remembered at once, for loss
-    /// accounting ([`Self::DEFAULT_MAX_PUBLISHERS`]); the least recently seen
-    /// is forgotten first.
-    pub max_publishers: usize,
-    /// Largest frame accepted, in bytes ([`Self::DEFAULT_MAX_MESSAGE_SIZE`],
-    /// libzmq's `ZMQ_MAXMSGSIZE`). A peer that sends a larger frame is
-    /// disconnected by libzmq before the frame is buffered; it may reconnect.
-    pub max_message_size: u64,
-    /// Largest forward or backward jump in a stream's sequence counted as
-    /// an ordinary gap ([`crate::loss::DEFAULT_SEQUENCE_WINDOW`]); a larger
-    /// one is counted as `suspicious` and re-syncs the stream, so that a
-    /// forged header cannot inflate `lost`.
-    pub sequence_window: u64,
+super::keys::socket_config! {
+    /// How a receiving (SUB or XSUB) socket is opened: the one shape shared by
+    /// subscribers, sink runtimes and router inputs.
+    ///
+    /// Its `bind`, `connect`, `hwm` and `security` keys are the
+    /// [`EndpointConfig`] every socket shares (flattened into this table); the
+    /// other keys are the receiving side's own.
+    ///
+    /// ```
+    /// use eventstorm_core::transport::ReceiveConfig;
+    ///
+    /// let config: ReceiveConfig = toml::from_str(r#"
+    ///     connect = ["tcp://127.0.0.1:5556"]
+    ///     hwm = 1000
+    /// "#)?;
+    /// assert_eq!(config.max_message_size, ReceiveConfig::DEFAULT_MAX_MESSAGE_SIZE);
+    /// # Ok::<(), toml::de::Error>(())
+    /// ```
+    pub struct ReceiveConfig read as ReceiveKeys {
+        /// Endpoints (publishers connect to bound ones; connect to publishers
+        /// and router outputs), high-water mark (messages queued per publisher
+        /// before ZeroMQ stops reading from it) and security.
+        pub endpoint: EndpointConfig,
+        /// Publishers whose sequences are remembered at once, for loss
+        /// accounting ([`Self::DEFAULT_MAX_PUBLISHERS`]); the least recently seen
+        /// is forgotten first.
+        pub max_publishers: usize,
+        /// Largest frame accepted, in bytes ([`Self::DEFAULT_MAX_MESSAGE_SIZE`],
+        /// libzmq's `ZMQ_MAXMSGSIZE`). A peer that sends a larger frame is
+        /// disconnected by libzmq before the frame is buffered; it may reconnect.
+        pub max_message_size: u64,
+        /// Largest forward or backward jump in a stream's sequence counted as
+        /// an ordinary gap ([`crate::loss::DEFAULT_SEQUENCE_WINDOW`]); a larger
+        /// one is counted as `suspicious` and re-syncs the stream, so that a
+        /// forged header cannot inflate `lost`.
+        pub sequence_window: u64,
+    }
 }
 
 impl ReceiveConfig {
     /// Default receive high-water mark, in messages per publisher.
-    pub const DEFAULT_HWM: i32 = 10_000;
+    pub const DEFAULT_HWM: i32 = EndpointConfig::DEFAULT_HWM;
     /// Default number of publishers tracked for loss accounting.
     pub const DEFAULT_MAX_PUBLISHERS: usize = crate::loss::DEFAULT_MAX_PUBLISHERS;
     /// Default largest frame: 16 MiB, MongoDB's largest document.
@@ -51,24 +51,18 @@ impl ReceiveConfig {
 
     /// A config that connects to `endpoint`.
     pub fn connect(endpoint: impl Into<String>) -> Self {
-        ReceiveConfig {
-            connect: vec![endpoint.into()],
-            ..Default::default()
-        }
+        EndpointConfig::connect(endpoint).into()
     }
 
     /// A config that binds `endpoint`.
     pub fn bind(endpoint: impl Into<String>) -> Self {
-        ReceiveConfig {
-            bind: vec![endpoint.into()],
-            ..Default::default()
-        }
+        EndpointConfig::bind(endpoint).into()
     }
 
     /// Checks the settings serde cannot: endpoints, ranges. `socket` names
     /// the socket in errors.
     pub fn validate(&self, socket: &str) -> super::Result<()> {
-        super::endpoint::check_socket(socket, &self.bind, &self.connect, self.hwm)?;
+        self.endpoint.validate(socket)?;
         let setting = |key, message: &str| super::TransportError::setting(socket, key, message);
         if self.max_publishers == 0 {
             return Err(setting("max_publishers", "must be at least 1"));
@@ -92,12 +86,20 @@ impl ReceiveConfig {
 impl Default for ReceiveConfig {
     fn default() -> Self {
         ReceiveConfig {
-            bind: Vec::new(),
-            connect: Vec::new(),
-            hwm: Self::DEFAULT_HWM,
+            endpoint: EndpointConfig::default(),
             max_publishers: Self::DEFAULT_MAX_PUBLISHERS,
             max_message_size: Self::DEFAULT_MAX_MESSAGE_SIZE,
             sequence_window: crate::loss::DEFAULT_SEQUENCE_WINDOW,
+        }
+    }
+}
+
+/// The defaults, with these endpoints, high-water mark and security.
+impl From<EndpointConfig> for ReceiveConfig {
+    fn from(endpoint: EndpointConfig) -> Self {
+        ReceiveConfig {
+            endpoint,
+            ..Default::default()
         }
     }
 }

@@ -35,7 +35,7 @@ pub(crate) use validate::normalize_set;
 ///     match = "volume.*"
 ///     outputs = ["all"]
 /// "#, "router.toml")?;
-/// assert_eq!(config.outputs[0].socket.hwm, eventstorm_router::OutputConfig::DEFAULT_HWM);
+/// assert_eq!(config.outputs[0].socket.endpoint.hwm, eventstorm_router::OutputConfig::DEFAULT_HWM);
 /// # Ok::<(), eventstorm_router::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

@@ -259,18 +259,15 @@ impl SinksConfig {
             ));
         }
         if !p.stats_connect.is_empty() {
-            eventstorm_core::transport::PublishConfig {
-                connect: p.stats_connect.clone(),
-                ..Default::default()
-            }
-            .validate("stats publisher")
-            .map_err(|e| socket_error("process", e))
-            .map_err(|mut e| {
-                if e.key.as_deref() == Some("process.connect") {
-                    e.key = Some("process.stats_connect".into());
-                }
-                e
-            })?;
+            stats_publisher(&p.stats_connect)
+                .validate("stats publisher")
+                .map_err(|e| socket_error("process", e))
+                .map_err(|mut e| {
+                    if e.key.as_deref() == Some("process.connect") {
+                        e.key = Some("process.stats_connect".into());
+                    }
+                    e
+                })?;
         }
         if self.sinks.is_empty() {
             return Err(ConfigError::new(
@@ -292,6 +289,13 @@ impl SinksConfig {
         }
         Ok(())
     }
+}
+
+/// The publisher of the stats events: connects to `endpoints`, drop mode.
+pub(crate) fn stats_publisher(endpoints: &[String]) -> eventstorm_core::transport::PublishConfig {
+    let mut config = eventstorm_core::transport::PublishConfig::default();
+    config.endpoint.connect = endpoints.to_vec();
+    config
 }
 
 /// Names go into logs, stats and file names: keep them plain.

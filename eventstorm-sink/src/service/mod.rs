@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use eventstorm_core::transport::{PubSocket, PublishConfig, TrySend};
+use eventstorm_core::transport::{PubSocket, TrySend};
 use eventstorm_core::{STATS_TYPE, Stats, ThreadError};
 
 use crate::dead_letter::DeadLetterFile;
@@ -114,10 +114,7 @@ impl SinkService {
         let publisher = if process.stats_connect.is_empty() {
             None
         } else {
-            let config = PublishConfig {
-                connect: process.stats_connect.clone(),
-                ..Default::default()
-            };
+            let config = config::stats_publisher(&process.stats_connect);
             Some(PubSocket::open(ctx, "stats", &config)?)
         };
         let stop = Arc::new(AtomicBool::new(false));

@@ -87,13 +87,13 @@ impl std::fmt::Debug for ClientBuilder {
 impl ClientBuilder {
     /// Binds this endpoint (may be called several times).
     pub fn bind(mut self, endpoint: impl Into<String>) -> Self {
-        self.config.publisher.bind.push(endpoint.into());
+        self.config.publisher.endpoint.bind.push(endpoint.into());
         self
     }
 
     /// Connects to this endpoint (may be called several times).
     pub fn connect(mut self, endpoint: impl Into<String>) -> Self {
-        self.config.publisher.connect.push(endpoint.into());
+        self.config.publisher.endpoint.connect.push(endpoint.into());
         self
     }
 
@@ -117,7 +117,7 @@ impl ClientBuilder {
 
     /// Sets the publisher's high-water mark.
     pub fn hwm(mut self, hwm: i32) -> Self {
-        self.config.publisher.hwm = hwm;
+        self.config.publisher.endpoint.hwm = hwm;
         self
     }
 

@@ -164,7 +164,11 @@ impl Client {
         let (publisher, subscriptions, endpoints) = match ready_rx.recv() {
             Ok(Ok(shared)) => shared,
             Ok(Err(e)) => {
-                let _ = thread.join();
+                // The thread reported why it could not start; a panic after
+                // that is logged, the start-up error is the one returned.
+                if let Err(panic) = ThreadError::join(thread) {
+                    tracing::error!("{panic}");
+                }
                 return Err(e);
             }
             Err(_) => {
@@ -300,8 +304,20 @@ impl Client {
     }
 
     /// Sends everything queued, sends final sequence marks and stops the
-    /// publisher thread. Other clones of this client stop working too.
+    /// publisher thread. Other clones of this client stop working too. A
+    /// panic of the publisher thread is logged; [`Client::shutdown`]
+    /// returns it.
     pub fn close(&self) {
+        if let Err(e) = self.shutdown() {
+            tracing::error!(logger = %self.inner.logger, "{e}");
+        }
+    }
+
+    /// Like [`Client::close`], then returns the final counters, or
+    /// [`Error::Thread`] ([`ThreadError::Panicked`]) when the publisher
+    /// thread panicked: the events it had not sent then were lost. Once
+    /// closed, later calls return the counters.
+    pub fn shutdown(&self) -> Result<Stats> {
         let handle = self
             .inner
             .thread
@@ -312,8 +328,9 @@ impl Client {
             // Clones may still hold senders, so `Stop` marks the end of the
             // queue; everything queued before it is sent first.
             let _ = self.inner.tx.send(Command::Stop);
-            let _ = handle.join();
+            ThreadError::join(handle)?;
         }
+        Ok(self.stats())
     }
 }
 
@@ -326,7 +343,45 @@ impl Drop for Inner {
             .take()
         {
             let _ = self.tx.send(Command::Stop);
-            let _ = handle.join();
+            if let Err(e) = ThreadError::join(handle) {
+                tracing::error!(logger = %self.logger, "{e}");
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_of_the_publisher_thread_is_an_error_of_shutdown() {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let client = Client::builder()
+                .bind("inproc://client-thread-panic")
+                .build()
+                .expect("client");
+            let stats = client.shutdown().expect("the real thread stops cleanly");
+            assert_eq!(stats.get("emitted"), Some(0));
+            // Stand a thread that panicked in for the publisher thread.
+            let panicked =
+                ThreadError::spawn("eventstorm-client", || panic!("boom")).expect("spawn a thread");
+            *client.inner.thread.lock().expect("thread slot") = Some(panicked);
+            match client.shutdown() {
+                Err(Error::Thread(ThreadError::Panicked { thread, message })) => {
+                    assert_eq!(thread, "eventstorm-client");
+                    assert_eq!(message.as_deref(), Some("boom"));
+                }
+                other => panic!("expected the panic, got {other:?}"),
+            }
+            // Closed: later calls return the counters.
+            assert!(client.shutdown().is_ok());
+            client.close();
+            let _ = done_tx.send(());
+        });
+        done_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the test finished in time and did not panic");
     }
 }

@@ -15,8 +15,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use eventstorm_core::ThreadError;
+
 use super::framing::{Frame, Framer};
 use super::ingest::{Ingest, WarnKind};
+use crate::error::Error;
 
 /// How often a blocked accept or read looks at the stop flag.
 const CHECK_STOP: Duration = Duration::from_millis(100);
@@ -70,7 +73,7 @@ pub(crate) fn accept_loop(listener: &TcpListener, ingest: &Arc<Ingest>, limits: 
                     conns.drain(..).partition(|c| c.thread.is_finished());
                 conns = open;
                 closing.extend(done.into_iter().map(|c| c.thread));
-                closing.retain(|t| !t.is_finished());
+                join_finished(&mut closing, ingest);
                 if conns.len() >= limits.max_connections {
                     evict_idlest(&mut conns, &mut closing, ingest, peer, clock);
                 }
@@ -97,7 +100,24 @@ pub(crate) fn accept_loop(listener: &TcpListener, ingest: &Arc<Ingest>, limits: 
         }
     }
     for thread in conns.into_iter().map(|c| c.thread).chain(closing) {
-        let _ = thread.join();
+        join(thread, ingest);
+    }
+}
+
+/// Joins the threads that have ended; keeps the others.
+fn join_finished(threads: &mut Vec<JoinHandle<()>>, ingest: &Ingest) {
+    let (done, running): (Vec<_>, Vec<_>) = threads.drain(..).partition(JoinHandle::is_finished);
+    *threads = running;
+    for thread in done {
+        join(thread, ingest);
+    }
+}
+
+/// Joins a connection's thread; a panic (its connection was dropped and
+/// the partial message it held lost) is logged.
+fn join(thread: JoinHandle<()>, ingest: &Ingest) {
+    if let Err(e) = ThreadError::join(thread) {
+        tracing::error!(source = %ingest.name, "{e}");
     }
 }
 
@@ -139,10 +159,11 @@ fn start(
     ingest: &Arc<Ingest>,
     limits: TcpLimits,
     clock: Instant,
-) -> std::io::Result<Conn> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(CHECK_STOP))?;
-    let handle = stream.try_clone()?;
+) -> Result<Conn, Error> {
+    let setup = |e| eventstorm_core::Error::io("setting up the connection's socket", e);
+    stream.set_nonblocking(false).map_err(setup)?;
+    stream.set_read_timeout(Some(CHECK_STOP)).map_err(setup)?;
+    let handle = stream.try_clone().map_err(setup)?;
     let activity = Arc::new(Activity {
         last_active_ms: AtomicU64::new(now_ms(clock)),
         evicted: AtomicBool::new(false),
@@ -150,9 +171,9 @@ fn start(
     let thread = {
         let ingest = Arc::clone(ingest);
         let activity = Arc::clone(&activity);
-        std::thread::Builder::new()
-            .name(format!("syslog-tcp-{peer}"))
-            .spawn(move || serve(stream, peer, &ingest, limits, &activity, clock))?
+        ThreadError::spawn(format!("syslog-tcp-{peer}"), move || {
+            serve(stream, peer, &ingest, limits, &activity, clock)
+        })?
     };
     Ok(Conn {
         peer,

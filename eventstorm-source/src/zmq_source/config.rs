@@ -114,7 +114,7 @@ impl ZmqSourceConfig {
     /// assert!(err.contains("max_frames") && err.contains("expected 1 to 1024, got 0"), "{err}");
     /// ```
     pub fn validate(&self) -> Result<()> {
-        if self.socket.bind.is_empty() && self.socket.connect.is_empty() {
+        if self.socket.endpoint.bind.is_empty() && self.socket.endpoint.connect.is_empty() {
             return Err(Error::config(
                 "connect",
                 "expected `connect` (the foreign publishers' endpoints) or `bind` endpoints",

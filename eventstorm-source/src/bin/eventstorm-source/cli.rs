@@ -175,12 +175,13 @@ impl PublisherArgs {
         if self.connect.is_empty() && self.bind.is_empty() {
             return Err("expected --connect or --bind: where should events go?".to_string());
         }
-        Ok(PublisherConfig {
-            bind: self.bind.clone(),
-            connect: self.connect.clone(),
+        let mut config = PublisherConfig {
             mode: self.mode,
             wait_for_subscriber_ms: self.wait_for_subscriber_ms,
             ..PublisherConfig::default()
-        })
+        };
+        config.endpoint.bind.clone_from(&self.bind);
+        config.endpoint.connect.clone_from(&self.connect);
+        Ok(config)
     }
 }

@@ -137,8 +137,8 @@ fn from_command(command: &Command) -> Result<SourcesConfig, String> {
                 );
             }
             let mut zmq = ZmqSourceConfig::default().with_parser(&args.parser);
-            zmq.socket.connect = args.sub_connect.clone();
-            zmq.socket.bind = args.sub_bind.clone();
+            zmq.socket.endpoint.connect = args.sub_connect.clone();
+            zmq.socket.endpoint.bind = args.sub_bind.clone();
             if !args.subscribe.is_empty() {
                 zmq.subscribe = args.subscribe.clone();
             }
