@@ -53,6 +53,12 @@ pub struct RuntimeConfig {
     pub batch_max_delay_ms: u64,
     /// Fail at start when the sink's healthcheck fails (default false: warn and go on).
     pub require_healthy: bool,
+    /// At shutdown, how long the subscriber still receives what its socket
+    /// already holds and waits for room in the queue to the sink
+    /// ([`Self::DEFAULT_DRAIN_TIMEOUT_MS`]); what is left then is counted as
+    /// `dropped_queue_full`. So when the publishers stop first, a sink
+    /// writes everything they sent.
+    pub drain_timeout_ms: u64,
 }
 
 impl RuntimeConfig {
@@ -62,6 +68,8 @@ impl RuntimeConfig {
     pub const DEFAULT_BATCH_MAX_EVENTS: usize = 1_000;
     /// Default batch delay, in milliseconds.
     pub const DEFAULT_BATCH_MAX_DELAY_MS: u64 = 100;
+    /// Default drain time at shutdown, in milliseconds.
+    pub const DEFAULT_DRAIN_TIMEOUT_MS: u64 = 10_000;
 
     /// A config around a subscriber config, with the other defaults.
     pub fn new(subscriber: SubscriberConfig) -> Self {
@@ -112,6 +120,7 @@ impl Default for RuntimeConfig {
             batch_max_events: Self::DEFAULT_BATCH_MAX_EVENTS,
             batch_max_delay_ms: Self::DEFAULT_BATCH_MAX_DELAY_MS,
             require_healthy: false,
+            drain_timeout_ms: Self::DEFAULT_DRAIN_TIMEOUT_MS,
         }
     }
 }

@@ -145,6 +145,7 @@ impl SinkRuntime {
             let filter = config.filter.clone();
             let when_full = config.when_full;
             let sink_name = sink_name.clone();
+            let drain = Duration::from_millis(config.drain_timeout_ms);
             ThreadError::spawn("sink-subscriber", move || {
                 let mut hand_over = HandOver {
                     tx: &tx,
@@ -154,6 +155,8 @@ impl SinkRuntime {
                     stop: &stop,
                     dead_letters,
                     sink: sink_name,
+                    drain,
+                    drain_until: None,
                 };
                 receive_loop(subscriber, &mut hand_over, chunk, linger)
             })?

@@ -35,6 +35,10 @@ pub(super) struct HandOver<'a> {
     pub(super) dead_letters: DeadLetters,
     /// The sink's name, as the dead letters' destination.
     pub(super) sink: String,
+    /// Once stopping, how long what is already queued is still handed over.
+    pub(super) drain: Duration,
+    /// When that ends (set when the stop is first seen).
+    pub(super) drain_until: Option<Instant>,
 }
 
 impl HandOver<'_> {
@@ -63,6 +67,14 @@ impl HandOver<'_> {
         }
     }
 
+    /// Whether the drain time after a stop has run out (starting it).
+    fn drain_over(&mut self) -> bool {
+        let until = *self
+            .drain_until
+            .get_or_insert_with(|| Instant::now() + self.drain);
+        Instant::now() >= until
+    }
+
     fn send(&mut self, mut chunk: Vec<RawEvent>) {
         if let Some(filter) = &self.filter {
             let before = chunk.len();
@@ -78,9 +90,11 @@ impl HandOver<'_> {
                 match self.tx.send_timeout(chunk, POLL_INTERVAL) {
                     Ok(()) => break,
                     Err(crossbeam_channel::SendTimeoutError::Timeout(back)) => {
-                        if self.stop.load(Ordering::Relaxed) {
-                            // Shutting down with a stuck sink: the events
-                            // were received, so they are counted as dropped.
+                        // Stopping: the sink thread keeps writing, so keep
+                        // waiting for it, up to the drain timeout. A sink
+                        // stuck beyond that: the events were received, so
+                        // they are counted as dropped.
+                        if self.stop.load(Ordering::Relaxed) && self.drain_over() {
                             self.drop_chunk(back, GiveUp::DroppedQueueFull);
                             break;
                         }
@@ -110,16 +124,42 @@ pub(super) fn receive_loop(
     linger: Duration,
 ) -> Result<()> {
     let mut received = Vec::with_capacity(chunk_size);
-    let result = fill_and_hand_over(
+    let mut result = fill_and_hand_over(
         &mut subscriber,
         &mut *hand_over,
         &mut received,
         chunk_size,
         linger,
     );
+    // Stopping: what is already queued in the socket (an upstream that
+    // stopped first sent it all) is received and handed over too, within
+    // the drain timeout.
+    if result.is_ok() {
+        result = drain(&mut subscriber, hand_over, &mut received, chunk_size);
+    }
     // Stopping, or the socket failed: what was received is handed over too.
     hand_over.send(received);
     result
+}
+
+/// Receives what the socket already holds, without waiting, until it is
+/// empty or the drain timeout runs out.
+fn drain(
+    subscriber: &mut Subscriber,
+    hand_over: &mut HandOver<'_>,
+    received: &mut Vec<RawEvent>,
+    chunk_size: usize,
+) -> Result<()> {
+    loop {
+        let room = chunk_size - received.len();
+        let n = subscriber.recv_batch(received, room)?;
+        if received.len() >= chunk_size {
+            hand_over.send(std::mem::replace(received, Vec::with_capacity(chunk_size)));
+        }
+        if n == 0 || hand_over.drain_over() {
+            return Ok(());
+        }
+    }
 }
 
 /// Receives into chunks and hands them over until the stop flag is set.
