@@ -23,7 +23,8 @@ impl RouterRuntime {
 
     /// Receives one message of input `i`, routes it and sends it; false when
     /// none was queued. Marks and undecodable messages are counted by the
-    /// input and go no further.
+    /// input and go no further, and so are events of a reserved type from an
+    /// input that is not trusted (`refused_reserved`).
     #[inline]
     fn forward(&mut self, i: usize, stop: &AtomicBool) -> Result<bool> {
         self.routes.clear();
@@ -31,6 +32,15 @@ impl RouterRuntime {
         match input.socket.try_recv()? {
             None => return Ok(false),
             Some(Received::Mark | Received::Undecodable) => return Ok(true),
+            // Checked before any rule sees it: a reserved type from an
+            // untrusted input could pass for this router's own stats.
+            Some(Received::Event(raw))
+                if input
+                    .reserved
+                    .refuses(&input.name, raw.event_type().as_bytes()) =>
+            {
+                return Ok(true);
+            }
             Some(Received::Event(raw)) => {
                 if let Err(e) = self.router.route(raw, &mut self.routes) {
                     self.counters.runtime.route_errors.inc();

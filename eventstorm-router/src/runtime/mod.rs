@@ -161,7 +161,7 @@ impl RouterRuntime {
             name: config.router.name.clone(),
             inputs: inputs
                 .iter()
-                .map(|i| (i.name.clone(), i.counters()))
+                .map(|i| (i.name.clone(), i.counters(), i.refused_reserved()))
                 .collect(),
             outputs: outputs
                 .iter()
