@@ -21,7 +21,11 @@
 //! A jump larger than the tracker's *window* ([`DEFAULT_SEQUENCE_WINDOW`]
 //! unless configured) is not believed: it is counted as `suspicious` and the
 //! stream is re-synchronized at the new sequence, so one forged header cannot
-//! add 2^63 to `lost`.
+//! add 2^63 to `lost`. The same holds for the first event or mark seen of a
+//! stream: one that claims more than the window of events sent before it is
+//! `suspicious`, not added to `missed_at_join` (so a receiver that joins a
+//! stream after more than a window of events counts that join as
+//! `suspicious` too).
 //!
 //! Sequence 0 means "not sequenced" (a publisher that does not count): such
 //! events are received but not accounted for.
@@ -131,8 +135,8 @@ pub enum Observation {
     InOrder,
     /// `n` events of the stream were missed just before this one.
     Gap(u64),
-    /// The first event or mark seen of its stream; `missed` events were sent
-    /// before it and never seen by this receiver.
+    /// The first event or mark seen of its stream; `missed` events (at most
+    /// the window) were sent before it and never seen by this receiver.
     FirstSeen {
         /// Events of the stream sent before this one and never seen.
         missed: u64,
@@ -141,9 +145,10 @@ pub enum Observation {
     Duplicate,
     /// Sequence 0: the publisher does not number its events.
     Unsequenced,
-    /// A jump, forward or backward, larger than the tracker's window: not
-    /// believed. The stream was re-synchronized at the new sequence and
-    /// nothing was counted as lost.
+    /// A jump, forward or backward, larger than the tracker's window (or a
+    /// first sequence that claims more than the window of events before
+    /// it): not believed. The stream was re-synchronized at the new sequence
+    /// and nothing was counted as lost or missed.
     Suspicious {
         /// How far the sequence jumped from the one expected.
         jump: u64,
@@ -198,6 +203,8 @@ impl Streams {
 /// assert_eq!(tracker.observe(&at(7), b"a"), Observation::Gap(1));
 /// // A jump beyond the window is not believed.
 /// assert_eq!(tracker.observe(&at(1 << 63), b"a"), Observation::Suspicious { jump: (1 << 63) - 8 });
+/// // So is a first sequence that claims more than the window before it.
+/// assert_eq!(tracker.observe(&at(1 << 63), b"b"), Observation::Suspicious { jump: (1 << 63) - 1 });
 /// ```
 #[derive(Debug)]
 pub struct SequenceTracker {
@@ -276,9 +283,7 @@ impl SequenceTracker {
             }
             None => {
                 streams.start(topic, header.sequence.saturating_add(1));
-                Observation::FirstSeen {
-                    missed: header.sequence - 1,
-                }
+                first_seen(header.sequence - 1, window)
             }
         }
     }
@@ -316,9 +321,7 @@ impl SequenceTracker {
             }
             None => {
                 streams.start(topic, header.sequence.saturating_add(1));
-                Observation::FirstSeen {
-                    missed: header.sequence,
-                }
+                first_seen(header.sequence, window)
             }
         }
     }
@@ -348,6 +351,17 @@ impl SequenceTracker {
     }
 }
 
+/// A stream seen for the first time with `missed` events sent before: a
+/// claim beyond the window is not believed either (a forged first header
+/// at 2^63 would otherwise saturate `missed_at_join`).
+fn first_seen(missed: u64, window: u64) -> Observation {
+    if missed > window {
+        Observation::Suspicious { jump: missed }
+    } else {
+        Observation::FirstSeen { missed }
+    }
+}
+
 crate::counters! {
     /// The counters every receiver keeps (subscriber, router input).
     ///
@@ -365,6 +379,8 @@ crate::counters! {
         lost,
         /// Events sent before this receiver first saw their stream (it joined
         /// late, or restarted): not received, but not lost on the way either.
+        /// At most the window per stream: a first sequence claiming more is
+        /// `suspicious`.
         missed_at_join,
         /// Events whose sequence was already seen (duplicates or reordering).
         duplicates,
