@@ -162,6 +162,17 @@ pub enum Observation {
 /// less than a forged header can claim.
 pub const DEFAULT_SEQUENCE_WINDOW: u64 = 1_000_000;
 
+/// Most streams a [`SequenceTracker`] remembers across all its publishers
+/// (plus at most [`RECOUNT_EVERY`] started between two checks). Each costs
+/// its topic (at most [`MAX_TYPE_LEN`](crate::event::MAX_TYPE_LEN) bytes)
+/// plus about 50 bytes, so a tracker stays under about 40 MiB whatever its
+/// publishers send.
+pub const DEFAULT_MAX_TRACKED_STREAMS: usize = 131_072;
+
+/// How many messages a [`SequenceTracker`] observes between two counts of
+/// its streams against [`DEFAULT_MAX_TRACKED_STREAMS`].
+pub const RECOUNT_EVERY: u64 = 1024;
+
 /// The default number of publishers a [`SequenceTracker`] remembers.
 pub const DEFAULT_MAX_PUBLISHERS: usize = 4096;
 
@@ -190,7 +201,10 @@ impl Streams {
 /// Remembers the next expected sequence of every stream a receiver sees.
 ///
 /// Memory is bounded: at most `max_publishers` publishers (the least recently
-/// seen is forgotten first) and [`Stamper::DEFAULT_MAX_STREAMS`] types each.
+/// seen is forgotten first), [`Stamper::DEFAULT_MAX_STREAMS`] types each, and
+/// about [`DEFAULT_MAX_TRACKED_STREAMS`] streams in all (checked every
+/// [`RECOUNT_EVERY`] messages; the least recently seen publishers are
+/// forgotten first). A forgotten stream seen again counts as first seen.
 ///
 /// ```
 /// use eventstorm_core::{Header, SequenceTracker};
@@ -243,6 +257,11 @@ impl SequenceTracker {
     /// The window: the largest jump in a stream taken as a gap.
     pub fn window(&self) -> u64 {
         self.window
+    }
+
+    /// How many streams are remembered, across all publishers.
+    pub fn tracked_streams(&self) -> usize {
+        self.publishers.values().map(|s| s.next.len()).sum()
     }
 
     /// Records one received event and says how it relates to its stream.
@@ -330,6 +349,9 @@ impl SequenceTracker {
     /// seen publisher is forgotten first when there are too many.
     fn streams_of(&mut self, publisher: u64) -> &mut Streams {
         self.tick += 1;
+        if self.tick % RECOUNT_EVERY == 0 {
+            self.bound_streams();
+        }
         if !self.publishers.contains_key(&publisher) && self.publishers.len() >= self.max_publishers
         {
             self.forget_oldest();
@@ -339,15 +361,36 @@ impl SequenceTracker {
         streams
     }
 
-    fn forget_oldest(&mut self) {
+    /// Forgets the least recently seen publishers while the streams of all
+    /// of them are more than [`DEFAULT_MAX_TRACKED_STREAMS`]; a last one
+    /// with too many loses its streams. Runs every [`RECOUNT_EVERY`]
+    /// messages: at most one stream starts per message, so counting is
+    /// cheap and the bound is overshot by at most that many.
+    fn bound_streams(&mut self) {
+        let mut total: usize = self.publishers.values().map(|s| s.next.len()).sum();
+        while total > DEFAULT_MAX_TRACKED_STREAMS {
+            if self.publishers.len() <= 1 {
+                for streams in self.publishers.values_mut() {
+                    streams.next = FastMap::default();
+                }
+                return;
+            }
+            total -= self.forget_oldest();
+        }
+    }
+
+    /// Forgets the least recently seen publisher; returns how many streams
+    /// it had.
+    fn forget_oldest(&mut self) -> usize {
         if let Some(oldest) = self
             .publishers
             .iter()
             .min_by_key(|(_, s)| s.last_seen)
             .map(|(id, _)| *id)
         {
-            self.publishers.remove(&oldest);
+            return self.publishers.remove(&oldest).map_or(0, |s| s.next.len());
         }
+        0
     }
 }
 

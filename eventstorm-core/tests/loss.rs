@@ -561,3 +561,27 @@ fn marks_survive_hostile_sequences() {
         Observation::Unsequenced
     );
 }
+
+/// Streams are bounded across publishers too, not only per publisher:
+/// 64 publishers with 4,096 types each stay within the total.
+#[test]
+fn tracked_streams_are_bounded_across_publishers() {
+    use eventstorm_core::loss::{DEFAULT_MAX_TRACKED_STREAMS, RECOUNT_EVERY};
+    let mut tracker = SequenceTracker::default();
+    let bound = DEFAULT_MAX_TRACKED_STREAMS + RECOUNT_EVERY as usize;
+    let mut most = 0;
+    for publisher in 1..=64 {
+        for t in 0..4096 {
+            let topic = format!("type.{t}");
+            tracker.observe_mark(&header(publisher, 1), topic.as_bytes());
+        }
+        most = most.max(tracker.tracked_streams());
+    }
+    assert!(most <= bound, "{most} streams tracked, bound {bound}");
+    assert!(most > DEFAULT_MAX_TRACKED_STREAMS / 2, "{most}");
+    // The most recent publisher's streams are still tracked.
+    assert_eq!(
+        tracker.observe_mark(&header(64, 1), b"type.4095"),
+        Observation::InOrder
+    );
+}
