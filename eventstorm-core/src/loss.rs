@@ -349,7 +349,7 @@ impl SequenceTracker {
     /// seen publisher is forgotten first when there are too many.
     fn streams_of(&mut self, publisher: u64) -> &mut Streams {
         self.tick += 1;
-        if self.tick % RECOUNT_EVERY == 0 {
+        if self.tick.is_multiple_of(RECOUNT_EVERY) {
             self.bound_streams();
         }
         if !self.publishers.contains_key(&publisher) && self.publishers.len() >= self.max_publishers
