@@ -123,6 +123,10 @@ impl PubSocket {
         socket
             .set_sndhwm(config.hwm)
             .map_err(|e| TransportError::socket("setting the high-water mark", e))?;
+        // Not ZMQ_XPUB_MANUAL: in libzmq 4.3.4 it still stores every prefix
+        // per subscriber (in a second trie) and passes up every cancel,
+        // including those of prefixes other subscribers still hold, so the
+        // set of prefixes anyone holds could not be kept exact.
         socket
             .set_xpub_verbose(true)
             .map_err(|e| TransportError::socket("setting ZMQ_XPUB_VERBOSE", e))?;
