@@ -192,6 +192,11 @@ pub enum DecodeError {
     /// A sequence mark (header flag 0x01) whose body frame is not empty.
     #[error("a sequence mark must have an empty body frame, this one has {0} bytes")]
     MarkWithBody(usize),
+    /// A sequence mark whose topic frame is not a valid event type (see
+    /// [`validate_type`](crate::event::validate_type)): its stream could
+    /// never carry an event, so it is not tracked.
+    #[error("sequence mark topic is not a valid event type: {0}")]
+    MarkTopic(String),
     /// The topic frame differs from the body's `type` field.
     #[error("topic frame {topic:?} does not match the event type {event_type:?}")]
     TopicMismatch {

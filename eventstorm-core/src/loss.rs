@@ -21,7 +21,11 @@
 //! A jump larger than the tracker's *window* ([`DEFAULT_SEQUENCE_WINDOW`]
 //! unless configured) is not believed: it is counted as `suspicious` and the
 //! stream is re-synchronized at the new sequence, so one forged header cannot
-//! add 2^63 to `lost`.
+//! add 2^63 to `lost`. The same holds for the first event or mark seen of a
+//! stream: one that claims more than the window of events sent before it is
+//! `suspicious`, not added to `missed_at_join` (so a receiver that joins a
+//! stream after more than a window of events counts that join as
+//! `suspicious` too).
 //!
 //! Sequence 0 means "not sequenced" (a publisher that does not count): such
 //! events are received but not accounted for.
@@ -131,8 +135,8 @@ pub enum Observation {
     InOrder,
     /// `n` events of the stream were missed just before this one.
     Gap(u64),
-    /// The first event or mark seen of its stream; `missed` events were sent
-    /// before it and never seen by this receiver.
+    /// The first event or mark seen of its stream; `missed` events (at most
+    /// the window) were sent before it and never seen by this receiver.
     FirstSeen {
         /// Events of the stream sent before this one and never seen.
         missed: u64,
@@ -141,9 +145,10 @@ pub enum Observation {
     Duplicate,
     /// Sequence 0: the publisher does not number its events.
     Unsequenced,
-    /// A jump, forward or backward, larger than the tracker's window: not
-    /// believed. The stream was re-synchronized at the new sequence and
-    /// nothing was counted as lost.
+    /// A jump, forward or backward, larger than the tracker's window (or a
+    /// first sequence that claims more than the window of events before
+    /// it): not believed. The stream was re-synchronized at the new sequence
+    /// and nothing was counted as lost or missed.
     Suspicious {
         /// How far the sequence jumped from the one expected.
         jump: u64,
@@ -156,6 +161,17 @@ pub enum Observation {
 /// subscriber's queue (the ZeroMQ high-water mark) can drop at once, and far
 /// less than a forged header can claim.
 pub const DEFAULT_SEQUENCE_WINDOW: u64 = 1_000_000;
+
+/// Most streams a [`SequenceTracker`] remembers across all its publishers
+/// (plus at most [`RECOUNT_EVERY`] started between two checks). Each costs
+/// its topic (at most [`MAX_TYPE_LEN`](crate::event::MAX_TYPE_LEN) bytes)
+/// plus about 50 bytes, so a tracker stays under about 40 MiB whatever its
+/// publishers send.
+pub const DEFAULT_MAX_TRACKED_STREAMS: usize = 131_072;
+
+/// How many messages a [`SequenceTracker`] observes between two counts of
+/// its streams against [`DEFAULT_MAX_TRACKED_STREAMS`].
+pub const RECOUNT_EVERY: u64 = 1024;
 
 /// The default number of publishers a [`SequenceTracker`] remembers.
 pub const DEFAULT_MAX_PUBLISHERS: usize = 4096;
@@ -185,7 +201,10 @@ impl Streams {
 /// Remembers the next expected sequence of every stream a receiver sees.
 ///
 /// Memory is bounded: at most `max_publishers` publishers (the least recently
-/// seen is forgotten first) and [`Stamper::DEFAULT_MAX_STREAMS`] types each.
+/// seen is forgotten first), [`Stamper::DEFAULT_MAX_STREAMS`] types each, and
+/// about [`DEFAULT_MAX_TRACKED_STREAMS`] streams in all (checked every
+/// [`RECOUNT_EVERY`] messages; the least recently seen publishers are
+/// forgotten first). A forgotten stream seen again counts as first seen.
 ///
 /// ```
 /// use eventstorm_core::{Header, SequenceTracker};
@@ -198,6 +217,8 @@ impl Streams {
 /// assert_eq!(tracker.observe(&at(7), b"a"), Observation::Gap(1));
 /// // A jump beyond the window is not believed.
 /// assert_eq!(tracker.observe(&at(1 << 63), b"a"), Observation::Suspicious { jump: (1 << 63) - 8 });
+/// // So is a first sequence that claims more than the window before it.
+/// assert_eq!(tracker.observe(&at(1 << 63), b"b"), Observation::Suspicious { jump: (1 << 63) - 1 });
 /// ```
 #[derive(Debug)]
 pub struct SequenceTracker {
@@ -236,6 +257,11 @@ impl SequenceTracker {
     /// The window: the largest jump in a stream taken as a gap.
     pub fn window(&self) -> u64 {
         self.window
+    }
+
+    /// How many streams are remembered, across all publishers.
+    pub fn tracked_streams(&self) -> usize {
+        self.publishers.values().map(|s| s.next.len()).sum()
     }
 
     /// Records one received event and says how it relates to its stream.
@@ -311,9 +337,7 @@ impl SequenceTracker {
             Some(next) => known(next, header.sequence, window),
             None => {
                 streams.start(topic, header.sequence.saturating_add(1));
-                Observation::FirstSeen {
-                    missed: missed_at_join,
-                }
+                first_seen(missed_at_join, window)
             }
         }
     }
@@ -322,6 +346,9 @@ impl SequenceTracker {
     /// seen publisher is forgotten first when there are too many.
     fn streams_of(&mut self, publisher: u64) -> &mut Streams {
         self.tick += 1;
+        if self.tick.is_multiple_of(RECOUNT_EVERY) {
+            self.bound_streams();
+        }
         if !self.publishers.contains_key(&publisher) && self.publishers.len() >= self.max_publishers
         {
             self.forget_oldest();
@@ -331,15 +358,47 @@ impl SequenceTracker {
         streams
     }
 
-    fn forget_oldest(&mut self) {
+    /// Forgets the least recently seen publishers while the streams of all
+    /// of them are more than [`DEFAULT_MAX_TRACKED_STREAMS`]; a last one
+    /// with too many loses its streams. Runs every [`RECOUNT_EVERY`]
+    /// messages: at most one stream starts per message, so counting is
+    /// cheap and the bound is overshot by at most that many.
+    fn bound_streams(&mut self) {
+        let mut total: usize = self.publishers.values().map(|s| s.next.len()).sum();
+        while total > DEFAULT_MAX_TRACKED_STREAMS {
+            if self.publishers.len() <= 1 {
+                for streams in self.publishers.values_mut() {
+                    streams.next = FastMap::default();
+                }
+                return;
+            }
+            total -= self.forget_oldest();
+        }
+    }
+
+    /// Forgets the least recently seen publisher; returns how many streams
+    /// it had.
+    fn forget_oldest(&mut self) -> usize {
         if let Some(oldest) = self
             .publishers
             .iter()
             .min_by_key(|(_, s)| s.last_seen)
             .map(|(id, _)| *id)
         {
-            self.publishers.remove(&oldest);
+            return self.publishers.remove(&oldest).map_or(0, |s| s.next.len());
         }
+        0
+    }
+}
+
+/// A stream seen for the first time with `missed` events sent before: a
+/// claim beyond the window is not believed either (a forged first header
+/// at 2^63 would otherwise saturate `missed_at_join`).
+fn first_seen(missed: u64, window: u64) -> Observation {
+    if missed > window {
+        Observation::Suspicious { jump: missed }
+    } else {
+        Observation::FirstSeen { missed }
     }
 }
 
@@ -371,6 +430,8 @@ crate::counters! {
         lost,
         /// Events sent before this receiver first saw their stream (it joined
         /// late, or restarted): not received, but not lost on the way either.
+        /// At most the window per stream: a first sequence claiming more is
+        /// `suspicious`.
         missed_at_join,
         /// Events whose sequence was already seen (duplicates or reordering).
         duplicates,

@@ -106,7 +106,10 @@ pub enum Message<'a> {
 }
 
 /// Decodes the three frames of a message, events and sequence marks alike.
-/// A mark whose body frame is not empty is [`DecodeError::MarkWithBody`].
+/// A mark whose body frame is not empty is [`DecodeError::MarkWithBody`];
+/// one whose topic is not a valid event type (1 to
+/// [`MAX_TYPE_LEN`](crate::event::MAX_TYPE_LEN) bytes of the allowed
+/// characters) is [`DecodeError::MarkTopic`].
 pub fn decode_message<'a>(frames: &[&'a [u8]]) -> Result<Message<'a>, DecodeError> {
     let [topic, header_frame, body] = frames else {
         return Err(DecodeError::FrameCount(frames.len()));
@@ -117,6 +120,14 @@ pub fn decode_message<'a>(frames: &[&'a [u8]]) -> Result<Message<'a>, DecodeErro
         // sender that does not speak it, and is not accounted for.
         if !body.is_empty() {
             return Err(DecodeError::MarkWithBody(body.len()));
+        }
+        // Checked like an event's type, so that a mark cannot make a
+        // receiver track a stream under a topic of up to the largest frame.
+        let valid = std::str::from_utf8(topic)
+            .map_err(|_| format!("{} bytes, not UTF-8", topic.len()))
+            .and_then(|t| crate::event::validate_type(t).map_err(|e| e.to_string()));
+        if let Err(problem) = valid {
+            return Err(DecodeError::MarkTopic(problem));
         }
         return Ok(Message::Mark(header, topic));
     }

@@ -130,12 +130,23 @@ fn tracker_unsequenced() {
 #[test]
 fn tracker_survives_hostile_sequences() {
     let mut tracker = SequenceTracker::default();
-    // A first sequence is what the publisher says it sent before: believed.
+    // A first sequence is what the publisher says it sent before: believed
+    // up to the window, suspicious beyond it.
+    assert_eq!(
+        tracker.observe(&header(1, DEFAULT_SEQUENCE_WINDOW + 1), b"w"),
+        Observation::FirstSeen {
+            missed: DEFAULT_SEQUENCE_WINDOW
+        }
+    );
+    assert_eq!(
+        tracker.observe(&header(1, DEFAULT_SEQUENCE_WINDOW + 2), b"v"),
+        Observation::Suspicious {
+            jump: DEFAULT_SEQUENCE_WINDOW + 1
+        }
+    );
     assert_eq!(
         tracker.observe(&header(1, u64::MAX), b"a"),
-        Observation::FirstSeen {
-            missed: u64::MAX - 1
-        }
+        Observation::Suspicious { jump: u64::MAX - 1 }
     );
     // Past the last representable sequence the answer is unspecified, but
     // there is no overflow.
@@ -227,13 +238,17 @@ fn hostile_marks_do_not_reach_lost() {
     }
     assert_eq!(counters.lost.get(), 0);
     assert_eq!(counters.suspicious.get(), 3);
-    // On streams never seen, a mark's count goes to missed_at_join, which
-    // saturates instead of wrapping.
+    // On streams never seen, a mark that claims more than the window is
+    // suspicious too: it would otherwise drive missed_at_join to u64::MAX.
     for publisher in 2..=4 {
         counters.record(tracker.observe_mark(&header(publisher, 1 << 63), b"a"));
     }
-    assert_eq!(counters.missed_at_join.get(), u64::MAX);
+    assert_eq!(counters.missed_at_join.get(), 0);
+    assert_eq!(counters.suspicious.get(), 6);
     assert_eq!(counters.lost.get(), 0);
+    // Within the window, a first mark's count is believed.
+    counters.record(tracker.observe_mark(&header(5, 1000), b"a"));
+    assert_eq!(counters.missed_at_join.get(), 1000);
 }
 
 /// The worked example of `docs/wire-format.md`: a receiver that joins late
@@ -544,5 +559,29 @@ fn marks_survive_hostile_sequences() {
     assert_eq!(
         tracker.observe_mark(&header(1, 0), b"a"),
         Observation::Unsequenced
+    );
+}
+
+/// Streams are bounded across publishers too, not only per publisher:
+/// 64 publishers with 4,096 types each stay within the total.
+#[test]
+fn tracked_streams_are_bounded_across_publishers() {
+    use eventstorm_core::loss::{DEFAULT_MAX_TRACKED_STREAMS, RECOUNT_EVERY};
+    let mut tracker = SequenceTracker::default();
+    let bound = DEFAULT_MAX_TRACKED_STREAMS + RECOUNT_EVERY as usize;
+    let mut most = 0;
+    for publisher in 1..=64 {
+        for t in 0..4096 {
+            let topic = format!("type.{t}");
+            tracker.observe_mark(&header(publisher, 1), topic.as_bytes());
+        }
+        most = most.max(tracker.tracked_streams());
+    }
+    assert!(most <= bound, "{most} streams tracked, bound {bound}");
+    assert!(most > DEFAULT_MAX_TRACKED_STREAMS / 2, "{most}");
+    // The most recent publisher's streams are still tracked.
+    assert_eq!(
+        tracker.observe_mark(&header(64, 1), b"type.4095"),
+        Observation::InOrder
     );
 }

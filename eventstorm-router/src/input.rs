@@ -3,16 +3,26 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use eventstorm_core::ReceiveCounters;
 use eventstorm_core::transport::{ConnectMonitor, ReceiveKind, SubSocket};
+use eventstorm_core::{Counter, ReceiveCounters};
 
 use crate::config::InputConfig;
 use crate::error::Result;
 
+/// The prefix of the reserved event types: Eventstorm's own events
+/// (`_eventstorm.stats`).
+pub(crate) const RESERVED_PREFIX: &[u8] = b"_eventstorm.";
+
+/// Least time between two warnings about refused reserved events.
+const RESERVED_WARNING_EVERY: Duration = Duration::from_secs(10);
+
 pub(crate) struct Input {
     pub(crate) name: String,
     pub(crate) socket: SubSocket,
+    /// Refuses reserved types unless the input is trusted.
+    pub(crate) reserved: ReservedFilter,
     /// Subscribe messages sent through this XSUB per prefix (its own trie
     /// counts them; an unsubscribe goes upstream when the count is zero).
     sent: HashMap<Vec<u8>, u32>,
@@ -45,6 +55,12 @@ impl Input {
         Ok(Input {
             name: config.name.clone(),
             socket,
+            reserved: ReservedFilter {
+                trusted: config.trusted,
+                refused: Arc::new(Counter::default()),
+                warned: None,
+                suppressed: 0,
+            },
             sent: HashMap::new(),
             monitor,
         })
@@ -53,6 +69,11 @@ impl Input {
     /// The live counters.
     pub(crate) fn counters(&self) -> Arc<ReceiveCounters> {
         self.socket.counters()
+    }
+
+    /// The count of reserved-type events refused.
+    pub(crate) fn refused_reserved(&self) -> Arc<Counter> {
+        Arc::clone(&self.reserved.refused)
     }
 
     /// Sends a subscribe message upstream.
@@ -76,5 +97,47 @@ impl Input {
         self.monitor
             .as_mut()
             .is_some_and(ConnectMonitor::peer_connected)
+    }
+}
+
+/// Refuses events of the reserved types from an input that is not trusted.
+#[derive(Debug)]
+pub(crate) struct ReservedFilter {
+    trusted: bool,
+    /// Events of a reserved type refused.
+    refused: Arc<Counter>,
+    /// When the last warning was logged, and how many refusals were not
+    /// logged since.
+    warned: Option<Instant>,
+    suppressed: u64,
+}
+
+impl ReservedFilter {
+    /// Whether an event of `event_type` received on input `input` must be
+    /// refused: a reserved type from an input that is not trusted. Counts
+    /// it and warns (at most once per [`RESERVED_WARNING_EVERY`]).
+    #[inline]
+    pub(crate) fn refuses(&mut self, input: &str, event_type: &[u8]) -> bool {
+        if self.trusted || !event_type.starts_with(RESERVED_PREFIX) {
+            return false;
+        }
+        self.refused.inc();
+        let now = Instant::now();
+        if self
+            .warned
+            .is_some_and(|at| now.duration_since(at) < RESERVED_WARNING_EVERY)
+        {
+            self.suppressed += 1;
+        } else {
+            tracing::warn!(
+                input,
+                suppressed = std::mem::take(&mut self.suppressed),
+                "event of the reserved type {:?} refused: types starting with `_eventstorm.` are Eventstorm's own, \
+                 accepted only from inputs with `trusted = true`",
+                String::from_utf8_lossy(event_type)
+            );
+            self.warned = Some(now);
+        }
+        true
     }
 }

@@ -65,7 +65,8 @@ impl Output {
     ///
     /// In block mode the send waits in slices until there is room or `stop`
     /// is set, calling `while_stalled` between slices (stats lines and
-    /// warnings go on while an output is stuck).
+    /// warnings go on while an output is stuck). Once `stop` is set, a send
+    /// never waits: shutdown is bounded however many events are queued.
     #[inline]
     pub(crate) fn send<B: Into<zmq::Message>>(
         &mut self,
@@ -76,6 +77,11 @@ impl Output {
     ) -> Result<bool> {
         match self.socket.mode() {
             DeliveryMode::Drop => {
+                if self.socket.try_send(topic, body, zmq::DONTWAIT)?.is_sent() {
+                    return Ok(true);
+                }
+            }
+            DeliveryMode::Block if stop.load(Ordering::Relaxed) => {
                 if self.socket.try_send(topic, body, zmq::DONTWAIT)?.is_sent() {
                     return Ok(true);
                 }

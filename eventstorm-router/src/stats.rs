@@ -30,20 +30,26 @@ pub struct RuntimeCounters {
 #[derive(Debug, Clone)]
 pub(crate) struct Counters {
     pub(crate) name: String,
-    pub(crate) inputs: Vec<(String, Arc<ReceiveCounters>)>,
+    /// Per input: its name, its socket's counters and its count of refused
+    /// reserved-type events.
+    pub(crate) inputs: Vec<(String, Arc<ReceiveCounters>, Arc<Counter>)>,
     pub(crate) outputs: Vec<(String, Arc<OutputCounters>)>,
     pub(crate) rules: Option<Arc<RulesCounters>>,
     pub(crate) runtime: Arc<RuntimeCounters>,
 }
 
 impl Counters {
-    /// A snapshot: `in.NAME.*`, `out.NAME.*`, `rule.NAME.*`, `unmatched_*`,
+    /// A snapshot: `in.NAME.*` (with `in.NAME.refused_reserved`), `out.NAME.*`, `rule.NAME.*`, `unmatched_*`,
     /// `routed`, `route_errors`, `resubscribes`, `stats_events`; `router` is
     /// the custom router's own stats when it is not the rules engine.
     pub(crate) fn snapshot(&self, router: Option<&Stats>) -> Stats {
         let mut stats = Stats::new(self.name.clone());
-        for (name, c) in &self.inputs {
+        for (name, c, refused_reserved) in &self.inputs {
             stats.extend_prefixed(&format!("in.{name}"), &c.snapshot(name));
+            stats.push(
+                format!("in.{name}.refused_reserved"),
+                refused_reserved.get(),
+            );
         }
         for (name, c) in &self.outputs {
             stats.extend_prefixed(&format!("out.{name}"), &c.snapshot(name));

@@ -149,6 +149,9 @@ impl SourcesConfig {
                 "expected `connect` (a router's frontend) or `bind` endpoints",
             ));
         }
+        self.publisher
+            .validate("publisher")
+            .map_err(|e| publisher_error(origin, e))?;
         if self.len() > 1
             && self
                 .publisher
@@ -215,6 +218,28 @@ fn check_parser(name: &str, options: &ParserConfig) -> Result<()> {
     parser_by_name(name, options)
         .map(drop)
         .map_err(|e| Error::config("parser", e.to_string()))
+}
+
+/// A publisher setting the transport refused, as a configuration error at
+/// `origin: publisher.KEY` (`tcp://127.0.0.1:99999` is an error, not a
+/// random port).
+fn publisher_error(origin: &str, e: eventstorm_core::transport::TransportError) -> Error {
+    use eventstorm_core::transport::TransportError;
+    match e {
+        TransportError::InvalidEndpoint {
+            action,
+            endpoint,
+            reason,
+            ..
+        } => Error::config(
+            format!("{origin}: publisher.{action}"),
+            format!("`{endpoint}` is not a valid {action} endpoint: {reason}"),
+        ),
+        TransportError::Setting { key, message, .. } => {
+            Error::config(format!("{origin}: publisher.{key}"), message)
+        }
+        other => Error::Transport(other),
+    }
 }
 
 /// A configuration error at `key` moved to `origin: {table}key`.

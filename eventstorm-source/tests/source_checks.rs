@@ -164,6 +164,37 @@ fn check_reports_bad_settings_and_accepts_good_ones() {
 }
 
 #[test]
+fn check_refuses_a_bad_publisher_endpoint_naming_the_key() {
+    // On the command line and in a file: a port out of range is an error,
+    // not a random port.
+    let (code, _, stderr) = output(&[
+        "--check",
+        "tail",
+        "--parser",
+        "json",
+        "--file",
+        "/var/log/app.log",
+        "--connect",
+        "tcp://127.0.0.1:99999",
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("command line: publisher.connect") && stderr.contains("99999"),
+        "{stderr}"
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("sources.toml");
+    let text = config_text("tail", "").replace("tcp://127.0.0.1:5555", "tcp://127.0.0.1:99999");
+    std::fs::write(&bad, text).expect("write");
+    let (code, _, stderr) = output(&["--check", "--config", bad.to_str().expect("path")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("sources.toml: publisher.connect") && stderr.contains("99999"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_missing_file_and_state_directory_are_warned_about_at_an_interval() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("sources.toml");

@@ -123,6 +123,10 @@ impl PubSocket {
         socket
             .set_sndhwm(config.endpoint.hwm)
             .map_err(|e| TransportError::socket("setting the high-water mark", e))?;
+        // Not ZMQ_XPUB_MANUAL: in libzmq 4.3.4 it still stores every prefix
+        // per subscriber (in a second trie) and passes up every cancel,
+        // including those of prefixes other subscribers still hold, so the
+        // set of prefixes anyone holds could not be kept exact.
         socket
             .set_xpub_verbose(true)
             .map_err(|e| TransportError::socket("setting ZMQ_XPUB_VERBOSE", e))?;
@@ -188,6 +192,11 @@ impl PubSocket {
     /// The delivery mode.
     pub fn mode(&self) -> DeliveryMode {
         self.mode
+    }
+
+    /// How long [`close`](Self::close) waits to deliver what is queued.
+    pub fn linger(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.linger_ms).unwrap_or(0))
     }
 
     /// The live counters, readable from any thread.
@@ -340,7 +349,7 @@ impl PubSocket {
         if let Some(interval) = self.mark_interval
             && self.last_mark.elapsed() >= interval
         {
-            self.send_marks(zmq::DONTWAIT)?;
+            self.send_marks(None)?;
         }
         Ok(())
     }
@@ -353,7 +362,9 @@ impl PubSocket {
 
     /// Announces the last sequence of every stream that changed since the
     /// last marks, so subscribers can count events lost at the end of a burst.
-    fn send_marks(&mut self, flags: i32) -> Result<()> {
+    /// Never waits without a `deadline`; with one, each mark waits for room
+    /// until it (a mark that finds no room is skipped).
+    fn send_marks(&mut self, deadline: Option<Instant>) -> Result<()> {
         self.last_mark = Instant::now();
         let publisher = self.stamper.publisher_id();
         let pending: Vec<(Box<[u8]>, u64)> = self
@@ -363,6 +374,18 @@ impl PubSocket {
             .map(|(topic, seq)| (topic.into(), seq))
             .collect();
         for (topic, sequence) in pending {
+            let flags = match deadline {
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+                    if ms == 0 || self.socket.set_sndtimeo(ms).is_err() {
+                        zmq::DONTWAIT
+                    } else {
+                        0
+                    }
+                }
+                None => zmq::DONTWAIT,
+            };
             let header = Header {
                 publisher,
                 sequence,
@@ -387,10 +410,23 @@ impl PubSocket {
     /// The socket closes when dropped, delivering what is queued within the
     /// linger.
     pub fn close(&mut self) {
-        if self.socket.set_sndtimeo(self.linger_ms).is_ok()
-            && let Err(e) = self.send_marks(0)
-        {
+        self.close_within(Instant::now() + self.linger());
+    }
+
+    /// Sends the final sequence marks, waiting for room until `deadline` at
+    /// the latest (or the linger, if sooner), and shortens the linger to
+    /// the time left: the socket, once dropped, delivers what is queued
+    /// until then and no longer. Several sockets closed against one deadline
+    /// are all gone by it, however many of them are stalled.
+    pub fn close_within(&mut self, deadline: Instant) {
+        let deadline = deadline.min(Instant::now() + self.linger());
+        if let Err(e) = self.send_marks(Some(deadline)) {
             tracing::debug!(socket = %self.name, "final sequence marks not sent: {e}");
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+        if let Err(e) = self.socket.set_linger(ms) {
+            tracing::debug!(socket = %self.name, "linger not shortened: {e}");
         }
     }
 }

@@ -21,6 +21,13 @@ pub use eventstorm_core::DeliveryMode;
 pub struct InputConfig {
     /// Name in logs and stats (default `input`; names must be unique).
     pub name: String,
+    /// Whether events of the reserved types (`_eventstorm.*`, Eventstorm's
+    /// own events such as `_eventstorm.stats`) are accepted from this input
+    /// (default `false`: they are refused and counted as
+    /// `in.NAME.refused_reserved`, so that a forged stats event cannot pass
+    /// for a router's own). Set it on an input that reads another router
+    /// whose stats events should travel on.
+    pub trusted: bool,
     /// The socket.
     #[serde(flatten)]
     pub socket: ReceiveConfig,
@@ -34,6 +41,7 @@ impl InputConfig {
     pub fn bind(name: impl Into<String>, endpoint: impl Into<String>) -> Self {
         InputConfig {
             name: name.into(),
+            trusted: false,
             socket: ReceiveConfig::bind(endpoint),
         }
     }
@@ -42,8 +50,16 @@ impl InputConfig {
     pub fn connect(name: impl Into<String>, endpoint: impl Into<String>) -> Self {
         InputConfig {
             name: name.into(),
+            trusted: false,
             socket: ReceiveConfig::connect(endpoint),
         }
+    }
+
+    /// Sets whether events of the reserved types (`_eventstorm.*`) from
+    /// this input are forwarded (see the `trusted` field).
+    pub fn with_trusted(mut self, trusted: bool) -> Self {
+        self.trusted = trusted;
+        self
     }
 }
 
@@ -51,6 +67,7 @@ impl Default for InputConfig {
     fn default() -> Self {
         InputConfig {
             name: "input".into(),
+            trusted: false,
             socket: ReceiveConfig::default(),
         }
     }

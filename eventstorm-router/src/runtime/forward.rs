@@ -1,20 +1,41 @@
 //! The forwarding path: receive from an input, route, send to outputs.
 
-use std::sync::atomic::AtomicBool;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use eventstorm_core::Routed;
 use eventstorm_core::transport::Received;
+use eventstorm_core::{EventRouter, Routed, Stats};
 
 use super::{BATCH, RouterRuntime};
 use crate::error::Result;
 use crate::stats::Counters;
 
 impl RouterRuntime {
-    /// Reads and forwards up to [`BATCH`] messages of input `i`.
+    /// Reads and forwards up to [`BATCH`] messages of input `i`, stopping
+    /// early once `stop` is set (a stalled block-mode output would otherwise
+    /// give up each queued message only after a send slice).
     pub(super) fn drain(&mut self, i: usize, stop: &AtomicBool) -> Result<()> {
         for _ in 0..BATCH {
-            if !self.forward(i, stop)? {
+            if stop.load(Ordering::Relaxed) || !self.forward(i, stop)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// At shutdown (`stop` set, so no send waits): forwards what is already
+    /// queued at input `i`, at most [`BATCH`] messages and until `deadline`.
+    /// A block-mode output with no room counts them as `dropped_hwm`, so
+    /// they are accounted for instead of vanishing with the socket.
+    pub(super) fn drain_at_shutdown(
+        &mut self,
+        i: usize,
+        stop: &AtomicBool,
+        deadline: Instant,
+    ) -> Result<()> {
+        for _ in 0..BATCH {
+            if Instant::now() >= deadline || !self.forward(i, stop)? {
                 break;
             }
         }
@@ -23,7 +44,8 @@ impl RouterRuntime {
 
     /// Receives one message of input `i`, routes it and sends it; false when
     /// none was queued. Marks and undecodable messages are counted by the
-    /// input and go no further.
+    /// input and go no further, and so are events of a reserved type from an
+    /// input that is not trusted (`refused_reserved`).
     #[inline]
     fn forward(&mut self, i: usize, stop: &AtomicBool) -> Result<bool> {
         self.routes.clear();
@@ -31,6 +53,15 @@ impl RouterRuntime {
         match input.socket.try_recv()? {
             None => return Ok(false),
             Some(Received::Mark | Received::Undecodable) => return Ok(true),
+            // Checked before any rule sees it: a reserved type from an
+            // untrusted input could pass for this router's own stats.
+            Some(Received::Event(raw))
+                if input
+                    .reserved
+                    .refuses(&input.name, raw.event_type().as_bytes()) =>
+            {
+                return Ok(true);
+            }
             Some(Received::Event(raw)) => {
                 if let Err(e) = self.router.route(raw, &mut self.routes) {
                     self.counters.runtime.route_errors.inc();
@@ -43,8 +74,15 @@ impl RouterRuntime {
             .iter()
             .rposition(|r| matches!(r, Routed::Original(_)));
         let counters = &self.counters;
+        let (router, snapshot) = (&self.router, &self.snapshot);
         let mut while_stalled = || {
-            stalled_report(counters, &mut self.last_stats, self.stats_interval);
+            stalled_report(
+                counters,
+                router.as_ref(),
+                snapshot,
+                &mut self.last_stats,
+                self.stats_interval,
+            );
         };
         for (k, route) in self.routes.drain(..).enumerate() {
             let sent = match route {
@@ -85,17 +123,22 @@ impl RouterRuntime {
     }
 }
 
-/// While a block-mode output waits for room, the stats line keeps coming
-/// at its interval (stats events wait: they would go through the outputs).
+/// While a block-mode output waits for room, the handle's snapshot stays
+/// fresh and the stats line keeps coming at its interval (stats events
+/// wait: they would go through the outputs).
 fn stalled_report(
     counters: &Counters,
-    last_stats: &mut std::time::Instant,
+    router: &dyn EventRouter,
+    snapshot: &Mutex<Stats>,
+    last_stats: &mut Instant,
     interval: Option<Duration>,
 ) {
+    let stats = super::stats_of(counters, router);
     if let Some(interval) = interval
         && last_stats.elapsed() >= interval
     {
-        *last_stats = std::time::Instant::now();
-        tracing::info!(target: "eventstorm_router::stats", "{}", counters.snapshot(None));
+        *last_stats = Instant::now();
+        tracing::info!(target: "eventstorm_router::stats", "{stats}");
     }
+    *snapshot.lock().unwrap_or_else(|e| e.into_inner()) = stats;
 }

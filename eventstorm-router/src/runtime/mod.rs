@@ -162,7 +162,7 @@ impl RouterRuntime {
             name: config.router.name.clone(),
             inputs: inputs
                 .iter()
-                .map(|i| (i.name.clone(), i.counters()))
+                .map(|i| (i.name.clone(), i.counters(), i.refused_reserved()))
                 .collect(),
             outputs: outputs
                 .iter()
@@ -212,8 +212,7 @@ impl RouterRuntime {
 
     /// A snapshot of every counter.
     pub fn stats(&self) -> Stats {
-        let own = self.counters.rules.is_none().then(|| self.router.stats());
-        self.counters.snapshot(own.as_ref())
+        stats_of(&self.counters, self.router.as_ref())
     }
 
     /// Runs on a new thread; stop it with [`RouterHandle::shutdown`].
@@ -233,6 +232,13 @@ impl RouterRuntime {
 
     /// Forwards until `stop` is set, then sends final sequence marks (and a
     /// final stats event), logs the final stats line and returns the stats.
+    ///
+    /// Shutdown is bounded by one deadline, the longest `linger_ms` of the
+    /// outputs from when `stop` was seen: what is already queued at the
+    /// inputs is forwarded without waiting (a block-mode output with no room
+    /// counts it as `dropped_hwm`), and every output's final marks and
+    /// queued messages get the time left until that deadline, however many
+    /// outputs are stalled.
     pub fn run(mut self, stop: &AtomicBool) -> Result<Stats> {
         let mut last_snapshot = Instant::now();
         let mut ready = Vec::new();
@@ -279,11 +285,21 @@ impl RouterRuntime {
                 self.report(stop)?;
             }
         }
+        let linger = self
+            .outputs
+            .iter()
+            .map(|o| o.socket.linger())
+            .max()
+            .unwrap_or_default();
+        let deadline = Instant::now() + linger;
+        for i in 0..self.inputs.len() {
+            self.drain_at_shutdown(i, stop, deadline)?;
+        }
         // The last stats event goes out before the final marks, so the marks
         // cover it; the last stats line comes after them, so it counts them.
         self.publish_stats(&self.stats(), stop)?;
         for output in &mut self.outputs {
-            output.socket.close();
+            output.socket.close_within(deadline);
         }
         let stats = self.stats();
         tracing::info!(target: "eventstorm_router::stats", "final: {stats}");
@@ -348,4 +364,10 @@ impl RouterRuntime {
         }
         Ok(())
     }
+}
+
+/// Every counter of a router, with a custom router's own stats.
+pub(super) fn stats_of(counters: &Counters, router: &dyn EventRouter) -> Stats {
+    let own = counters.rules.is_none().then(|| router.stats());
+    counters.snapshot(own.as_ref())
 }

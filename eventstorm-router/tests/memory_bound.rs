@@ -1,0 +1,210 @@
+//! The router binary under the loads that used to exhaust its memory (40
+//! events of 10 MB to a subscriber that does not read; tens of thousands of
+//! sequence marks with long topics) stays under the bound that
+//! docs/router-config.md ("Memory bound") gives for its configuration,
+//! measured as the peak resident set (VmHWM).
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bson::doc;
+use common::{wait_for, with_timeout};
+use eventstorm_core::Header;
+use eventstorm_source::{Client, DeliveryMode};
+
+const BIN: &str = env!("CARGO_BIN_EXE_eventstorm-router");
+const LIMIT: Duration = Duration::from_secs(300);
+const WAIT: Duration = Duration::from_secs(60);
+const MIB: u64 = 1024 * 1024;
+
+const IN_HWM: u64 = 4;
+const OUT_HWM: u64 = 4;
+const MAX_MESSAGE_SIZE: u64 = 11 * MIB;
+/// The client and the raw mark sender.
+const PUBLISHERS: u64 = 2;
+/// The subscriber that never reads.
+const SUBSCRIBERS: u64 = 1;
+
+/// The bound of docs/router-config.md for this test's configuration.
+fn documented_bound() -> u64 {
+    let fixed = 64 * MIB;
+    let input = (IN_HWM + 1) * PUBLISHERS * MAX_MESSAGE_SIZE + 4 * MAX_MESSAGE_SIZE;
+    let tracker = 42 * MIB;
+    let output = (OUT_HWM + 1) * SUBSCRIBERS * MAX_MESSAGE_SIZE;
+    let stamper = 42 * MIB;
+    // 10,000 prefixes of at most 256 bytes, on the output and upstream.
+    let subscriptions = 2 * 10_000 * (256 + 64);
+    fixed + input + tracker + output + stamper + subscriptions
+}
+
+/// The peak resident set of a process, from /proc.
+fn vm_hwm(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .expect("VmHWM");
+    let kib: u64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .expect("VmHWM value");
+    kib * 1024
+}
+
+/// The last value of `name=` in the router's stats lines.
+fn last_counter(log: &str, name: &str) -> u64 {
+    let key = format!("{name}=");
+    log.lines()
+        .rev()
+        .find_map(|l| {
+            let at = l.find(&key)? + key.len();
+            l[at..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+struct Router(Child);
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn hostile_loads_stay_under_the_documented_memory_bound() {
+    with_timeout(LIMIT, || {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // ipc endpoints in the test's own directory: no port to race for.
+        let input = format!("ipc://{}/in.sock", dir.path().display());
+        let output = format!("ipc://{}/out.sock", dir.path().display());
+        let config = format!(
+            r#"
+[router]
+name = "bounded"
+default_output = "all"
+stats_interval_ms = 200
+
+[[inputs]]
+name = "apps"
+bind = ["{input}"]
+hwm = {IN_HWM}
+max_message_size = {MAX_MESSAGE_SIZE}
+
+[[outputs]]
+name = "all"
+bind = ["{output}"]
+hwm = {OUT_HWM}
+"#
+        );
+        let path = dir.path().join("router.toml");
+        std::fs::write(&path, config).expect("write");
+        let log = dir.path().join("router.log");
+        let router = Router(
+            Command::new(BIN)
+                .arg("--config")
+                .arg(&path)
+                .args(["--log-level", "info"])
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).expect("log file"))
+                .spawn()
+                .expect("spawn the router"),
+        );
+        let pid = router.0.id();
+        let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(wait_for(WAIT, || read_log().contains("input ready")));
+
+        // A subscriber to everything that never reads.
+        let ctx = zmq::Context::new();
+        let stuck = ctx.socket(zmq::SUB).expect("socket");
+        stuck.set_rcvhwm(1).expect("rcvhwm");
+        stuck.set_linger(0).expect("linger");
+        stuck.set_subscribe(b"").expect("subscribe");
+        stuck
+            .connect(&output)
+            .expect("connect");
+
+        // 40 events of 10 MB.
+        let client = Client::builder()
+            .context(ctx.clone())
+            .connect(input.clone())
+            .mode(DeliveryMode::Block)
+            .build()
+            .expect("client");
+        assert!(wait_for(WAIT, || client.is_wanted("big.event")));
+        let padding = "x".repeat(10 * 1000 * 1000);
+        for i in 0..40 {
+            client.emit("big.event", doc! { "i": i, "padding": &padding });
+        }
+        assert!(client.flush(WAIT), "the client did not send everything");
+        assert!(
+            wait_for(WAIT, || last_counter(&read_log(), "in.apps.received") == 40),
+            "{}",
+            read_log()
+        );
+        let after_events = vm_hwm(pid);
+
+        // Marks: 40,000 with 16 KB topics (refused as undecodable), 65,000
+        // on distinct valid topics of 255 bytes (tracked, within the caps).
+        let marker = ctx.socket(zmq::XPUB).expect("xpub");
+        marker.set_sndhwm(0).expect("sndhwm");
+        marker.set_linger(0).expect("linger");
+        marker
+            .connect(&input)
+            .expect("connect");
+        marker
+            .set_rcvtimeo(i32::try_from(WAIT.as_millis()).expect("ms"))
+            .expect("rcvtimeo");
+        marker.recv_bytes(0).expect("the router's subscription");
+        let mark = Header {
+            publisher: 99,
+            sequence: 1,
+        }
+        .encode_mark();
+        let long = vec![b'm'; 16 * 1024];
+        for _ in 0..40_000 {
+            marker
+                .send_multipart([&long[..], &mark[..], &[][..]], 0)
+                .expect("send");
+        }
+        let stem = "m".repeat(249);
+        for i in 0..65_000 {
+            let topic = format!("{stem}{i:06}");
+            marker
+                .send_multipart([topic.as_bytes(), &mark[..], &[][..]], 0)
+                .expect("send");
+        }
+        assert!(
+            wait_for(WAIT, || {
+                let log = read_log();
+                last_counter(&log, "in.apps.undecodable") == 40_000
+                    && last_counter(&log, "in.apps.marks") >= 65_000
+            }),
+            "{}",
+            read_log()
+        );
+        let peak = vm_hwm(pid);
+        let bound = documented_bound();
+        eprintln!(
+            "router peak RSS: {} MiB after the 10 MB events, {} MiB after the marks; documented bound {} MiB",
+            after_events / MIB,
+            peak / MIB,
+            bound / MIB
+        );
+        assert!(
+            peak < bound,
+            "peak RSS {} MiB over the bound {} MiB",
+            peak / MIB,
+            bound / MIB
+        );
+        drop(router);
+    });
+}
