@@ -157,7 +157,10 @@ fn post(addr: SocketAddr, body: &str) {
 /// Event types in the JSON-lines file, counted.
 fn types_in(file: &Path) -> BTreeMap<String, usize> {
     let mut types = BTreeMap::new();
-    for line in std::fs::read_to_string(file).unwrap_or_default().lines() {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    // A line still being written (no `\n` yet) is left for the next look.
+    let complete = &text[..text.rfind('\n').map_or(0, |i| i + 1)];
+    for line in complete.lines() {
         let value: serde_json::Value = serde_json::from_str(line).expect("a JSON line");
         let t = value["type"].as_str().expect("type").to_owned();
         *types.entry(t).or_default() += 1;
