@@ -31,9 +31,46 @@ step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
 step "library crates without their default features"
-cargo check --quiet -p eventstorm-core --no-default-features
-cargo check --quiet -p eventstorm-core --no-default-features --features transport
-cargo check --quiet -p eventstorm-sink --no-default-features
+for crate in eventstorm-core eventstorm-source eventstorm-router eventstorm-sink; do
+  cargo clippy --quiet -p "$crate" --no-default-features -- -D warnings
+done
+cargo clippy --quiet -p eventstorm-core --no-default-features --features transport -- -D warnings
+
+step "a library user builds none of the binaries' dependencies (feature cli)"
+for crate in eventstorm-source eventstorm-router eventstorm-sink; do
+  if cargo tree --quiet -p "$crate" -e normal,build --prefix none \
+       | grep -E '^(clap|signal-hook|tracing-subscriber) '; then
+    echo "$crate: the crates above are built for library users; make them optional behind the cli feature" >&2
+    exit 1
+  fi
+done
+
+step "rust-version: nothing in Cargo.lock needs a newer Rust"
+# Newer std APIs in our own code are caught by clippy (incompatible_msrv).
+msrv_check=$(cat <<'PY'
+import json, sys
+
+def version(text):
+    parts = [int(part) for part in text.split(".")]
+    return tuple(parts + [0] * (3 - len(parts)))
+
+meta = json.load(sys.stdin)
+members = set(meta["workspace_members"])
+pinned = {p["rust_version"] for p in meta["packages"] if p["id"] in members}
+if len(pinned) != 1 or None in pinned:
+    sys.exit(f"workspace members must inherit one rust-version, found {sorted(map(str, pinned))}")
+msrv = pinned.pop()
+newer = [
+    f"{p['name']} {p['version']} needs Rust {p['rust_version']}"
+    for p in meta["packages"]
+    if p["rust_version"] and version(p["rust_version"]) > version(msrv)
+]
+if newer:
+    sys.exit(f"rust-version is {msrv}, but in Cargo.lock:\n  " + "\n  ".join(newer))
+print(f"rust-version {msrv}: all {len(meta['packages'])} packages in Cargo.lock accept it")
+PY
+)
+cargo metadata --format-version 1 --locked --all-features | python3 -c "$msrv_check"
 
 # Test servers: each script prints VAR=value lines for the tests to read.
 for service in mongo cql python; do

@@ -75,12 +75,15 @@ impl RefusedHandler for crossbeam_channel::Sender<RefusedEvent> {
     }
 }
 
-/// Where a sink sends refused events: the handler, if any.
+/// Where a sink sends refused events: the handler, if any. Only the
+/// database sinks refuse events.
+#[cfg(any(feature = "mongodb", feature = "cql"))]
 #[derive(Default)]
 pub(crate) struct Refusals {
     handler: Option<Box<dyn RefusedHandler>>,
 }
 
+#[cfg(any(feature = "mongodb", feature = "cql"))]
 impl std::fmt::Debug for Refusals {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Refusals")
@@ -89,6 +92,7 @@ impl std::fmt::Debug for Refusals {
     }
 }
 
+#[cfg(any(feature = "mongodb", feature = "cql"))]
 impl Refusals {
     /// Sets the handler.
     pub(crate) fn set(&mut self, handler: Box<dyn RefusedHandler>) {
