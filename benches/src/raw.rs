@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use eventstorm_core::transport::set_xpub_nodrop;
 use eventstorm_core::{Header, wire};
-use eventstorm_source::set_xpub_nodrop;
 
 /// A transport to measure over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

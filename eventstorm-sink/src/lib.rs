@@ -52,3 +52,9 @@ pub use zmq;
 eventstorm_core::assert_send_sync!(SinkHandle);
 eventstorm_core::assert_send!(Subscriber);
 eventstorm_core::assert_not_sync!(Subscriber);
+
+/// The README's Rust snippets, compiled and run as doctests (this crate's
+/// dependencies and dev-dependencies cover every crate they use).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

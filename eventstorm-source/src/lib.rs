@@ -44,7 +44,7 @@ pub use client::{Client, ClientBuilder, ClientConfig, Timer};
 pub use config::{DeliveryMode, PublisherConfig};
 pub use error::{Error, Result, ThreadError, TransportError};
 pub use publisher::Subscriptions;
-pub use publisher::{Publisher, PublisherCounters, SendOutcome, set_xpub_nodrop};
+pub use publisher::{Publisher, PublisherCounters, SendOutcome};
 pub use runner::{SourceHandle, SourceRunner};
 
 // The threading rules (ARCHITECTURE.md): a `Client` may be shared between

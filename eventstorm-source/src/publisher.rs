@@ -10,7 +10,7 @@ use eventstorm_core::{Event, RawEvent, Stats};
 use crate::config::{DeliveryMode, PublisherConfig};
 use crate::error::Result;
 
-pub use eventstorm_core::transport::{Subscriptions, set_xpub_nodrop};
+pub use eventstorm_core::transport::Subscriptions;
 
 /// The publisher's counters, shared with other threads through
 /// [`Publisher::counters`] (the transport layer's publishing counters).

@@ -10,6 +10,7 @@ use crate::event::{Event, RawEvent, RawEventRef};
 
 /// A field's value as a condition sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub enum FieldValue<'a> {
     /// A string.
     Str(&'a str),

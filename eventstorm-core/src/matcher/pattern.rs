@@ -4,6 +4,7 @@ use std::fmt;
 
 /// A pattern over event types.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TypePattern {
     /// `*`: every type.
     Any,

@@ -215,7 +215,9 @@ impl PubSocket {
     }
 
     /// The socket, for polling it ([`zmq::Socket::as_poll_item`]): it is
-    /// readable when subscription messages are waiting.
+    /// readable when subscription messages are waiting. For the router's
+    /// poll loop; not part of the public API.
+    #[doc(hidden)]
     pub fn socket(&self) -> &zmq::Socket {
         &self.socket
     }
@@ -236,11 +238,10 @@ impl PubSocket {
     /// [`TrySend::Full`] when the first frame found a full queue (EAGAIN:
     /// with `zmq::DONTWAIT`, or once the send timeout ran out): nothing was
     /// sent, numbered or counted, the body is given back, and the caller
-    /// decides (wait and retry, queue it elsewhere, or
-    /// [`count_dropped`](Self::count_dropped)). The sequence number is taken
-    /// only once the first frame is accepted, after which libzmq takes the
-    /// whole message. A socket error loses the event and is counted as a
-    /// `send_errors`.
+    /// decides (wait and retry, queue it elsewhere, or count it as dropped).
+    /// The sequence number is taken only once the first frame is accepted,
+    /// after which libzmq takes the whole message. A socket error loses the
+    /// event and is counted as a `send_errors`.
     ///
     /// `body` is moved (a received [`zmq::Message`]: no copy) or copied (a
     /// slice).
@@ -280,14 +281,18 @@ impl PubSocket {
     }
 
     /// Counts an event of this type as dropped at a full queue. It still
-    /// takes its sequence number, so that subscribers count the gap.
+    /// takes its sequence number, so that subscribers count the gap. For
+    /// the crates' own publishers; not part of the public API.
+    #[doc(hidden)]
     pub fn count_dropped(&mut self, topic: &[u8]) {
         self.stamper.next(topic);
         self.counters.dropped_hwm.inc();
     }
 
     /// Counts an event that could not be sent because of a socket error
-    /// reported elsewhere (reading subscriptions failed, for example).
+    /// reported elsewhere (reading subscriptions failed, for example). For
+    /// the crates' own publishers; not part of the public API.
+    #[doc(hidden)]
     pub fn count_send_error(&mut self) {
         self.counters.send_errors.inc();
     }

@@ -156,7 +156,9 @@ impl SubSocket {
         self.counters.snapshot(&self.name)
     }
 
-    /// The socket, for polling it ([`zmq::Socket::as_poll_item`]).
+    /// The socket, for polling it ([`zmq::Socket::as_poll_item`]). For the
+    /// router's poll loop and monitor; not part of the public API.
+    #[doc(hidden)]
     pub fn socket(&self) -> &zmq::Socket {
         &self.socket
     }

@@ -179,7 +179,8 @@ impl DeadLetters {
         self.handler.is_some()
     }
 
-    /// Hands one event over.
+    /// Hands one event over (the CQL sink collects them on its runtime).
+    #[cfg(feature = "cql")]
     pub(crate) fn hand_over(&mut self, letter: DeadLetter) {
         if let Some(handler) = &mut self.handler {
             handler.dead_letter(letter);

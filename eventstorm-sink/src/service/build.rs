@@ -91,6 +91,7 @@ pub fn build_sink(entry: &SinkEntry) -> Result<BuiltSink> {
     Ok(BuiltSink { sink, dead_letters })
 }
 
+#[cfg(any(feature = "mongodb", feature = "cql"))]
 fn sink_error(name: &str, e: impl std::fmt::Display) -> Error {
     Error::config(format!("sinks.{name}"), e.to_string())
 }

@@ -19,6 +19,7 @@
 
 mod build;
 mod config;
+#[cfg(feature = "cql")]
 mod deferred;
 mod replay;
 
