@@ -1,10 +1,12 @@
-//! cargo run --release -p eventstorm-benches --bin sink_bench -- mongo|cql [--quick] [--events N]
+//! cargo run --release -p eventstorm-benches --bin sink_bench -- mongo|cql|file [--quick] [--events N]
 //!
 //! A database sink against a plain driver loop, same driver, batch size (or
 //! concurrency) and server, in one run: `mongo` compares `MongoSink` with an
 //! `insert_many` loop of `RawDocumentBuf`s (mongodb crate); `cql` compares
 //! `CqlSink` with a loop of prepared inserts, as many in flight as the sink
-//! allows (scylla crate). Runs alternate (sink, plain, sink, plain, ...) and
+//! allows (scylla crate); `file` compares the JSON-lines `JsonLinesFileSink`
+//! (batches of 1000) with a loop that renders the same lines with the bson
+//! crate and serde_json into a buffered file. Runs alternate (sink, plain, sink, plain, ...) and
 //! the medians are compared, so the noise of a shared machine does not
 //! favour one side. The server is `EVENTSTORM_MONGODB_URI` /
 //! `EVENTSTORM_CQL_URI`, or the test server `scripts/services/*.sh start`
@@ -13,6 +15,7 @@
 //! `ratio=X` (sink ÷ plain loop).
 
 mod cql;
+mod file;
 mod mongo;
 mod service;
 
@@ -47,7 +50,7 @@ fn run(args: &[String]) -> Res<()> {
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "mongo" | "cql" => target = Some(arg.clone()),
+            "mongo" | "cql" | "file" => target = Some(arg.clone()),
             "--quick" => quick = true,
             "--events" => {
                 events = Some(
@@ -58,13 +61,18 @@ fn run(args: &[String]) -> Res<()> {
             }
             other => {
                 return Err(format!(
-                    "unknown argument {other:?} (expected mongo|cql [--quick] [--events N])"
+                    "unknown argument {other:?} (expected mongo|cql|file [--quick] [--events N])"
                 ));
             }
         }
     }
-    let target = target.ok_or("say which: sink_bench mongo | sink_bench cql")?;
+    let target = target.ok_or("say which: sink_bench mongo | cql | file")?;
     let rounds = if quick { 2 } else { 5 };
+    if target == "file" {
+        let (sink, plain, _dir) = file::sides()?;
+        let n = if quick { 20_000 } else { 200_000 };
+        return compare(sink, plain, events.unwrap_or(n), rounds);
+    }
     // Dropped last: the server outlives both sides.
     let service;
     let ((sink, plain), n) = match target.as_str() {
