@@ -128,9 +128,7 @@ hwm = {OUT_HWM}
         stuck.set_rcvhwm(1).expect("rcvhwm");
         stuck.set_linger(0).expect("linger");
         stuck.set_subscribe(b"").expect("subscribe");
-        stuck
-            .connect(&output)
-            .expect("connect");
+        stuck.connect(&output).expect("connect");
 
         // 40 events of 10 MB.
         let client = Client::builder()
@@ -157,9 +155,7 @@ hwm = {OUT_HWM}
         let marker = ctx.socket(zmq::XPUB).expect("xpub");
         marker.set_sndhwm(0).expect("sndhwm");
         marker.set_linger(0).expect("linger");
-        marker
-            .connect(&input)
-            .expect("connect");
+        marker.connect(&input).expect("connect");
         marker
             .set_rcvtimeo(i32::try_from(WAIT.as_millis()).expect("ms"))
             .expect("rcvtimeo");

@@ -75,9 +75,7 @@ fn a_stalled_block_output_is_reported_and_shutdown_is_bounded() {
         stuck.set_rcvhwm(1).expect("rcvhwm");
         stuck.set_linger(0).expect("linger");
         stuck.set_subscribe(b"").expect("subscribe");
-        stuck
-            .connect(&billing)
-            .expect("connect");
+        stuck.connect(&billing).expect("connect");
         let client = Client::builder()
             .context(ctx.clone())
             .connect(apps.clone())

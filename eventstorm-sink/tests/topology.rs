@@ -286,13 +286,16 @@ fn sources_router_and_sinks_from_the_shipped_configs_lose_nothing() {
         // the MongoDB sink's subscriber joined the router's output reached
         // the file only, and that sink counts it as `missed_at_join`.)
         let mut last = None;
-        assert!(holds_within(WAIT, || {
-            std::thread::sleep(Duration::from_millis(300));
-            let now = (types_in(&file), mongo_counts(&uri, &database));
-            let same = last.as_ref() == Some(&now);
-            last = Some(now);
-            same
-        }), "the probes never settled: {last:?}");
+        assert!(
+            holds_within(WAIT, || {
+                std::thread::sleep(Duration::from_millis(300));
+                let now = (types_in(&file), mongo_counts(&uri, &database));
+                let same = last.as_ref() == Some(&now);
+                last = Some(now);
+                same
+            }),
+            "the probes never settled: {last:?}"
+        );
         let (before, before_db) = last.expect("a snapshot");
 
         // The load: EACH lines of each kind.
