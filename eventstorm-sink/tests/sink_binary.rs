@@ -40,22 +40,8 @@ fn stderr(out: &Output) -> String {
 
 /// Sends SIGTERM and waits for the exit code.
 fn terminate(child: &mut Child) -> Option<i32> {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status.code();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "eventstorm-sink did not exit after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    eventstorm_test_support::sigterm(child);
+    eventstorm_test_support::wait_exit(child, WAIT).code()
 }
 
 #[test]

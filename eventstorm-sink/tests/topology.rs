@@ -11,7 +11,7 @@ use std::io::Write as _;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use eventstorm_test_support::{holds_within, mongodb_uri, with_timeout};
 
@@ -48,7 +48,6 @@ fn config(name: &str) -> PathBuf {
 
 /// A process of the topology, its log in a file.
 struct Proc {
-    name: &'static str,
     child: Child,
     log: PathBuf,
 }
@@ -74,7 +73,7 @@ impl Proc {
         let child = command
             .spawn()
             .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        Proc { name, child, log }
+        Proc { child, log }
     }
 
     fn log(&self) -> String {
@@ -83,24 +82,8 @@ impl Proc {
 
     /// SIGTERM, then the exit code.
     fn stop(&mut self) -> Option<i32> {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status.code();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} did not exit after SIGTERM:\n{}",
-                self.name,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        eventstorm_test_support::sigterm(&self.child);
+        eventstorm_test_support::wait_exit(&mut self.child, WAIT).code()
     }
 }
 
