@@ -9,7 +9,7 @@ use bson::Bson;
 use eventstorm_core::{EventSink, RawEvent};
 use eventstorm_sink::sinks::{FileSinkConfig, JsonLinesFileSink};
 
-use crate::{Res, Side};
+use crate::{Pair, Res, Side};
 
 /// Events per `write`, as the sink runtime batches by default.
 const BATCH: usize = 1000;
@@ -24,12 +24,11 @@ impl Drop for Dir {
 }
 
 /// Both sides, writing into a directory under the system's temporary one.
-pub(crate) fn sides() -> Res<(Box<dyn Side>, Box<dyn Side>, Dir)> {
+pub(crate) fn sides() -> Res<(Pair, Dir)> {
     let dir = std::env::temp_dir().join(format!("eventstorm_file_bench_{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     Ok((
-        Box::new(Sink(dir.clone())),
-        Box::new(Plain(dir.clone())),
+        (Box::new(Sink(dir.clone())), Box::new(Plain(dir.clone()))),
         Dir(dir),
     ))
 }

@@ -29,6 +29,9 @@ use service::Service;
 /// Any error, as text.
 type Res<T> = Result<T, String>;
 
+/// The two sides of a comparison: the sink, then the plain loop.
+type Pair = (Box<dyn Side>, Box<dyn Side>);
+
 /// One side of the comparison, run once over `events`; returns the time taken.
 trait Side {
     fn name(&self) -> &'static str;
@@ -69,7 +72,7 @@ fn run(args: &[String]) -> Res<()> {
     let target = target.ok_or("say which: sink_bench mongo | cql | file")?;
     let rounds = if quick { 2 } else { 5 };
     if target == "file" {
-        let (sink, plain, _dir) = file::sides()?;
+        let ((sink, plain), _dir) = file::sides()?;
         let n = if quick { 20_000 } else { 200_000 };
         return compare(sink, plain, events.unwrap_or(n), rounds);
     }
