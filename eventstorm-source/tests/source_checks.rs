@@ -141,7 +141,7 @@ fn check_reports_bad_settings_and_accepts_good_ones() {
     let (code, stdout, stderr) = output(&["--check", "--config", example]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
-        stdout.contains("configuration OK (4 source(s))"),
+        stdout.contains("configuration OK (5 source(s))"),
         "{stdout}"
     );
     let (code, _, stderr) = output(&[
