@@ -143,14 +143,7 @@ impl RawSubSocket {
 
     /// Waits up to `timeout` for a message to be readable.
     pub fn wait(&self, timeout: Duration) -> Result<bool> {
-        let ms = i64::try_from(timeout.as_millis())
-            .unwrap_or(i64::MAX)
-            .max(1);
-        match self.socket.poll(zmq::POLLIN, ms) {
-            Ok(n) => Ok(n > 0),
-            Err(zmq::Error::EINTR) => Ok(false),
-            Err(e) => Err(TransportError::socket("polling", e)),
-        }
+        super::receive::wait_readable(&self.socket, timeout)
     }
 
     /// Receives one message without waiting; `None` when none is queued.

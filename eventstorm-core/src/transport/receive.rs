@@ -190,14 +190,7 @@ impl SubSocket {
 
     /// Waits up to `timeout` for a message to be readable.
     pub fn wait(&self, timeout: Duration) -> Result<bool> {
-        let ms = i64::try_from(timeout.as_millis())
-            .unwrap_or(i64::MAX)
-            .max(1);
-        match self.socket.poll(zmq::POLLIN, ms) {
-            Ok(n) => Ok(n > 0),
-            Err(zmq::Error::EINTR) => Ok(false),
-            Err(e) => Err(TransportError::socket("polling", e)),
-        }
+        wait_readable(&self.socket, timeout)
     }
 
     /// Receives one message without waiting, and decodes, accounts for and
@@ -320,5 +313,18 @@ fn undecodable(
         warnings.suppressed = 0;
     } else {
         warnings.suppressed += 1;
+    }
+}
+
+/// Waits up to `timeout` (at least 1 ms) for `socket` to be readable; an
+/// interrupted wait is "not yet".
+pub(super) fn wait_readable(socket: &zmq::Socket, timeout: Duration) -> Result<bool> {
+    let ms = i64::try_from(timeout.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1);
+    match socket.poll(zmq::POLLIN, ms) {
+        Ok(n) => Ok(n > 0),
+        Err(zmq::Error::EINTR) => Ok(false),
+        Err(e) => Err(TransportError::socket("polling", e)),
     }
 }
