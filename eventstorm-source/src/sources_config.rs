@@ -24,7 +24,7 @@
 //! "#, "sources.toml")?;
 //! assert_eq!(config.tail.len(), 1);
 //! assert_eq!(config.syslog[0].parser, "syslog");
-//! assert_eq!(config.zmq[0].socket.connect, ["tcp://127.0.0.1:5560"]);
+//! assert_eq!(config.zmq[0].socket.endpoint.connect, ["tcp://127.0.0.1:5560"]);
 //!
 //! // Unknown keys are errors that name the file, the line and the key.
 //! let err = SourcesConfig::from_toml("[publisher]\nconect = []\n", "sources.toml").unwrap_err();

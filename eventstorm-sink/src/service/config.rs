@@ -34,8 +34,9 @@ use crate::sinks::{FileSinkConfig, StdoutFormat};
 /// "#, "sinks.toml")?;
 /// assert_eq!(config.sinks[0].kind, SinkKind::File);
 ///
-/// let err = SinksConfig::from_toml_str("[[sinks]]\nname = \"a\"\ntype = \"fil\"\n", "sinks.toml").unwrap_err();
-/// assert_eq!((err.line, err.key.as_deref()), (Some(3), Some("sinks[0].type")));
+/// let text = "[[sinks]]\nname = \"a\"\ntype = \"null\"\nconect = []\n";
+/// let err = SinksConfig::from_toml_str(text, "sinks.toml").unwrap_err();
+/// assert_eq!((err.line, err.key.as_deref()), (Some(4), Some("sinks[0].conect")));
 /// # Ok::<(), eventstorm_core::config::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
