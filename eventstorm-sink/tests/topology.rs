@@ -223,15 +223,18 @@ fn sources_router_and_sinks_from_the_shipped_configs_lose_nothing() {
         // (through the router), a source drops what nobody wants: probe
         // each way in until a probe arrives in the file.
         let file = d.join("data/events.jsonl");
+        // Timestamps of today: the MongoDB sink's `retention_days = 30` is
+        // a TTL on the event's own time, so older events would be deleted
+        // by the server's TTL pass while the test counts them.
+        let (nginx_time, syslog_time) = now_in_log_formats();
         let nginx_line = |i: usize| {
             format!(
-                "10.0.0.{} - - [01/Mar/2026:09:00:02 +0000] \"GET /p/{i} HTTP/1.1\" 200 12 \"-\" \"t\"\n",
+                "10.0.0.{} - - [{nginx_time}] \"GET /p/{i} HTTP/1.1\" 200 12 \"-\" \"t\"\n",
                 i % 250
             )
         };
-        let syslog_line = |i: usize, what: &str| {
-            format!("<14>1 2026-03-01T09:00:02.000Z web-1 app 42 - - {what} {i}\n")
-        };
+        let syslog_line =
+            |i: usize, what: &str| format!("<14>1 {syslog_time} web-1 app 42 - - {what} {i}\n");
         let mut probe = 0;
         assert!(
             holds_within(WAIT, || {
@@ -334,9 +337,14 @@ fn sources_router_and_sinks_from_the_shipped_configs_lose_nothing() {
             ("events_nginx", "nginx.access"),
             ("events_syslog", "syslog.user"),
         ] {
-            let added = collections.get(collection).copied().unwrap_or(0)
-                - before_db.get(collection).copied().unwrap_or(0);
-            assert_eq!(added, EACH as u64, "{collection} ({t}): {collections:?}");
+            let added = collections.get(collection).copied().unwrap_or(0) as i64
+                - before_db.get(collection).copied().unwrap_or(0) as i64;
+            assert_eq!(
+                added,
+                EACH as i64,
+                "{collection} ({t}): {collections:?}, before the load: {before_db:?}\n{}",
+                sinks.log()
+            );
         }
         let in_db: u64 = collections.values().sum();
 
@@ -348,12 +356,21 @@ fn sources_router_and_sinks_from_the_shipped_configs_lose_nothing() {
             .map(|l| counters(l, "final publisher:")["sent"])
             .sum();
         let router_line = counters(&router.log(), "site-router:");
+        // A probe published before the router's subscription reached that
+        // source (the connection is made in the background) was sent to
+        // nobody: the router counts it as `missed_at_join`. Of the load,
+        // nothing is missing.
+        let router_log = router.log();
         assert_eq!(
-            router_line["in.apps.received"], sent,
-            "router received what the sources sent"
+            router_line["in.apps.received"] + router_line["in.apps.missed_at_join"],
+            sent,
+            "router received what the sources sent\n{sources_log}\n{router_log}"
         );
-        assert_eq!(router_line["in.apps.lost"], 0);
-        assert_eq!(router_line["in.apps.missed_at_join"], 0);
+        assert_eq!(router_line["in.apps.lost"], 0, "{router_log}");
+        assert!(
+            router_line["in.apps.missed_at_join"] <= 3 * probe as u64,
+            "only probes are missed: {router_log}"
+        );
         let sinks_log = sinks.log();
         for (sink, stored) in [("archive", in_file as u64), ("mongo", in_db)] {
             let c = counters(&sinks_log, &format!("final site-sinks/{sink}:"));
@@ -367,11 +384,36 @@ fn sources_router_and_sinks_from_the_shipped_configs_lose_nothing() {
             assert_eq!(c["dropped_sink"], 0, "{sink}");
             assert_eq!(
                 c["written"], stored,
-                "{sink}: what it counts as written is stored: {c:?}"
+                "{sink}: what it counts as written is stored: {c:?}\nfile: {types:?}\ndatabase: {collections:?}\n{sinks_log}"
             );
         }
         drop_database(&uri, &database);
     });
+}
+
+/// The current time as nginx's `$time_local` (`06/Dec/2026:06:55:52 +0000`)
+/// and as an RFC 5424 timestamp (`2026-12-06T06:55:52Z`).
+fn now_in_log_formats() -> (String, String) {
+    let rfc3339 = bson::DateTime::now()
+        .try_to_rfc3339_string()
+        .expect("a time of this century");
+    // `YYYY-MM-DDTHH:MM:SS[.fff]Z`
+    let (date, time) = rfc3339.split_once('T').expect("T");
+    let time = &time[..8];
+    let mut parts = date.split('-');
+    let (year, month, day) = (
+        parts.next().expect("year"),
+        parts.next().expect("month"),
+        parts.next().expect("day"),
+    );
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = MONTHS[month.parse::<usize>().expect("month") - 1];
+    (
+        format!("{day}/{month}/{year}:{time} +0000"),
+        format!("{date}T{time}Z"),
+    )
 }
 
 /// Runs `f` on `database` with a driver of its own.
