@@ -59,6 +59,54 @@ impl Receiver {
         self.socket.endpoints()[0].clone()
     }
 
+    /// Lets the socket do its work (a bound socket attaches a new
+    /// connection, and so sends its subscription, only when it is used)
+    /// until `condition` holds; fails after `limit`. Nothing must be sent
+    /// to it meanwhile: an event arriving now would fail the test.
+    pub fn serve_until(&mut self, limit: Duration, mut condition: impl FnMut() -> bool) {
+        let deadline = Instant::now() + limit;
+        while !condition() {
+            assert!(
+                Instant::now() < deadline,
+                "the condition did not hold within {limit:?}"
+            );
+            if self.socket.wait(Duration::from_millis(10)).expect("wait") {
+                assert!(
+                    self.socket.try_recv().expect("receive").is_none(),
+                    "unexpected message"
+                );
+            }
+        }
+    }
+
+    /// Receives until `done(events received so far)` holds, or `limit`
+    /// passes (a hang detector); returns the events and the counters.
+    pub fn receive_until(
+        &mut self,
+        limit: Duration,
+        mut done: impl FnMut(usize) -> bool,
+    ) -> (Vec<Event>, Stats) {
+        let deadline = Instant::now() + limit;
+        let mut events = Vec::new();
+        while !done(events.len()) && Instant::now() < deadline {
+            self.receive_some(&mut events);
+        }
+        (events, self.socket.stats())
+    }
+
+    /// Waits a little for messages and receives what arrived.
+    fn receive_some(&mut self, events: &mut Vec<Event>) {
+        if self.socket.wait(Duration::from_millis(20)).expect("wait") {
+            while let Some(received) = self.socket.try_recv().expect("receive") {
+                match received {
+                    Received::Event(raw) => events.push(raw.to_event().expect("decode")),
+                    Received::Mark => {}
+                    Received::Undecodable => panic!("an undecodable message arrived"),
+                }
+            }
+        }
+    }
+
     /// Receives until `child` exited and `expected` events arrived, or
     /// `limit` passes (a hang detector); returns the events, the counters
     /// and the child's output.
@@ -78,15 +126,7 @@ impl Receiver {
             if exited && events.len() >= expected {
                 break;
             }
-            if self.socket.wait(Duration::from_millis(20)).expect("wait") {
-                while let Some(received) = self.socket.try_recv().expect("receive") {
-                    match received {
-                        Received::Event(raw) => events.push(raw.to_event().expect("decode")),
-                        Received::Mark => {}
-                        Received::Undecodable => panic!("an undecodable message arrived"),
-                    }
-                }
-            }
+            self.receive_some(&mut events);
         }
         if !exited {
             let _ = child.kill();
