@@ -173,6 +173,19 @@ const char *eventstorm_version(void);
 struct EventstormClient *eventstorm_client_new(const char *config_json);
 
 /**
+ * The client's endpoint number `index` (its `bind` endpoints, then its
+ * `connect` ones), with a `*` port resolved to the port bound: for
+ * example `tcp://127.0.0.1:41234` for `tcp://127.0.0.1:*`. NULL past the
+ * last endpoint or on an error. The string belongs to the client and
+ * stays valid until `eventstorm_client_free`, also after close.
+ *
+ * # Safety
+ *
+ * `client` is NULL or a client not yet freed.
+ */
+const char *eventstorm_client_endpoint(const struct EventstormClient *client, size_t index);
+
+/**
  * Waits until every event emitted so far was handed to the socket, or
  * `timeout_ms` milliseconds pass: `EVENTSTORM_STATUS_OK` or
  * `EVENTSTORM_STATUS_TIMEOUT`.

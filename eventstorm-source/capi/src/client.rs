@@ -1,7 +1,7 @@
 //! The client handle: creating, flushing, reading counters, closing and
 //! freeing.
 
-use std::ffi::c_char;
+use std::ffi::{CString, c_char};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
@@ -19,6 +19,9 @@ use crate::status::{EventstormStatus, Failure, guard};
 /// memory: only `eventstorm_client_free` ends its life.
 pub struct EventstormClient {
     client: Client,
+    /// The publisher's endpoints, `*` ports resolved, for
+    /// `eventstorm_client_endpoint`.
+    endpoints: Vec<CString>,
     /// Whether the client is open. Calls that use the client hold the read
     /// lock for their duration; close takes the write lock, so it waits for
     /// the calls in progress and no call starts on a closed client.
@@ -159,10 +162,46 @@ pub unsafe extern "C" fn eventstorm_client_new(
                     format_args!("the client could not start: {e}"),
                 )
             })?;
+            // Endpoints are validated text without NUL; one with a NUL
+            // could not have been opened.
+            let endpoints = client
+                .endpoints()
+                .iter()
+                .filter_map(|e| CString::new(e.as_str()).ok())
+                .collect();
             Ok(Box::into_raw(Box::new(EventstormClient {
                 client,
+                endpoints,
                 open: RwLock::new(true),
             })))
+        },
+    )
+}
+
+/// The client's endpoint number `index` (its `bind` endpoints, then its
+/// `connect` ones), with a `*` port resolved to the port bound: for
+/// example `tcp://127.0.0.1:41234` for `tcp://127.0.0.1:*`. NULL past the
+/// last endpoint or on an error. The string belongs to the client and
+/// stays valid until `eventstorm_client_free`, also after close.
+///
+/// # Safety
+///
+/// `client` is NULL or a client not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn eventstorm_client_endpoint(
+    client: *const EventstormClient,
+    index: usize,
+) -> *const c_char {
+    guard(
+        "eventstorm_client_endpoint",
+        |_| std::ptr::null(),
+        || {
+            // SAFETY: the caller's promise, passed on.
+            let handle = unsafe { args::client(client) }?;
+            Ok(handle
+                .endpoints
+                .get(index)
+                .map_or(std::ptr::null(), |e| e.as_ptr()))
         },
     )
 }

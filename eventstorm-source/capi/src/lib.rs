@@ -49,7 +49,7 @@ mod status;
 pub use args::EVENTSTORM_SEVERITY_DEFAULT;
 pub use client::{
     EventstormClient, EventstormCounters, eventstorm_client_close, eventstorm_client_counters,
-    eventstorm_client_free, eventstorm_client_new, eventstorm_flush,
+    eventstorm_client_endpoint, eventstorm_client_free, eventstorm_client_new, eventstorm_flush,
 };
 pub use emit::{
     eventstorm_emit_bson, eventstorm_emit_json, eventstorm_gauge, eventstorm_incr, eventstorm_log,

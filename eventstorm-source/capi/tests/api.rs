@@ -99,6 +99,14 @@ fn hostile_arguments_are_errors_and_nothing_is_counted() {
         let ctx = zmq::Context::new();
         let mut receiver = Receiver::bind(&ctx);
         let client = client_for(&mut receiver);
+        // SAFETY: a live client; the endpoint is copied at once.
+        let endpoint = unsafe { CStr::from_ptr(eventstorm_client_endpoint(client, 0)) };
+        assert_eq!(endpoint.to_str().ok(), Some(receiver.endpoint().as_str()));
+        // SAFETY: a live client, and NULL.
+        unsafe {
+            assert!(eventstorm_client_endpoint(client, 1).is_null());
+            assert!(eventstorm_client_endpoint(std::ptr::null(), 0).is_null());
+        }
         let t = c("order.placed");
         let null = std::ptr::null::<c_char>();
         // SAFETY (every call below): `client` is live; the other pointers
