@@ -25,9 +25,10 @@ use std::time::{Duration, Instant};
 
 use bson::{Bson, Document};
 use eventstorm::{
-    EventstormClient, EventstormCounters, EventstormStatus, eventstorm_client_counters,
-    eventstorm_client_endpoint, eventstorm_client_free, eventstorm_client_new,
-    eventstorm_emit_bson, eventstorm_emit_json, eventstorm_flush, eventstorm_last_error,
+    EventstormClient, EventstormCounters, EventstormStatus, eventstorm_client_close,
+    eventstorm_client_counters, eventstorm_client_endpoint, eventstorm_client_free,
+    eventstorm_client_new, eventstorm_emit_bson, eventstorm_emit_json, eventstorm_flush,
+    eventstorm_last_error,
 };
 use eventstorm_benches::raw::RawSubscriber;
 use eventstorm_benches::stats::median;
@@ -165,22 +166,38 @@ impl Emitter {
         }
     }
 
-    /// Bytes of an event body frame: the whole encoded event.
-    fn event_bytes(&self) -> u64 {
-        let (bytes, sent) = match self {
+    /// The size of the events sent (their body frame is the whole encoded
+    /// event), and how many the publisher dropped (a subscriber's queue
+    /// full: counted, as drop mode does).
+    fn sent_and_dropped(&self) -> (u64, u64) {
+        let (bytes, sent, dropped) = match self {
             Emitter::Rust(client) => {
                 let stats = client.stats();
+                let get = |name| stats.get(name).unwrap_or(0);
                 (
-                    stats.get("bytes").unwrap_or(0),
-                    stats.get("sent").unwrap_or(0),
+                    get("bytes"),
+                    get("sent"),
+                    get("dropped_hwm") + get("dropped_queue_full"),
                 )
             }
             Emitter::C(client) => {
                 let c = counters(*client);
-                (c.bytes, c.sent)
+                (c.bytes, c.sent, c.dropped_hwm + c.dropped_queue_full)
             }
         };
-        bytes / sent.max(1)
+        (bytes / sent.max(1), dropped)
+    }
+
+    /// Closes the publisher (everything sent, the counters final); the
+    /// handle stays readable.
+    fn close_publisher(&self) {
+        match self {
+            Emitter::Rust(client) => client.close(),
+            // SAFETY: a live client.
+            Emitter::C(client) => {
+                let _ = unsafe { eventstorm_client_close(*client) };
+            }
+        }
     }
 
     fn close(self) {
@@ -236,7 +253,8 @@ fn measure(kind: Kind, body: &Body, duration: Duration) -> Res<(f64, u64)> {
                 return Err("the client's publisher thread did not catch up".to_string());
             }
         }
-        let event_bytes = emitter.event_bytes();
+        emitter.close_publisher();
+        let (event_bytes, dropped) = emitter.sent_and_dropped();
         emitter.close();
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let received = counter
@@ -244,9 +262,10 @@ fn measure(kind: Kind, body: &Body, duration: Duration) -> Res<(f64, u64)> {
             .map_err(|_| "the subscriber panicked".to_string())?
             .map_err(|e| e.to_string())?
             .0;
-        if refused > 0 || received != calls {
+        // Every event is accounted for: received, or dropped and counted.
+        if refused > 0 || received + dropped != calls {
             return Err(format!(
-                "{}: {calls} calls, {refused} not accepted, {received} received",
+                "{}: {calls} calls, {refused} not accepted, {received} received, {dropped} dropped",
                 kind.name()
             ));
         }
