@@ -13,20 +13,24 @@ use eventstorm_core::transport::{ReceiveConfig, ReceiveKind, Received, SubSocket
 use eventstorm_core::{Event, Stats};
 
 /// The directory holding `libeventstorm.so` (and `.a`): cargo builds every
-/// crate type of the library next to the tests' `deps/` directory.
+/// crate type of the library into `target/<profile>/deps`, next to the
+/// tests, and copies them up to `target/<profile>` only when the library
+/// itself is built (`cargo build`), so the tests' own directory comes first.
 pub fn library_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("the test's path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .to_path_buf();
-    assert!(
-        dir.join("libeventstorm.so").exists(),
-        "libeventstorm.so is not in {}: cargo builds it with the tests",
-        dir.display()
-    );
-    dir
+    let deps = exe.parent().expect("target/<profile>/deps");
+    let candidates = [Some(deps), deps.parent()];
+    let found = candidates
+        .iter()
+        .flatten()
+        .find(|dir| dir.join("libeventstorm.so").exists() && dir.join("libeventstorm.a").exists());
+    match found {
+        Some(dir) => dir.to_path_buf(),
+        None => panic!(
+            "libeventstorm.so and libeventstorm.a are not in {}: cargo builds them with the tests",
+            deps.display()
+        ),
+    }
 }
 
 /// The directory of `eventstorm.h`.
