@@ -216,3 +216,66 @@ fn serves_the_page_its_assets_and_clear_errors() {
         assert_eq!(dashboard.stop(), Some(0));
     });
 }
+
+#[test]
+fn check_accepts_the_shipped_config_and_names_what_is_wrong() {
+    with_timeout(LIMIT, || {
+        let run = |config: &std::path::Path| {
+            std::process::Command::new(BIN)
+                .arg("--check")
+                .arg("--config")
+                .arg(config)
+                .output()
+                .expect("run eventstorm-sink")
+        };
+        let out = run(&shipped_config());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sink = |name: &str, mount: &str| {
+            format!(
+                "[[sinks]]\nname = \"{name}\"\ntype = \"dashboard\"\nconnect = [\"tcp://127.0.0.1:5556\"]\n\
+                 [sinks.dashboard]\nmount = \"{mount}\"\n"
+            )
+        };
+        for (text, expected) in [
+            (
+                sink("a", "/"),
+                ":3:8: `sinks[0].type`: a `dashboard` sink serves its page on the process's HTTP listener: add an `[http]` table",
+            ),
+            (
+                format!(
+                    "[http]\nlisten = \"127.0.0.1:0\"\n{}{}",
+                    sink("a", "/"),
+                    sink("b", "/")
+                ),
+                "`sinks[1].dashboard.mount`: `/` is already where sink `a` serves its routes",
+            ),
+            (
+                format!("[http]\nlisten = \"127.0.0.1:0\"\n{}", sink("a", "ops")),
+                "`sinks[0].dashboard.mount`: expected a path that starts and ends with `/`",
+            ),
+            (
+                format!(
+                    "[http]\nlisten = \"127.0.0.1:0\"\nworkers = 0\n{}",
+                    sink("a", "/")
+                ),
+                "`http.workers`",
+            ),
+        ] {
+            let path = dir.path().join("bad.toml");
+            std::fs::write(&path, &text).expect("write");
+            let out = run(&path);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{text}\n{stderr}");
+            assert!(
+                stderr.contains(expected),
+                "{text}\nexpected {expected:?} in:\n{stderr}"
+            );
+        }
+    });
+}

@@ -27,13 +27,18 @@ pub(super) struct Clock {
 }
 
 impl Clock {
+    /// Seconds start on the wall clock's whole seconds, so that the
+    /// graphs' time axis reads `12:00:01`, not `12:00:01.37`.
     pub(super) fn new() -> Clock {
-        let start_unix = SystemTime::now()
+        let since_epoch = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
+            .unwrap_or_default();
+        let into_second = Duration::from_nanos(u64::from(since_epoch.subsec_nanos()));
         Clock {
-            start: Instant::now(),
-            start_unix,
+            start: Instant::now()
+                .checked_sub(into_second)
+                .unwrap_or_else(Instant::now),
+            start_unix: since_epoch.as_secs() as f64,
         }
     }
 

@@ -64,6 +64,22 @@ impl Ring {
     }
 }
 
+/// Longest series name kept: longer names (a tenant is any string an event
+/// carries) are cut to this many bytes, at a character boundary.
+pub(super) const MAX_NAME_BYTES: usize = 128;
+
+/// `name`, cut to [`MAX_NAME_BYTES`].
+fn bounded(name: &str) -> &str {
+    if name.len() <= MAX_NAME_BYTES {
+        return name;
+    }
+    let mut end = MAX_NAME_BYTES;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
+}
+
 /// One tracked name and its counts.
 #[derive(Debug)]
 pub(super) struct Series {
@@ -106,6 +122,7 @@ impl Keyed {
     /// Counts one event of `name` in the second at `slot`.
     #[inline]
     pub(super) fn add(&mut self, name: &str, slot: usize) {
+        let name = bounded(name);
         let cached = self.last.filter(|&id| {
             self.slots[id as usize]
                 .as_ref()
@@ -225,5 +242,17 @@ mod tests {
         keyed.add("c", 1);
         let names: Vec<&str> = keyed.series().map(|s| &*s.name).collect();
         assert_eq!(names, ["a", "c"]);
+    }
+
+    #[test]
+    fn long_names_are_cut_at_a_character_boundary() {
+        let mut keyed = Keyed::new(4, 2);
+        let long = "é".repeat(100);
+        keyed.add(&long, 0);
+        keyed.add(&format!("{long}x"), 0);
+        let series: Vec<_> = keyed.series().collect();
+        assert_eq!(series.len(), 1, "both cut to the same name");
+        assert_eq!(series[0].name.len(), MAX_NAME_BYTES);
+        assert_eq!(series[0].ring.total, 2);
     }
 }
