@@ -352,6 +352,66 @@ mod tests {
     use super::*;
     use eventstorm_core::Event;
 
+    fn events(types: &[(&str, usize)]) -> Vec<RawEvent> {
+        types
+            .iter()
+            .flat_map(|(t, n)| std::iter::repeat_n(*t, *n))
+            .map(|t| RawEvent::from_event(&Event::builder(t).build()).expect("event"))
+            .collect()
+    }
+
+    #[test]
+    fn the_top_series_are_drawn_and_the_rest_folded_into_other() {
+        let config = DashboardConfig {
+            top: 2,
+            window_secs: 60,
+            ..DashboardConfig::default()
+        };
+        let mut a = Aggregator::new(&config, Clock::new());
+        a.write(&events(&[("a.x.1", 5), ("b.y", 4), ("c.z", 2), ("d.w", 1)]));
+        let doc = a.to_json(true);
+        let names: Vec<_> = doc["by_type"]["series"]
+            .as_array()
+            .expect("series")
+            .iter()
+            .map(|s| {
+                (
+                    s["name"].as_str().unwrap_or_default().to_string(),
+                    s["total"].clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("a.x".into(), 5.into()),
+                ("b.y".into(), 4.into()),
+                ("other".into(), 3.into())
+            ]
+        );
+        assert_eq!(doc["by_type"]["series"][2]["folded"], 2);
+        assert_eq!(doc["totals"]["total"], 12);
+    }
+
+    #[test]
+    fn a_long_silence_empties_the_window_and_keeps_the_totals() {
+        let config = DashboardConfig {
+            window_secs: 60,
+            ..DashboardConfig::default()
+        };
+        let mut a = Aggregator::new(&config, Clock::new());
+        a.write(&events(&[("a.b", 3)]));
+        let start = a.current;
+        a.advance(start + 1);
+        assert_eq!(a.all.window_total, 3);
+        a.advance(start + 1_000_000);
+        assert_eq!((a.all.window_total, a.all.total), (0, 3));
+        assert_eq!(
+            a.to_json(true)["totals"]["points"].as_array().map(Vec::len),
+            Some(60)
+        );
+    }
+
     #[test]
     fn the_type_prefix_has_depth_segments() {
         assert_eq!(prefix("compute.instance.create.end", 2), "compute.instance");

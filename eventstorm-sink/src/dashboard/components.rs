@@ -309,6 +309,68 @@ mod tests {
         );
     }
 
+    fn stats_event(component: &str, received: u64) -> Vec<u8> {
+        let mut stats = eventstorm_core::Stats::new(component);
+        stats.push("received", received).push("lost", 1);
+        stats.to_event().to_bytes()
+    }
+
+    #[test]
+    fn silent_components_turn_stale_and_give_their_place_up() {
+        let mut table = Components::new(2, Duration::from_secs(30));
+        let t0 = Instant::now();
+        for (name, received) in [("a", 10), ("b", 20)] {
+            let bytes = stats_event(name, received);
+            table.record(RawEventRef::from_bytes(&bytes).expect("event"), t0);
+        }
+        // Full of live components: a third one is refused.
+        let c = stats_event("c", 5);
+        table.record(
+            RawEventRef::from_bytes(&c).expect("event"),
+            t0 + Duration::from_secs(1),
+        );
+        assert_eq!((table.len(), table.refused), (2, 1));
+        // `a` reports again with a rate; `b` stays silent past stale_after.
+        let later = t0 + Duration::from_secs(40);
+        let a = stats_event("a", 410);
+        table.record(
+            RawEventRef::from_bytes(&a).expect("event"),
+            t0 + Duration::from_secs(20),
+        );
+        let rows = table.to_json(later, false);
+        assert_eq!(rows[0]["name"], "a");
+        assert_eq!(rows[0]["received_per_sec"], 20.0);
+        assert_eq!(rows[0]["stale"], false);
+        assert_eq!(rows[1]["stale"], true);
+        // Now `c` takes the place of the stale `b`.
+        table.record(RawEventRef::from_bytes(&c).expect("event"), later);
+        let names: Vec<_> = table
+            .to_json(later, false)
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| r["name"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(names, ["a", "c"]);
+    }
+
+    #[test]
+    fn unreadable_stats_events_are_counted() {
+        let no_counters = eventstorm_core::Event::builder(eventstorm_core::STATS_TYPE)
+            .field("component", "x")
+            .build()
+            .to_bytes();
+        let long = stats_event(&"n".repeat(MAX_NAME_BYTES + 1), 1);
+        let mut table = Components::new(4, Duration::from_secs(30));
+        for bytes in [no_counters, long] {
+            table.record(
+                RawEventRef::from_bytes(&bytes).expect("event"),
+                Instant::now(),
+            );
+        }
+        assert_eq!((table.len(), table.unreadable), (0, 2));
+    }
+
     #[test]
     fn a_router_sums_its_inputs_and_outputs() {
         let c = counters(&[
