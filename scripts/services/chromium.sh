@@ -68,7 +68,13 @@ EOF
     local debs="$DIR/debs" list
     list="$(packages)"
     if [[ -z "$list" ]]; then
-        log "apt cannot resolve chromium (run apt-get update?)"
+        # A new machine may have no package lists yet.
+        log "apt cannot resolve chromium: running apt-get update"
+        apt-get update -qq >&2 || true
+        list="$(packages)"
+    fi
+    if [[ -z "$list" ]]; then
+        log "apt cannot resolve chromium (no package lists, or no chromium in them)"
         return 1
     fi
     rm -rf "$debs" "$TREE"
