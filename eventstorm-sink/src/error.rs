@@ -50,6 +50,11 @@ pub enum Error {
     #[cfg(feature = "service")]
     #[error(transparent)]
     ConfigFile(#[from] eventstorm_core::config::ConfigError),
+    /// The HTTP listener (`[http]`) could not start: its settings, its
+    /// address, or its threads.
+    #[cfg(feature = "service")]
+    #[error(transparent)]
+    Http(#[from] eventstorm_core::http::HttpError),
     /// An error from the core.
     #[error(transparent)]
     Core(#[from] eventstorm_core::Error),

@@ -8,7 +8,9 @@
 //!   subscriber thread → bounded channel → batching → sink, with graceful
 //!   shutdown and counters that account for every event;
 //! - [`sinks`]: stdout, JSON-lines file, null and channel sinks;
-//! - `mongo` (feature `mongodb`, on by default): the MongoDB sink.
+//! - `mongo` (feature `mongodb`, on by default): the MongoDB sink;
+//! - `dashboard` (feature `dashboard`): a live dashboard of rates and
+//!   losses, served over HTTP.
 //!
 //! ```no_run
 //! use eventstorm_sink::{RuntimeConfig, SinkRuntime, SubscriberConfig, sinks::StdoutSink};
@@ -21,6 +23,8 @@
 //! # Ok::<(), eventstorm_sink::Error>(())
 //! ```
 
+#[cfg(feature = "dashboard")]
+pub mod dashboard;
 mod dead_letter;
 mod error;
 mod runtime;

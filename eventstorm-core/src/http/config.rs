@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::HttpError;
 
@@ -27,7 +27,7 @@ use super::HttpError;
 /// assert!(wrong.validate().unwrap_err().to_string().contains("workers"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Address to listen on, `IP:PORT` ([`Self::DEFAULT_LISTEN`]; port 0 picks one).

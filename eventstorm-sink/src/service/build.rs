@@ -2,6 +2,7 @@
 //! dead-letter file.
 
 use eventstorm_core::EventSink;
+use eventstorm_core::http::Router;
 
 use super::config::{SinkEntry, SinkKind};
 use crate::dead_letter::{DeadLetterFile, DeadLetterHandler};
@@ -14,6 +15,9 @@ pub struct BuiltSink {
     pub sink: Box<dyn EventSink>,
     /// Its dead-letter file, also handed to the sink.
     pub dead_letters: Option<DeadLetterFile>,
+    /// The routes it serves on the process's `[http]` listener (a
+    /// dashboard's page and API), if any.
+    pub routes: Option<Router>,
 }
 
 impl std::fmt::Debug for BuiltSink {
@@ -21,6 +25,7 @@ impl std::fmt::Debug for BuiltSink {
         f.debug_struct("BuiltSink")
             .field("sink", &self.sink.name())
             .field("dead_letters", &self.dead_letters)
+            .field("routes", &self.routes)
             .finish()
     }
 }
@@ -49,6 +54,8 @@ pub fn build_sink(entry: &SinkEntry) -> Result<BuiltSink> {
     let handler =
         || -> Option<Box<dyn DeadLetterHandler>> { dead_letters.clone().map(|d| Box::new(d) as _) };
     let name = entry.name.clone();
+    #[cfg_attr(not(feature = "dashboard"), allow(unused_mut))]
+    let mut routes = None;
     let sink: Box<dyn EventSink> = match entry.kind {
         #[cfg(feature = "mongodb")]
         SinkKind::Mongodb => {
@@ -80,6 +87,19 @@ pub fn build_sink(entry: &SinkEntry) -> Result<BuiltSink> {
             StdoutSink::new(entry.stdout.unwrap_or_default().format).with_name(name.clone()),
         ),
         SinkKind::Null => Box::new(NullSink::new().with_name(name.clone())),
+        #[cfg(feature = "dashboard")]
+        SinkKind::Dashboard => {
+            let config = entry.dashboard.clone().unwrap_or_default();
+            let (sink, handle) =
+                crate::dashboard::DashboardSink::new(config).map_err(|e| match e {
+                    Error::Config { key, message } => {
+                        Error::config(format!("sinks.{name}.{key}"), message)
+                    }
+                    other => other,
+                })?;
+            routes = Some(handle.router());
+            Box::new(sink.with_name(name.clone()))
+        }
         #[allow(unreachable_patterns)]
         other => {
             return Err(Error::config(
@@ -88,7 +108,11 @@ pub fn build_sink(entry: &SinkEntry) -> Result<BuiltSink> {
             ));
         }
     };
-    Ok(BuiltSink { sink, dead_letters })
+    Ok(BuiltSink {
+        sink,
+        dead_letters,
+        routes,
+    })
 }
 
 #[cfg(any(feature = "mongodb", feature = "cql"))]

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use eventstorm_core::config::{ConfigError, socket_error};
+use eventstorm_core::http::HttpConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::dead_letter::DeadLetterConfig;
@@ -44,6 +45,12 @@ use crate::sinks::{FileSinkConfig, StdoutFormat};
 pub struct SinksConfig {
     /// The process's settings (`[process]`).
     pub process: ProcessConfig,
+    /// The process's HTTP listener (`[http]`: `listen`, `max_connections`,
+    /// the timeouts of [`HttpConfig`]), on which sinks serve their routes
+    /// (a dashboard's page). Default: none, no port is opened; a sink that
+    /// serves routes needs it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpConfig>,
     /// The sinks, each with its subscriber (`[[sinks]]`).
     pub sinks: Vec<SinkEntry>,
 }
@@ -96,6 +103,11 @@ pub enum SinkKind {
     Stdout,
     /// Counts and discards (no settings).
     Null,
+    /// A live dashboard served on the `[http]` listener
+    /// (`[sinks.dashboard]`, optional:
+    /// [`DashboardConfig`](crate::dashboard::DashboardConfig); feature
+    /// `dashboard`).
+    Dashboard,
 }
 
 impl SinkKind {
@@ -107,6 +119,7 @@ impl SinkKind {
             SinkKind::File => "file",
             SinkKind::Stdout => "stdout",
             SinkKind::Null => "null",
+            SinkKind::Dashboard => "dashboard",
         }
     }
 }
@@ -148,6 +161,10 @@ pub struct SinkEntry {
     /// `[sinks.stdout]`, for `type = "stdout"` (optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdout: Option<StdoutSinkConfig>,
+    /// `[sinks.dashboard]`, for `type = "dashboard"` (optional).
+    #[cfg(feature = "dashboard")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboard: Option<crate::dashboard::DashboardConfig>,
     /// `[sinks.dead_letter]`: where the events this sink gives up are kept
     /// (default: they are only counted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -181,6 +198,8 @@ impl<'de> Deserialize<'de> for SinkEntry {
         let cql = take(&mut table, "cql")?;
         let file = take(&mut table, "file")?;
         let stdout = take(&mut table, "stdout")?;
+        #[cfg(feature = "dashboard")]
+        let dashboard = take(&mut table, "dashboard")?;
         let dead_letter = take(&mut table, "dead_letter")?;
         let runtime = RuntimeConfig::deserialize(toml::Value::Table(table))
             .map_err(|e| D::Error::custom(e.message()))?;
@@ -194,6 +213,8 @@ impl<'de> Deserialize<'de> for SinkEntry {
             cql,
             file,
             stdout,
+            #[cfg(feature = "dashboard")]
+            dashboard,
             dead_letter,
         })
     }
@@ -216,6 +237,10 @@ impl SinkEntry {
         }
         if self.stdout.is_some() {
             present.push(SinkKind::Stdout);
+        }
+        #[cfg(feature = "dashboard")]
+        if self.dashboard.is_some() {
+            present.push(SinkKind::Dashboard);
         }
         present
     }
@@ -288,7 +313,57 @@ impl SinksConfig {
             }
             check_entry(&key, sink)?;
         }
+        self.check_http()
+    }
+
+    /// The `[http]` listener: valid, and there when a sink serves routes;
+    /// no two sinks mounted at one path.
+    fn check_http(&self) -> Result<(), ConfigError> {
+        if let Some(http) = &self.http {
+            http.validate().map_err(|e| match e {
+                eventstorm_core::http::HttpError::Config { key, message } => {
+                    ConfigError::new(format!("http.{key}"), message)
+                }
+                other => ConfigError::new("http", other.to_string()),
+            })?;
+        }
+        let mut mounts: Vec<(String, &str)> = Vec::new();
+        for (i, sink) in self.sinks.iter().enumerate() {
+            let Some(mount) = sink.mount() else { continue };
+            let key = format!("sinks[{i}]");
+            if self.http.is_none() {
+                return Err(ConfigError::new(
+                    format!("{key}.type"),
+                    format!(
+                        "a `{}` sink serves its page on the process's HTTP listener: \
+                         add an `[http]` table with `listen = \"127.0.0.1:8080\"`",
+                        sink.kind.as_str()
+                    ),
+                ));
+            }
+            if let Some((_, other)) = mounts.iter().find(|(m, _)| *m == mount) {
+                return Err(ConfigError::new(
+                    format!("{key}.{}.mount", sink.kind.as_str()),
+                    format!(
+                        "`{mount}` is already where sink `{other}` serves its routes: \
+                         give each its own `mount` (\"/ops/\")"
+                    ),
+                ));
+            }
+            mounts.push((mount, &sink.name));
+        }
         Ok(())
+    }
+}
+
+impl SinkEntry {
+    /// Where this sink serves routes on the `[http]` listener, if it does.
+    fn mount(&self) -> Option<String> {
+        match self.kind {
+            #[cfg(feature = "dashboard")]
+            SinkKind::Dashboard => Some(self.dashboard.clone().unwrap_or_default().mount),
+            _ => None,
+        }
     }
 }
 
@@ -390,6 +465,11 @@ fn check_entry(key: &str, sink: &SinkEntry) -> Result<(), ConfigError> {
             }
         },
         SinkKind::Stdout | SinkKind::Null => {}
+        #[cfg(feature = "dashboard")]
+        SinkKind::Dashboard => {
+            let config = sink.dashboard.clone().unwrap_or_default();
+            config.validate().map_err(|e| setting("dashboard", e))?;
+        }
         #[allow(unreachable_patterns)]
         other => {
             return Err(ConfigError::new(

@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use eventstorm_core::http::{Router, Server};
 use eventstorm_core::transport::{PubSocket, TrySend};
 use eventstorm_core::{STATS_TYPE, Stats, ThreadError};
 
@@ -75,6 +76,7 @@ pub struct ServiceHandle {
     thread: Option<JoinHandle<Vec<Stats>>>,
     snapshot: Arc<Mutex<Vec<Stats>>>,
     endpoints: Vec<(String, Vec<String>)>,
+    http: Option<Server>,
 }
 
 impl SinkService {
@@ -86,10 +88,34 @@ impl SinkService {
     /// unreachable does not (see [`build_sink`]).
     pub fn spawn(ctx: &zmq::Context, config: SinksConfig) -> Result<ServiceHandle> {
         let process = config.process.clone();
-        let mut running = Vec::with_capacity(config.sinks.len());
-        let mut endpoints = Vec::new();
+        // Every sink is built first, so that the listener serves all their
+        // routes from its first request, and binds before any subscriber.
+        let mut built = Vec::with_capacity(config.sinks.len());
+        let mut routes = Router::new();
+        let mut with_routes = 0;
         for entry in config.sinks {
-            let built = build_sink(&entry)?;
+            let mut sink = build_sink(&entry)?;
+            if let Some(r) = sink.routes.take() {
+                routes = routes.merge(r);
+                with_routes += 1;
+            }
+            built.push((entry, sink));
+        }
+        let http = match &config.http {
+            Some(http) => {
+                let server = Server::start(http, routes)?;
+                tracing::info!(
+                    addr = %server.local_addr(),
+                    sinks = with_routes,
+                    "HTTP listener started"
+                );
+                Some(server)
+            }
+            None => None,
+        };
+        let mut running = Vec::with_capacity(built.len());
+        let mut endpoints = Vec::new();
+        for (entry, built) in built {
             let handle = match (&built.dead_letters, entry.dead_letter.as_ref()) {
                 (Some(dead), Some(dc)) if dc.queue_full => SinkRuntime::spawn_with_dead_letters(
                     ctx,
@@ -141,6 +167,7 @@ impl SinkService {
             thread: Some(thread),
             snapshot,
             endpoints,
+            http,
         })
     }
 }
@@ -150,6 +177,12 @@ impl ServiceHandle {
     /// resolved).
     pub fn endpoints(&self) -> &[(String, Vec<String>)] {
         &self.endpoints
+    }
+
+    /// The address the `[http]` listener is bound to (with the port
+    /// resolved), when there is one.
+    pub fn http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.http.as_ref().map(Server::local_addr)
     }
 
     /// Every sink's counters, at most 200 ms old.
@@ -162,12 +195,19 @@ impl ServiceHandle {
 
     /// Stops receiving, writes everything already received, flushes each
     /// sink, and returns every sink's final counters.
+    ///
+    /// The HTTP listener stops last, so the pages it serves stay up while
+    /// the sinks drain; a dashboard ends its browsers' streams when it stops.
     pub fn shutdown(mut self) -> Result<Vec<Stats>> {
         self.stop.store(true, Ordering::Relaxed);
-        match self.thread.take() {
+        let finals = match self.thread.take() {
             Some(thread) => ThreadError::join(thread).map_err(Error::from),
             None => Ok(Vec::new()),
+        };
+        if let Some(http) = self.http.take() {
+            http.shutdown();
         }
+        finals
     }
 }
 
