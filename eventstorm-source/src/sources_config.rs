@@ -61,6 +61,14 @@ pub struct SourcesConfig {
     /// [`Self::MAX_STATS_INTERVAL_SECS`]).
     #[serde(default = "default_stats_interval")]
     pub stats_interval_secs: u64,
+    /// Where each source's counters are also published, as one
+    /// `_eventstorm.stats` event per source every `stats_interval_secs`
+    /// (component: the source's name), through a socket of their own that
+    /// connects to these endpoints (default: none). Point it at a
+    /// dashboard's stats endpoint or at a router input marked `trusted`: an
+    /// untrusted input refuses reserved types.
+    #[serde(default)]
+    pub stats_connect: Vec<String>,
     /// File tails (`[[tail]]` tables).
     #[serde(default)]
     pub tail: Vec<TailConfig>,

@@ -190,6 +190,69 @@ fn sigterm_stops_the_sources_gracefully() {
     assert!(!stderr.contains("\x1b["), "{stderr:?}");
 }
 
+/// With `stats_connect`, each source's counters go out as
+/// `_eventstorm.stats` events (component: the source's name) every
+/// `stats_interval_secs` and once more, final, at shutdown.
+#[test]
+fn stats_events_reach_the_stats_endpoint() {
+    use eventstorm_sink::{Subscriber, SubscriberConfig};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("app.log");
+    std::fs::write(&log, "{\"type\":\"a\"}\n{\"type\":\"b\"}\n").expect("write");
+    let ctx = zmq::Context::new();
+    let mut stats = Subscriber::new(&ctx, &SubscriberConfig::bind("tcp://127.0.0.1:*"))
+        .expect("stats subscriber");
+    let endpoint = stats.endpoints()[0].clone();
+    let config = dir.path().join("sources.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "stats_interval_secs = 1\nstats_connect = [{endpoint:?}]\n\
+             [publisher]\nbind = [\"tcp://127.0.0.1:*\"]\n\n\
+             [[tail]]\npath = {log:?}\nparser = \"json\"\nstart_at = \"beginning\"\n"
+        ),
+    )
+    .expect("write");
+    let mut child = Command::new(BIN)
+        .args(["--config", config.to_str().expect("path")])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    // Periodic events until one says both lines were read; then the
+    // final one after SIGTERM. (The binary is stopped before any
+    // assertion: nothing is left running.)
+    let mut periodic = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while periodic.is_none() && std::time::Instant::now() < deadline {
+        if let Some(event) = stats.recv(Duration::from_millis(100)).expect("recv") {
+            let event = event.view().to_event().expect("a stats event");
+            if event.body().get_str("component").ok() == Some("app.log")
+                && event
+                    .body()
+                    .get_document("counters")
+                    .and_then(|c| c.get_i64("app.log.events"))
+                    .ok()
+                    == Some(2)
+            {
+                periodic = Some(event);
+            }
+        }
+    }
+    sigterm(&child);
+    let status = wait_exit(&mut child, Duration::from_secs(20));
+    let periodic = periodic.expect("a periodic stats event with app.log.events=2");
+    assert_eq!(periodic.event_type(), eventstorm_core::STATS_TYPE);
+    assert!(status.success());
+    let mut last = None;
+    while let Some(event) = stats.recv(Duration::from_secs(2)).expect("recv") {
+        last = Some(event.view().to_event().expect("a stats event"));
+    }
+    let last = last.expect("the final stats event");
+    assert_eq!(last.body().get_str("component").ok(), Some("app.log"));
+    let counters = last.body().get_document("counters").expect("counters");
+    assert_eq!(counters.get_i64("sent").ok(), Some(2), "{counters}");
+}
+
 #[test]
 fn the_example_config_is_valid() {
     let path = concat!(

@@ -100,6 +100,9 @@ pub struct PubSocket {
     max_subscription_len: usize,
     peers: PeerBook,
     monitor: PeerMonitor,
+    /// Prefixes released by connection events that [`Self::tick`] read,
+    /// reported by the next [`Self::read_subscriptions`].
+    released: bool,
     endpoints: Vec<String>,
     linger_ms: i32,
     mark_interval: Option<Duration>,
@@ -172,6 +175,7 @@ impl PubSocket {
             max_subscription_len: config.max_subscription_len,
             peers: PeerBook::new(config.subscriptions_per_peer(), config.max_subscriptions),
             monitor,
+            released: false,
             endpoints,
             linger_ms,
             mark_interval: (config.mark_interval_ms > 0)
@@ -335,7 +339,9 @@ impl PubSocket {
     /// while any subscriber holds it, and a host's prefixes are released when
     /// its last connection closes.
     pub fn read_subscriptions(&mut self) -> Result<SubscriptionChange> {
-        let mut change = SubscriptionChange::default();
+        let mut change = SubscriptionChange {
+            changed: std::mem::take(&mut self.released),
+        };
         self.read_connections(&mut change);
         loop {
             let mut msg = match self.socket.recv_msg(zmq::DONTWAIT) {
@@ -447,8 +453,15 @@ impl PubSocket {
     }
 
     /// Sends sequence marks when the mark interval has passed since the last
-    /// ones (never waiting). Call it when idle.
+    /// ones (never waiting), and reads the socket's connection events. Call
+    /// it when idle, at least every few seconds: libzmq's I/O thread waits
+    /// once about 11,000 connection events are unread. Prefixes released by
+    /// a subscriber that left are reported by the next
+    /// [`read_subscriptions`](Self::read_subscriptions).
     pub fn tick(&mut self) -> Result<()> {
+        let mut change = SubscriptionChange::default();
+        self.read_connections(&mut change);
+        self.released |= change.changed;
         if let Some(interval) = self.mark_interval
             && self.last_mark.elapsed() >= interval
         {

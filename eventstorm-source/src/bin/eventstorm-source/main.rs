@@ -93,6 +93,7 @@ fn from_command(command: &Command) -> Result<SourcesConfig, String> {
     let mut config = SourcesConfig {
         publisher: Default::default(),
         stats_interval_secs: SourcesConfig::DEFAULT_STATS_INTERVAL_SECS,
+        stats_connect: Vec::new(),
         tail: Vec::new(),
         syslog: Vec::new(),
         http: Vec::new(),
