@@ -37,6 +37,8 @@ mod subscriber;
 pub mod cql;
 #[cfg(feature = "mongodb")]
 pub mod mongo;
+#[cfg(feature = "mongodb")]
+pub mod search;
 
 pub use error::{Error, Result, ThreadError, TransportError};
 pub use runtime::{RuntimeConfig, SinkHandle, SinkRuntime, WhenFull};

@@ -11,6 +11,7 @@ use eventstorm_core::Event;
 
 use super::SyslogCounters;
 use super::config::WhenFull;
+use super::tenancy::{Refusal, Tenancy};
 use crate::parse::Parser;
 use crate::ratelimit::RateLimitedWarn;
 use crate::reserved::{RESERVED_PREFIX, is_reserved};
@@ -25,6 +26,9 @@ pub(crate) struct Ingest {
     pub(crate) add_peer: bool,
     pub(crate) counters: Arc<SyslogCounters>,
     pub(crate) stop: Arc<AtomicBool>,
+    /// How the tenant of each message is found ([`Tenancy::Open`] from
+    /// `new`).
+    pub(crate) tenancy: Tenancy,
     /// One rate limiter per [`WarnKind`].
     warn: [Mutex<RateLimitedWarn>; WarnKind::COUNT],
 }
@@ -43,10 +47,12 @@ pub(crate) enum WarnKind {
     Connection,
     /// The UDP socket: receive errors, kernel drops.
     Udp,
+    /// Messages refused for their tenant or token.
+    Unauthorized,
 }
 
 impl WarnKind {
-    const COUNT: usize = 5;
+    const COUNT: usize = 6;
 }
 
 impl Ingest {
@@ -60,6 +66,7 @@ impl Ingest {
         stop: Arc<AtomicBool>,
     ) -> Self {
         Ingest {
+            tenancy: Tenancy::Open,
             name,
             parser,
             tx,
@@ -108,6 +115,22 @@ impl Ingest {
                 return;
             }
         };
+        if let Err(refusal) = self.tenancy.apply(&mut event) {
+            let reason = match refusal {
+                Refusal::Unauthorized(reason) => {
+                    self.counters.unauthorized.inc();
+                    reason
+                }
+                Refusal::TenantMismatch(reason) => {
+                    self.counters.tenant_mismatch.inc();
+                    reason
+                }
+            };
+            self.warn(WarnKind::Unauthorized, || {
+                format!("message from {peer} refused: {reason}")
+            });
+            return;
+        }
         if is_reserved(event.event_type()) {
             self.counters.refused_reserved.inc();
             self.warn(WarnKind::Reserved, || {
