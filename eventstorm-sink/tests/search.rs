@@ -218,3 +218,83 @@ fn a_search_without_tokens_does_not_start() {
     let err = Search::new(&config, &wide).expect_err("limit");
     assert!(err.to_string().contains("search.max_limit"), "{err}");
 }
+
+/// The search as the `eventstorm-sink` binary runs it: `[sinks.search]` on
+/// a `mongodb` sink, served on the process's `[http]` listener.
+#[test]
+fn the_sink_service_serves_the_search_of_its_mongodb_sink() {
+    let Some(uri) = server_uri() else { return };
+    with_timeout(Duration::from_secs(120), move || {
+        let db = TestDb::new(&uri, "search_service");
+        let mongo = MongoSinkConfig {
+            collection: "{tenant}_events".into(),
+            ..db.config()
+        };
+        store(&mongo);
+        let text = format!(
+            r#"
+            [http]
+            listen = "127.0.0.1:0"
+
+            [[sinks]]
+            name = "store"
+            type = "mongodb"
+            bind = ["tcp://127.0.0.1:*"]
+
+            [sinks.mongodb]
+            uri = "{uri}"
+            database = "{database}"
+            collection = "{{tenant}}_events"
+
+            [sinks.search.auth]
+            tokens = [
+                {{ tenant = "acme", token = "{ACME}" }},
+                {{ tenant = "globex", token = "{GLOBEX}" }},
+            ]
+            "#,
+            uri = db.uri,
+            database = db.name,
+        );
+        let config = eventstorm_sink::service::SinksConfig::from_toml_str(&text, "sinks.toml")
+            .expect("config");
+        let ctx = zmq::Context::new();
+        let service = eventstorm_sink::service::SinkService::spawn(&ctx, config).expect("service");
+        let addr = service.http_addr().expect("the [http] listener");
+        let (status, _, _) = get(addr, "/v1/tenants/acme/events", None);
+        assert_eq!(status, 401);
+        let (status, _, _) = get(addr, "/v1/tenants/acme/events", Some(GLOBEX));
+        assert_eq!(status, 403);
+        let (status, _, answer) = get(addr, "/v1/tenants/acme/events", Some(ACME));
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(
+            messages(&answer),
+            [
+                "disk full on web1",
+                "disk fine on web1",
+                "bad password for ann"
+            ]
+        );
+        service.shutdown().expect("shutdown");
+    });
+}
+
+#[test]
+fn a_search_needs_a_mongodb_sink_and_the_http_listener() {
+    use eventstorm_sink::service::SinksConfig;
+    let search = r#"
+        [sinks.search.auth]
+        tokens = [{ tenant = "acme", token = "acme-search-0123456789abc" }]
+    "#;
+    let on_file = format!(
+        "[[sinks]]\nname = \"f\"\ntype = \"file\"\nbind = [\"tcp://127.0.0.1:*\"]\n\
+         [sinks.file]\npath = \"/tmp/x.jsonl\"\n{search}"
+    );
+    let err =
+        SinksConfig::from_toml_str(&on_file, "sinks.toml").expect_err("search on a file sink");
+    assert!(err.to_string().contains("sinks[0].search"), "{err}");
+    let no_http = format!(
+        "[[sinks]]\nname = \"m\"\ntype = \"mongodb\"\nbind = [\"tcp://127.0.0.1:*\"]\n{search}"
+    );
+    let err = SinksConfig::from_toml_str(&no_http, "sinks.toml").expect_err("no [http]");
+    assert!(err.to_string().contains("[http]"), "{err}");
+}

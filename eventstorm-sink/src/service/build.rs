@@ -54,12 +54,21 @@ pub fn build_sink(entry: &SinkEntry) -> Result<BuiltSink> {
     let handler =
         || -> Option<Box<dyn DeadLetterHandler>> { dead_letters.clone().map(|d| Box::new(d) as _) };
     let name = entry.name.clone();
-    #[cfg_attr(not(feature = "dashboard"), allow(unused_mut))]
+    #[cfg_attr(
+        not(any(feature = "dashboard", feature = "mongodb")),
+        allow(unused_mut)
+    )]
     let mut routes = None;
     let sink: Box<dyn EventSink> = match entry.kind {
         #[cfg(feature = "mongodb")]
         SinkKind::Mongodb => {
             let config = entry.mongodb.clone().unwrap_or_default();
+            if let Some(search) = &entry.search {
+                routes = Some(
+                    crate::search::search_routes(&config, search)
+                        .map_err(|e| sink_error(&name, e))?,
+                );
+            }
             let mut sink = crate::mongo::MongoSink::new(config)
                 .map_err(|e| sink_error(&name, e))?
                 .with_name(name.clone());

@@ -151,6 +151,12 @@ pub struct SinkEntry {
     #[cfg(feature = "mongodb")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mongodb: Option<crate::mongo::MongoSinkConfig>,
+    /// `[sinks.search]`, on a `type = "mongodb"` sink: serve the per-tenant
+    /// search over what it stores on the `[http]` listener
+    /// ([`SearchConfig`](crate::search::SearchConfig)).
+    #[cfg(feature = "mongodb")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<crate::search::SearchConfig>,
     /// `[sinks.cql]`, for `type = "cql"`.
     #[cfg(feature = "cql")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -194,6 +200,8 @@ impl<'de> Deserialize<'de> for SinkEntry {
         let kind = take(&mut table, "type")?.ok_or_else(|| D::Error::missing_field("type"))?;
         #[cfg(feature = "mongodb")]
         let mongodb = take(&mut table, "mongodb")?;
+        #[cfg(feature = "mongodb")]
+        let search = take(&mut table, "search")?;
         #[cfg(feature = "cql")]
         let cql = take(&mut table, "cql")?;
         let file = take(&mut table, "file")?;
@@ -209,6 +217,8 @@ impl<'de> Deserialize<'de> for SinkEntry {
             runtime,
             #[cfg(feature = "mongodb")]
             mongodb,
+            #[cfg(feature = "mongodb")]
+            search,
             #[cfg(feature = "cql")]
             cql,
             file,
@@ -335,7 +345,7 @@ impl SinksConfig {
                 return Err(ConfigError::new(
                     format!("{key}.type"),
                     format!(
-                        "a `{}` sink serves its page on the process's HTTP listener: \
+                        "a `{}` sink serves `{mount}` on the process's HTTP listener: \
                          add an `[http]` table with `listen = \"127.0.0.1:8080\"`",
                         sink.kind.as_str()
                     ),
@@ -362,6 +372,10 @@ impl SinkEntry {
         match self.kind {
             #[cfg(feature = "dashboard")]
             SinkKind::Dashboard => Some(self.dashboard.clone().unwrap_or_default().mount),
+            #[cfg(feature = "mongodb")]
+            SinkKind::Mongodb if self.search.is_some() => {
+                Some(crate::search::SEARCH_PATH.to_owned())
+            }
             _ => None,
         }
     }
@@ -392,6 +406,16 @@ fn check_name(name: &str) -> Result<(), String> {
 
 fn check_entry(key: &str, sink: &SinkEntry) -> Result<(), ConfigError> {
     let kind = sink.kind;
+    #[cfg(feature = "mongodb")]
+    if sink.search.is_some() && kind != SinkKind::Mongodb {
+        return Err(ConfigError::new(
+            format!("{key}.search"),
+            format!(
+                "a `search` table in a sink of type `{}`: the search serves what a `mongodb` sink stores",
+                kind.as_str()
+            ),
+        ));
+    }
     for table in sink.tables() {
         if table != kind {
             return Err(ConfigError::new(
@@ -446,6 +470,14 @@ fn check_entry(key: &str, sink: &SinkEntry) -> Result<(), ConfigError> {
                 }
                 other => ConfigError::new(format!("{key}.mongodb"), other.to_string()),
             })?;
+            if let Some(search) = &sink.search {
+                search.validate().map_err(|e| match e {
+                    crate::mongo::MongoError::Config { key: k, message } => {
+                        setting("search", (k, message))
+                    }
+                    other => ConfigError::new(format!("{key}.search"), other.to_string()),
+                })?;
+            }
         }
         #[cfg(feature = "cql")]
         SinkKind::Cql => {
