@@ -10,7 +10,6 @@ mod streams_support;
 use std::time::Duration;
 
 use eventstorm_core::Event;
-use eventstorm_sink::{Subscriber, SubscriberConfig};
 use eventstorm_test_support::{wait_for, with_timeout};
 use serde_json::json;
 use streams_support::*;
@@ -26,11 +25,7 @@ fn the_seed_example_fires_once_per_instance_with_its_duration() {
     with_timeout(LIMIT, || {
         let dir = tempfile::tempdir().expect("tempdir");
         let ctx = zmq::Context::new();
-        let mut bus = Subscriber::new(
-            &ctx,
-            &SubscriberConfig::bind(Engine::bus_endpoint(dir.path())).subscribe(["stream."]),
-        )
-        .expect("bus subscriber");
+        let bus = Bus::start(&ctx, dir.path());
         let mut publisher = publisher(&ctx);
         let hook = Receiver::start(200);
         let engine = Engine::start(dir.path(), &publisher.endpoints()[0], &hook.url);
@@ -86,15 +81,15 @@ fn the_seed_example_fires_once_per_instance_with_its_duration() {
             );
         }
         // The same streams on the bus, as `stream.fire` events.
-        let mut fired = Vec::new();
-        while fired.len() < 3 {
-            let event = bus
-                .recv(WAIT)
-                .expect("recv")
-                .expect("a stream.fire event within the wait");
-            assert_eq!(event.event_type(), "stream.fire");
-            fired.push(event.to_event().expect("decode"));
-        }
+        let fired: Vec<Event> = bus
+            .wait(3)
+            .iter()
+            .map(|e| {
+                assert_eq!(e.event_type(), "stream.fire");
+                e.to_event().expect("decode")
+            })
+            .collect();
+        assert_eq!(fired.len(), 3);
         for event in &fired {
             let body = event.body();
             assert_eq!(body.get_i64("count").expect("count"), 2);
@@ -114,7 +109,7 @@ fn the_seed_example_fires_once_per_instance_with_its_duration() {
         // A late event of a fired instance opens a new stream.
         publisher
             .send(&instance_event(
-                "compute.instance.create.end",
+                "compute.instance.create.start",
                 "i-1",
                 t0 + 99_000,
             ))
@@ -122,10 +117,18 @@ fn the_seed_example_fires_once_per_instance_with_its_duration() {
         wait_for("a new stream for i-1", WAIT, || {
             engine.streams("").len() == 1
         });
-        let streams = engine.streams(&format!("definition={id}"));
+        let streams = engine.streams(&format!("definition={id}&state=active"));
         assert_eq!(streams[0]["group"]["body.instance_id"], "i-1");
-        // It fires at once: its single event meets the criteria.
-        hook.wait(4);
+        assert_eq!(streams[0]["count"], 1);
+        publisher
+            .send(&instance_event(
+                "compute.instance.create.end",
+                "i-1",
+                t0 + 99_500,
+            ))
+            .expect("send");
+        let posts = hook.wait(4);
+        assert_eq!(posts[3]["duration_ms"], 500);
         assert_eq!(hook.bodies().len(), 4, "exactly once per stream");
         wait_for("the stats line", WAIT, || {
             engine.stat("streams_fired") == Some(4)

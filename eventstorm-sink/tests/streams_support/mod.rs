@@ -151,6 +151,7 @@ fn launch(dir: &Path, upstream: &str, webhook: &str, n: u32) -> (Child, PathBuf,
         .env("EVENTSTORM_STREAMS_LISTEN", "127.0.0.1:0")
         .env("EVENTSTORM_STREAMS_STATE", dir.join("streams.redb"))
         .env("EVENTSTORM_STREAMS_WEBHOOK", webhook)
+        .env("EVENTSTORM_STREAMS_BUS_WAIT_MS", "10000")
         .env("EVENTSTORM_STATS_INTERVAL_MS", "200")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).expect("log file"))
@@ -339,4 +340,58 @@ pub(crate) fn instance_create(name: &str) -> Value {
         "fire_actions": ["notify", "bus", "log"],
         "expire_actions": ["log"],
     })
+}
+
+/// A subscriber bound where the router's input would be, read on a thread
+/// of its own (so that it takes the engine's connection at once).
+pub(crate) struct Bus {
+    events: Arc<Mutex<Vec<eventstorm_core::RawEvent>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Bus {
+    pub(crate) fn start(ctx: &zmq::Context, dir: &Path) -> Bus {
+        let mut sub = eventstorm_sink::Subscriber::new(
+            ctx,
+            &eventstorm_sink::SubscriberConfig::bind(Engine::bus_endpoint(dir))
+                .subscribe(["stream."]),
+        )
+        .expect("bus subscriber");
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (events, stop) = (events.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(Some(e)) = sub.recv(Duration::from_millis(50)) {
+                        events.lock().expect("events").push(e);
+                    }
+                }
+            })
+        };
+        Bus {
+            events,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Waits for at least `n` events.
+    pub(crate) fn wait(&self, n: usize) -> Vec<eventstorm_core::RawEvent> {
+        let events = || self.events.lock().expect("events").clone();
+        wait_for(format!("{n} events on the bus"), WAIT, || {
+            events().len() >= n
+        });
+        events()
+    }
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
