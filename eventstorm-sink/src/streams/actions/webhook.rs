@@ -103,7 +103,7 @@ impl WebhookHandle {
             done: done.clone(),
             stop: Arc::clone(&stop),
         };
-        let thread = ThreadError::spawn(&format!("streams-webhook-{name}"), move || {
+        let thread = ThreadError::spawn(format!("streams-webhook-{name}"), move || {
             worker.run(rx);
         })?;
         Ok(WebhookHandle {

@@ -309,3 +309,23 @@ impl StateStore for MongoStore {
             .map_err(|e| self.err("committing", e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same suite as the embedded store, against the MongoDB-compatible
+    /// test server (`scripts/services/mongo.sh start`).
+    #[test]
+    fn the_store_suite_passes_on_mongodb() {
+        let Some(uri) = eventstorm_test_support::mongodb_uri() else {
+            return;
+        };
+        eventstorm_test_support::with_timeout(Duration::from_secs(120), move || {
+            let prefix = format!("streams_{}_", bson::oid::ObjectId::new().to_hex());
+            let mut store = MongoStore::open(&uri, "eventstorm_test", &prefix).expect("open");
+            super::super::suite::round_trip(&mut store);
+            store.drop_all().expect("clean up");
+        });
+    }
+}
