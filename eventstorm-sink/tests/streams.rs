@@ -313,3 +313,62 @@ fn expiry_fire_delay_tenants_and_duplicates() {
         assert_eq!(engine.stop(), Some(0));
     });
 }
+
+/// A webhook receiver that fails: retried, then counted and dead-lettered
+/// (the stream is in the dead-letter file, as a `stream.fire` event); a
+/// receiver that refuses (4xx) is not retried.
+#[test]
+fn webhook_failures_are_retried_counted_and_dead_lettered() {
+    with_timeout(LIMIT, || {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ctx = zmq::Context::new();
+        let mut publisher = publisher(&ctx);
+        let hook = Receiver::start(503);
+        let engine = Engine::start(dir.path(), &publisher.endpoints()[0], &hook.url);
+        wait_subscribed(&mut publisher, 1);
+        let mut def = instance_create("failing");
+        def["fire_actions"] = json!(["notify"]);
+        engine.define(&def);
+        publisher
+            .send(&instance_event("compute.instance.create.end", "i-5", 0))
+            .expect("send");
+        // The first attempt and its 3 retries (shipped config), then the
+        // dead letter.
+        hook.wait(4);
+        let file = dir.path().join("streams.redb.dead-letters.jsonl");
+        let letters = |n: usize| {
+            let mut got = Vec::new();
+            wait_for(format!("{n} dead letters"), WAIT, || {
+                got = eventstorm_sink::DeadLetterReader::open(&file)
+                    .map(|r| r.filter_map(Result::ok).collect())
+                    .unwrap_or_default();
+                got.len() >= n
+            });
+            got
+        };
+        let first = letters(1);
+        assert_eq!(first[0].cause, Some(eventstorm_sink::GiveUp::Failed));
+        assert!(first[0].reason.contains("503"), "{}", first[0].reason);
+        assert_eq!(first[0].event.event_type(), "stream.fire");
+        assert_eq!(hook.bodies().len(), 4);
+
+        // A refusal is not retried.
+        hook.status.store(400, std::sync::atomic::Ordering::Relaxed);
+        publisher
+            .send(&instance_event("compute.instance.create.end", "i-6", 0))
+            .expect("send");
+        let both = letters(2);
+        assert_eq!(both[1].cause, Some(eventstorm_sink::GiveUp::Refused));
+        assert_eq!(hook.bodies().len(), 5, "one attempt");
+        let log = engine.log.clone();
+        assert_eq!(engine.stop(), Some(0));
+        let last = std::fs::read_to_string(log).expect("log");
+        let last = last
+            .lines()
+            .rfind(|l| l.contains("final streams/streams"))
+            .expect("final stats");
+        assert!(last.contains(" sink.webhook_failed=2 "), "{last}");
+        assert!(last.contains(" sink.webhook_retries=3 "), "{last}");
+        assert!(last.contains(" dead_letter.written=2"), "{last}");
+    });
+}
