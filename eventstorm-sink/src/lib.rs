@@ -10,7 +10,9 @@
 //! - [`sinks`]: stdout, JSON-lines file, null and channel sinks;
 //! - `mongo` (feature `mongodb`, on by default): the MongoDB sink;
 //! - `dashboard` (feature `dashboard`): a live dashboard of rates and
-//!   losses, served over HTTP.
+//!   losses, served over HTTP;
+//! - `streams` (feature `streams`): the stream engine (group-by, expiry,
+//!   fire and expire actions, definitions changed over HTTP).
 //!
 //! ```no_run
 //! use eventstorm_sink::{RuntimeConfig, SinkRuntime, SubscriberConfig, sinks::StdoutSink};
@@ -31,6 +33,8 @@ mod runtime;
 #[cfg(feature = "service")]
 pub mod service;
 pub mod sinks;
+#[cfg(feature = "streams")]
+pub mod streams;
 mod subscriber;
 
 #[cfg(feature = "cql")]

@@ -55,7 +55,7 @@ pub fn build_sink(entry: &SinkEntry) -> Result<BuiltSink> {
         || -> Option<Box<dyn DeadLetterHandler>> { dead_letters.clone().map(|d| Box::new(d) as _) };
     let name = entry.name.clone();
     #[cfg_attr(
-        not(any(feature = "dashboard", feature = "mongodb")),
+        not(any(feature = "dashboard", feature = "mongodb", feature = "streams")),
         allow(unused_mut)
     )]
     let mut routes = None;
@@ -106,6 +106,22 @@ pub fn build_sink(entry: &SinkEntry) -> Result<BuiltSink> {
                     }
                     other => other,
                 })?;
+            routes = Some(handle.router());
+            Box::new(sink.with_name(name.clone()))
+        }
+        #[cfg(feature = "streams")]
+        SinkKind::Streams => {
+            let config = entry.streams.clone().unwrap_or_default();
+            let (mut sink, handle) =
+                crate::streams::StreamsSink::new(config).map_err(|e| match e {
+                    Error::Config { key, message } => {
+                        Error::config(format!("sinks.{name}.{key}"), message)
+                    }
+                    other => other,
+                })?;
+            if let Some(h) = handler() {
+                sink = sink.with_dead_letters(h);
+            }
             routes = Some(handle.router());
             Box::new(sink.with_name(name.clone()))
         }

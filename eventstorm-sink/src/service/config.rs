@@ -108,6 +108,10 @@ pub enum SinkKind {
     /// [`DashboardConfig`](crate::dashboard::DashboardConfig); feature
     /// `dashboard`).
     Dashboard,
+    /// The stream engine, its API on the `[http]` listener
+    /// (`[sinks.streams]`: [`StreamsConfig`](crate::streams::StreamsConfig);
+    /// feature `streams`).
+    Streams,
 }
 
 impl SinkKind {
@@ -120,6 +124,7 @@ impl SinkKind {
             SinkKind::Stdout => "stdout",
             SinkKind::Null => "null",
             SinkKind::Dashboard => "dashboard",
+            SinkKind::Streams => "streams",
         }
     }
 }
@@ -171,6 +176,10 @@ pub struct SinkEntry {
     #[cfg(feature = "dashboard")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dashboard: Option<crate::dashboard::DashboardConfig>,
+    /// `[sinks.streams]`, for `type = "streams"` (optional).
+    #[cfg(feature = "streams")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streams: Option<crate::streams::StreamsConfig>,
     /// `[sinks.dead_letter]`: where the events this sink gives up are kept
     /// (default: they are only counted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -208,6 +217,8 @@ impl<'de> Deserialize<'de> for SinkEntry {
         let stdout = take(&mut table, "stdout")?;
         #[cfg(feature = "dashboard")]
         let dashboard = take(&mut table, "dashboard")?;
+        #[cfg(feature = "streams")]
+        let streams = take(&mut table, "streams")?;
         let dead_letter = take(&mut table, "dead_letter")?;
         let runtime = RuntimeConfig::deserialize(toml::Value::Table(table))
             .map_err(|e| D::Error::custom(e.message()))?;
@@ -225,6 +236,8 @@ impl<'de> Deserialize<'de> for SinkEntry {
             stdout,
             #[cfg(feature = "dashboard")]
             dashboard,
+            #[cfg(feature = "streams")]
+            streams,
             dead_letter,
         })
     }
@@ -251,6 +264,10 @@ impl SinkEntry {
         #[cfg(feature = "dashboard")]
         if self.dashboard.is_some() {
             present.push(SinkKind::Dashboard);
+        }
+        #[cfg(feature = "streams")]
+        if self.streams.is_some() {
+            present.push(SinkKind::Streams);
         }
         present
     }
@@ -376,6 +393,8 @@ impl SinkEntry {
             SinkKind::Mongodb if self.search.is_some() => {
                 Some(crate::search::SEARCH_PATH.to_owned())
             }
+            #[cfg(feature = "streams")]
+            SinkKind::Streams => Some("/v1/stream-definitions".into()),
             _ => None,
         }
     }
@@ -501,6 +520,11 @@ fn check_entry(key: &str, sink: &SinkEntry) -> Result<(), ConfigError> {
         SinkKind::Dashboard => {
             let config = sink.dashboard.clone().unwrap_or_default();
             config.validate().map_err(|e| setting("dashboard", e))?;
+        }
+        #[cfg(feature = "streams")]
+        SinkKind::Streams => {
+            let config = sink.streams.clone().unwrap_or_default();
+            config.validate().map_err(|e| setting("streams", e))?;
         }
         #[allow(unreachable_patterns)]
         other => {
