@@ -77,7 +77,7 @@ PY
 cargo metadata --format-version 1 --locked --all-features | python3 -c "$msrv_check"
 
 # Test servers: each script prints VAR=value lines for the tests to read.
-for service in mongo cql python rsyslog; do
+for service in mongo cql python rsyslog ruby; do
   step "starting the $service test server"
   env_lines=$(scripts/services/"$service".sh start)
   echo "$env_lines"

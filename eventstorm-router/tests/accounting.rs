@@ -88,7 +88,11 @@ fn a_restarted_router_with_nothing_missing_reports_nothing_lost() {
             InputConfig::connect("apps", &publisher.endpoints()[0]),
             OutputConfig::bind("all", "tcp://127.0.0.1:*"),
         );
-        let router = start(&ctx, &config);
+        // Each router has a context of its own, as a router process would:
+        // dropping it waits until its sockets are closed and its port is
+        // free again.
+        let router_ctx = zmq::Context::new();
+        let router = start(&router_ctx, &config);
         // The restarted router binds the port this one picked.
         let output = router.endpoints().output("all")[0].clone();
         config.outputs[0] = OutputConfig::bind("all", &output);
@@ -99,15 +103,24 @@ fn a_restarted_router_with_nothing_missing_reports_nothing_lost() {
         drain_until(&mut subscriber, |s| get(s, "received") == FIRST);
         let first = router.shutdown().expect("shutdown");
         assert_eq!(get(&first, "in.apps.received"), FIRST, "{first}");
+        // The first router may have sent its subscription more than once
+        // (`resubscribe_on_connect`): count from here.
+        let _ = publisher
+            .wait_for_subscribers(u64::MAX, Duration::ZERO)
+            .expect("read subscriptions");
+        let before = get(&publisher.stats(), "subscriptions");
+        drop(router_ctx);
 
-        let router = start(&ctx, &config);
+        let router_ctx = zmq::Context::new();
+        let router = start(&router_ctx, &config);
         // The subscriber reconnects and its subscription reaches the
         // publisher again through the new router. (A ZeroMQ SUB resends its
         // subscriptions after a reconnect only when it is used: keep it busy.)
-        let deadline = Instant::now() + WAIT;
-        while !publisher
-            .wait_for_subscribers(2, Duration::from_millis(10))
+        let deadline = Instant::now() + 3 * WAIT;
+        while !(publisher
+            .wait_for_subscribers(before + 1, Duration::from_millis(10))
             .expect("wait")
+            && get(&router.stats(), "out.all.subscriptions") >= 1)
         {
             assert!(
                 subscriber

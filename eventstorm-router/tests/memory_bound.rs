@@ -36,7 +36,20 @@ fn documented_bound() -> u64 {
     let stamper = 42 * MIB;
     // 10,000 prefixes of at most 256 bytes, on the output and upstream.
     let subscriptions = 2 * 10_000 * (256 + 64);
-    fixed + input + tracker + output + stamper + subscriptions
+    // The output's prefixes of subscribers that left, its per-host counts
+    // (one subscriber host, 1,000 prefixes) and unread connection events.
+    let departed = 10_000 * (256 + 64);
+    let per_host = SUBSCRIBERS * 1_000 * 64;
+    let connection_events = 11_000 * 200;
+    fixed
+        + input
+        + tracker
+        + output
+        + stamper
+        + subscriptions
+        + departed
+        + per_host
+        + connection_events
 }
 
 /// The peak resident set of a process, from /proc.

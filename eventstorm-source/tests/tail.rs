@@ -113,9 +113,18 @@ fn rotation_by_rename_while_writing_loses_and_duplicates_nothing() {
         let writer_path = path.clone();
         let done = Arc::new(AtomicBool::new(false));
         let writer_done = Arc::clone(&done);
+        let writer_counters = Arc::clone(&counters);
         let w = std::thread::spawn(move || {
             let mut rotation = 0;
             writer(&writer_path, TOTAL, 500, |_, file| {
+                // Rotations are far apart in real life: a file rotated away
+                // twice before the tail saw the first rotation is the
+                // documented limit (docs/sources.md), so the next rotation
+                // waits until the tail followed the previous one.
+                let deadline = Instant::now() + Duration::from_secs(20);
+                while writer_counters.rotations.get() < rotation && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
                 // logrotate's default: rename, then the writer opens a new file.
                 file.flush().expect("flush");
                 rotation += 1;

@@ -52,6 +52,57 @@ pub struct Envelope<'a> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn encode_event(buf: &mut Vec<u8>, envelope: &Envelope<'_>, body: &Document) -> Result<()> {
+    let start = write_envelope(buf, envelope);
+    write_nested(buf, body, 2)?;
+    close(buf, start);
+    Ok(())
+}
+
+/// A BSON document checked to be a valid event body: what a receiver
+/// accepts as the `body` of an event (its framing and every nested element
+/// readable, nested at most [`MAX_DEPTH`] levels counting the event as level
+/// 1). Made by [`CheckedBody::new`] only, so bytes a program received from
+/// outside (another language, a file) are checked once and then copied into
+/// events as they are, with [`encode_event_checked`].
+///
+/// ```
+/// use eventstorm_core::event::CheckedBody;
+///
+/// let mut bytes = Vec::new();
+/// bson::doc! { "order_id": 7 }.to_writer(&mut bytes)?;
+/// assert!(CheckedBody::new(&bytes).is_ok());
+/// assert!(CheckedBody::new(&bytes[..bytes.len() - 1]).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct CheckedBody<'a>(&'a [u8]);
+
+impl<'a> CheckedBody<'a> {
+    /// Checks `bytes` as one BSON document to be an event's body. The error
+    /// says what is wrong and at which byte (and element).
+    pub fn new(bytes: &'a [u8]) -> std::result::Result<Self, crate::DecodeError> {
+        let terminator = super::validate::frame(bytes)?;
+        super::validate::walk(bytes, 0, terminator, 2, None)?;
+        Ok(CheckedBody(bytes))
+    }
+
+    /// The document's bytes.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.0
+    }
+}
+
+/// [`encode_event`] with a body that is already BSON: its bytes are copied
+/// into the event without being decoded.
+pub fn encode_event_checked(buf: &mut Vec<u8>, envelope: &Envelope<'_>, body: CheckedBody<'_>) {
+    let start = write_envelope(buf, envelope);
+    buf.extend_from_slice(body.0);
+    close(buf, start);
+}
+
+/// Opens the event document and writes its envelope up to the `body` key;
+/// returns where the document starts, for [`close`].
+fn write_envelope(buf: &mut Vec<u8>, envelope: &Envelope<'_>) -> usize {
     let start = open(buf);
     key(buf, 0x07, fields::ID);
     buf.extend_from_slice(&ObjectId::new().bytes());
@@ -74,9 +125,7 @@ pub fn encode_event(buf: &mut Vec<u8>, envelope: &Envelope<'_>, body: &Document)
         string(buf, fields::TENANT, tenant);
     }
     key(buf, 0x03, fields::BODY);
-    write_nested(buf, body, 2)?;
-    close(buf, start);
-    Ok(())
+    start
 }
 
 /// Appends `doc`'s BSON bytes to `buf` (what `doc.to_writer(buf)` writes).
@@ -254,6 +303,53 @@ mod tests {
     fn a_nul_in_a_key_is_an_error_as_with_bson() {
         let mut buf = Vec::new();
         assert!(write_document(&mut buf, &doc! { "a\0b": 1 }).is_err());
+    }
+
+    fn bytes_of(doc: &Document) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        doc.to_writer(&mut bytes).expect("bytes");
+        bytes
+    }
+
+    #[test]
+    fn a_checked_body_encodes_as_the_document_does() {
+        let body = doc! { "instance_id": "i-1", "nested": { "tags": ["a", 1, 2.5] } };
+        let bytes = bytes_of(&body);
+        let envelope = Envelope {
+            event_type: "t",
+            severity: Severity::Notice,
+            logger: Some("l"),
+            hostname: None,
+            pid: Some(1),
+            tenant: None,
+        };
+        let (mut from_doc, mut from_bytes) = (Vec::new(), Vec::new());
+        encode_event(&mut from_doc, &envelope, &body).expect("encode");
+        encode_event_checked(
+            &mut from_bytes,
+            &envelope,
+            CheckedBody::new(&bytes).expect("valid"),
+        );
+        let decoded = super::super::Event::from_bytes(&from_bytes).expect("decode");
+        assert_eq!(decoded.body(), &body);
+        assert_eq!(from_doc.len(), from_bytes.len());
+
+        let mut truncated = bytes.clone();
+        truncated.pop();
+        assert!(CheckedBody::new(&truncated).is_err());
+        // Too deep: the body is level 2, so 99 more levels is one too many.
+        let mut deep = doc! { "x": 1 };
+        for _ in 0..MAX_DEPTH - 1 {
+            deep = doc! { "d": deep };
+        }
+        let deep_bytes = bytes_of(&deep);
+        let err = CheckedBody::new(&deep_bytes).expect_err("too deep");
+        assert!(err.to_string().contains("deep"), "{err}");
+        let mut ok = doc! { "x": 1 };
+        for _ in 0..MAX_DEPTH - 2 {
+            ok = doc! { "d": ok };
+        }
+        assert!(CheckedBody::new(&bytes_of(&ok)).is_ok());
     }
 
     #[test]

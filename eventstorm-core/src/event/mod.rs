@@ -29,7 +29,7 @@ mod validate;
 
 pub use builder::EventBuilder;
 pub use decoded::Event;
-pub use encode::{Envelope, encode_event, write_document};
+pub use encode::{CheckedBody, Envelope, encode_event, encode_event_checked, write_document};
 pub use raw::{RawEvent, RawEventRef};
 pub use severity::{ParseSeverityError, Severity};
 

@@ -50,6 +50,7 @@ mod endpoint_config;
 mod error;
 mod keys;
 mod monitor;
+mod peers;
 mod publish;
 mod publish_config;
 mod raw_receive;

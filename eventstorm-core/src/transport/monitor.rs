@@ -1,4 +1,6 @@
-//! [`ConnectMonitor`]: the connect and accept events of a receiving socket.
+//! [`ConnectMonitor`]: the connect and accept events of a receiving socket;
+//! [`PeerMonitor`]: the connections of a publishing socket, by file
+//! descriptor.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -34,26 +36,59 @@ impl std::fmt::Debug for ConnectMonitor {
     }
 }
 
+/// Starts libzmq's monitor of `socket` for `events` and connects a PAIR
+/// socket to it, holding at most `hwm` unread events.
+fn open_monitor(
+    ctx: &zmq::Context,
+    socket: &zmq::Socket,
+    events: u16,
+    hwm: i32,
+) -> Result<(zmq::Socket, String)> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let endpoint = format!(
+        "inproc://eventstorm-monitor-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    socket
+        .monitor(&endpoint, i32::from(events))
+        .map_err(|e| TransportError::socket("monitoring a socket", e))?;
+    let pair = ctx
+        .socket(zmq::PAIR)
+        .map_err(|e| TransportError::socket("creating a monitor socket", e))?;
+    pair.set_linger(0)
+        .map_err(|e| TransportError::socket("setting linger", e))?;
+    pair.set_rcvhwm(hwm)
+        .map_err(|e| TransportError::socket("setting the monitor's high-water mark", e))?;
+    pair.connect(&endpoint)
+        .map_err(|e| TransportError::socket("connecting the monitor socket", e))?;
+    Ok((pair, endpoint))
+}
+
+/// Reads one monitor event without waiting: its number and value (libzmq's
+/// first frame: 2 bytes of event, 4 of value, little-endian).
+fn next_event(pair: &zmq::Socket) -> Option<(u16, u32)> {
+    loop {
+        let parts = match pair.recv_multipart(zmq::DONTWAIT) {
+            Ok(parts) => parts,
+            Err(zmq::Error::EINTR) => continue,
+            Err(_) => return None,
+        };
+        if let Some(first) = parts.first()
+            && first.len() >= 6
+        {
+            let event = u16::from_le_bytes([first[0], first[1]]);
+            let value = u32::from_le_bytes([first[2], first[3], first[4], first[5]]);
+            return Some((event, value));
+        }
+    }
+}
+
 impl SubSocket {
     /// Starts reporting the connect and accept events of this socket.
     pub fn monitor_connections(&self, ctx: &zmq::Context) -> Result<ConnectMonitor> {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let endpoint = format!(
-            "inproc://eventstorm-monitor-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
         let events = zmq::SocketEvent::CONNECTED.to_raw() | zmq::SocketEvent::ACCEPTED.to_raw();
-        self.socket()
-            .monitor(&endpoint, i32::from(events))
-            .map_err(|e| TransportError::socket("monitoring a receiving socket", e))?;
-        let pair = ctx
-            .socket(zmq::PAIR)
-            .map_err(|e| TransportError::socket("creating a monitor socket", e))?;
-        pair.set_linger(0)
-            .map_err(|e| TransportError::socket("setting linger", e))?;
-        pair.connect(&endpoint)
-            .map_err(|e| TransportError::socket("connecting the monitor socket", e))?;
+        let (pair, endpoint) = open_monitor(ctx, self.socket(), events, 1000)?;
         Ok(ConnectMonitor { pair, endpoint })
     }
 }
@@ -68,17 +103,70 @@ impl ConnectMonitor {
     /// connected or was accepted since the last call.
     pub fn peer_connected(&mut self) -> bool {
         let mut connected = false;
-        while let Ok(parts) = self.pair.recv_multipart(zmq::DONTWAIT) {
-            // The first frame is the event number (2 bytes, little-endian)
-            // and its value (4 bytes).
-            if let Some(first) = parts.first()
-                && first.len() >= 2
-            {
-                let event = u16::from_le_bytes([first[0], first[1]]);
-                connected |= event == zmq::SocketEvent::CONNECTED.to_raw()
-                    || event == zmq::SocketEvent::ACCEPTED.to_raw();
-            }
+        while let Some((event, _)) = next_event(&self.pair) {
+            connected |= event == zmq::SocketEvent::CONNECTED.to_raw()
+                || event == zmq::SocketEvent::ACCEPTED.to_raw();
         }
         connected
+    }
+}
+
+/// A connection of a publishing socket opened or closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PeerEvent {
+    /// Accepted or connected, on this file descriptor.
+    Opened(i32),
+    /// Closed, on this file descriptor.
+    Closed(i32),
+}
+
+/// The connections of a [`PubSocket`](super::PubSocket), from libzmq's
+/// socket monitor: it reports each by the file descriptor libzmq uses for
+/// it, before the connection's first message.
+pub(crate) struct PeerMonitor {
+    pair: zmq::Socket,
+}
+
+impl std::fmt::Debug for PeerMonitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerMonitor").finish_non_exhaustive()
+    }
+}
+
+impl PeerMonitor {
+    /// Unread events held before libzmq's I/O thread waits for them to be
+    /// read: the socket's owner reads them whenever it reads subscriptions,
+    /// and the router polls for them.
+    const HWM: i32 = 10_000;
+
+    /// Starts monitoring `socket`'s connections. Call it before the socket
+    /// binds or connects, so that every connection is seen.
+    pub(crate) fn open(ctx: &zmq::Context, socket: &zmq::Socket) -> Result<PeerMonitor> {
+        let events = zmq::SocketEvent::CONNECTED.to_raw()
+            | zmq::SocketEvent::ACCEPTED.to_raw()
+            | zmq::SocketEvent::DISCONNECTED.to_raw();
+        let (pair, _) = open_monitor(ctx, socket, events, Self::HWM)?;
+        Ok(PeerMonitor { pair })
+    }
+
+    /// The monitor's socket, for polling.
+    pub(crate) fn socket(&self) -> &zmq::Socket {
+        &self.pair
+    }
+
+    /// The next event waiting, without blocking.
+    pub(crate) fn next(&self) -> Option<PeerEvent> {
+        while let Some((event, value)) = next_event(&self.pair) {
+            let fd = i32::try_from(value).unwrap_or(-1);
+            if event == zmq::SocketEvent::DISCONNECTED.to_raw() {
+                return Some(PeerEvent::Closed(fd));
+            }
+            if event == zmq::SocketEvent::CONNECTED.to_raw()
+                || event == zmq::SocketEvent::ACCEPTED.to_raw()
+            {
+                return Some(PeerEvent::Opened(fd));
+            }
+        }
+        None
     }
 }

@@ -5,8 +5,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::{Result, TransportError};
+use super::monitor::{PeerEvent, PeerMonitor};
+use super::peers::{Host, PeerBook, Subscribed};
 use super::publish_config::PublishConfig;
-use super::subscriptions::{Added, Subscriptions};
+use super::subscriptions::Subscriptions;
 use crate::{DeliveryMode, Header, Stamper, Stats};
 
 crate::counters! {
@@ -24,14 +26,20 @@ crate::counters! {
         send_errors,
         /// Sequence marks sent.
         marks,
-        /// Subscribe messages received from subscribers (one per subscriber
-        /// and prefix).
+        /// Subscribe messages received from subscribers (every one, repeats
+        /// included).
         subscriptions,
-        /// Unsubscribe messages received.
+        /// Unsubscribe messages received, with the cancels libzmq makes for
+        /// each prefix of a subscriber that disconnects.
         unsubscriptions,
         /// Subscribe messages refused: a prefix longer than
-        /// `max_subscription_len`, or more than `max_subscriptions` prefixes.
+        /// `max_subscription_len`, or more than `max_subscriptions` prefixes
+        /// on the socket.
         subscriptions_refused,
+        /// Subscribe messages refused because the subscriber's host (its IP
+        /// address; every ipc peer together; every inproc peer together)
+        /// already held `max_subscriptions_per_peer` prefixes.
+        subscriptions_refused_peer,
     }
 }
 
@@ -62,9 +70,10 @@ pub struct SubscriptionChange {
 
 /// One XPUB socket that stamps and sends events: `ZMQ_XPUB_NODROP` (a full
 /// subscriber queue is an error the caller sees, never a silent discard),
-/// `ZMQ_XPUB_VERBOSE` (every subscription is seen), the high-water mark,
-/// linger, per-(publisher, type) sequence numbers, sequence marks, and the
-/// subscriptions subscribers sent.
+/// `ZMQ_XPUB_VERBOSER` (every subscribe and unsubscribe is seen), the
+/// high-water mark, linger, per-(publisher, type) sequence numbers, sequence
+/// marks, and the subscriptions subscribers sent, bounded per socket and per
+/// subscriber host (see [`PublishConfig::max_subscriptions_per_peer`]).
 ///
 /// [`Publisher`](../../eventstorm_source/struct.Publisher.html), the
 /// router's outputs and every other publishing component are thin users of
@@ -88,6 +97,9 @@ pub struct PubSocket {
     stamper: Stamper,
     counters: Arc<PublishCounters>,
     subscriptions: Arc<Subscriptions>,
+    max_subscription_len: usize,
+    peers: PeerBook,
+    monitor: PeerMonitor,
     endpoints: Vec<String>,
     linger_ms: i32,
     mark_interval: Option<Duration>,
@@ -126,10 +138,12 @@ impl PubSocket {
         // Not ZMQ_XPUB_MANUAL: in libzmq 4.3.4 it still stores every prefix
         // per subscriber (in a second trie) and passes up every cancel,
         // including those of prefixes other subscribers still hold, so the
-        // set of prefixes anyone holds could not be kept exact.
-        socket
-            .set_xpub_verbose(true)
-            .map_err(|e| TransportError::socket("setting ZMQ_XPUB_VERBOSE", e))?;
+        // set of prefixes anyone holds could not be kept exact. VERBOSER
+        // reports every subscribe and unsubscribe with the subscriber's
+        // metadata, and each prefix of a subscriber that leaves: the
+        // per-host reference counts (`PeerBook`) are kept from those.
+        super::sys::set_xpub_verboser(&mut socket)
+            .map_err(|e| TransportError::socket("setting ZMQ_XPUB_VERBOSER", e))?;
         super::sys::set_xpub_nodrop(&mut socket)
             .map_err(|e| TransportError::socket("setting ZMQ_XPUB_NODROP", e))?;
         let linger_ms = clamp_ms(config.linger_ms);
@@ -142,6 +156,8 @@ impl PubSocket {
         socket
             .set_maxmsgsize(max_msg)
             .map_err(|e| TransportError::socket("setting ZMQ_MAXMSGSIZE", e))?;
+        // Before any bind or connect: every connection must be seen.
+        let monitor = PeerMonitor::open(ctx, &socket)?;
         let endpoints = super::endpoint::attach(&socket, name, &config.endpoint)?;
         let mut publisher = PubSocket {
             socket,
@@ -153,6 +169,9 @@ impl PubSocket {
                 config.max_subscriptions,
                 config.max_subscription_len,
             )),
+            max_subscription_len: config.max_subscription_len,
+            peers: PeerBook::new(config.subscriptions_per_peer(), config.max_subscriptions),
+            monitor,
             endpoints,
             linger_ms,
             mark_interval: (config.mark_interval_ms > 0)
@@ -220,6 +239,16 @@ impl PubSocket {
     #[doc(hidden)]
     pub fn socket(&self) -> &zmq::Socket {
         &self.socket
+    }
+
+    /// The socket's connection monitor, for polling: it is readable when a
+    /// subscriber connected or disconnected; call
+    /// [`read_subscriptions`](Self::read_subscriptions) then (a subscriber
+    /// leaving can release prefixes). For the router's poll loop; not part
+    /// of the public API.
+    #[doc(hidden)]
+    pub fn monitor_socket(&self) -> &zmq::Socket {
+        self.monitor.socket()
     }
 
     /// How long a send with flags 0 waits for room in a full subscriber
@@ -297,33 +326,102 @@ impl PubSocket {
         self.counters.send_errors.inc();
     }
 
-    /// Reads the subscription messages waiting on the socket.
+    /// Reads the connection events and subscription messages waiting on
+    /// the socket.
+    ///
+    /// Each subscriber host (IP address; every ipc peer together; every
+    /// inproc peer together) may hold `max_subscriptions_per_peer` prefixes,
+    /// the socket `max_subscriptions`; a prefix stays in the socket's table
+    /// while any subscriber holds it, and a host's prefixes are released when
+    /// its last connection closes.
     pub fn read_subscriptions(&mut self) -> Result<SubscriptionChange> {
         let mut change = SubscriptionChange::default();
+        self.read_connections(&mut change);
         loop {
-            let msg = match self.socket.recv_msg(zmq::DONTWAIT) {
+            let mut msg = match self.socket.recv_msg(zmq::DONTWAIT) {
                 Ok(msg) => msg,
                 Err(zmq::Error::EAGAIN) => return Ok(change),
                 Err(zmq::Error::EINTR) => continue,
                 Err(e) => return Err(TransportError::socket("reading subscriptions", e)),
             };
-            match msg.split_first() {
-                Some((1, prefix)) => match self.subscriptions.add(prefix) {
-                    Added::New => {
-                        self.counters.subscriptions.inc();
-                        change.changed = true;
-                    }
-                    Added::Known => self.counters.subscriptions.inc(),
-                    Added::Refused => {
-                        self.counters.subscriptions_refused.inc();
-                        tracing::debug!(socket = %self.name, len = prefix.len(), "subscription refused");
-                    }
-                },
-                Some((0, prefix)) => {
+            // A subscriber's messages carry its connection's metadata
+            // (Socket-Type at least); libzmq's own cancels for a subscriber
+            // that left, and inproc peers' messages, carry none.
+            let has_metadata = msg.gets("Socket-Type").is_some();
+            let host = has_metadata.then(|| Host::from_peer_address(msg.gets("Peer-Address")));
+            match (msg.split_first(), host) {
+                (Some((1, prefix)), host) => {
+                    self.counters.subscriptions.inc();
+                    self.subscribe(host.unwrap_or(Host::InProc), prefix, &mut change);
+                }
+                (Some((0, prefix)), Some(host)) => {
                     self.counters.unsubscriptions.inc();
-                    change.changed |= self.subscriptions.remove(prefix);
+                    if self.peers.unsubscribe(&host, prefix) {
+                        change.changed |= self.subscriptions.remove(prefix);
+                    }
+                }
+                (Some((0, prefix)), None) => {
+                    self.counters.unsubscriptions.inc();
+                    // The subscriber's disconnect is reported before libzmq
+                    // cancels its prefixes.
+                    self.read_connections(&mut change);
+                    if self.peers.unsubscribe_departed(prefix) {
+                        change.changed |= self.subscriptions.remove(prefix);
+                    }
                 }
                 _ => {}
+            }
+        }
+    }
+
+    /// Counts one subscribe from `host`.
+    fn subscribe(&mut self, host: Host, prefix: &[u8], change: &mut SubscriptionChange) {
+        if prefix.len() > self.max_subscription_len {
+            self.counters.subscriptions_refused.inc();
+            tracing::debug!(socket = %self.name, peer = %host, len = prefix.len(), "subscription refused: too long");
+            return;
+        }
+        if self.peers.host_len(&host) == 0 && host != Host::InProc {
+            // A new connection's host may not be known yet.
+            self.read_connections(change);
+        }
+        match self.peers.subscribe(host.clone(), prefix) {
+            Subscribed::New => {
+                self.subscriptions.add(prefix);
+                change.changed = true;
+            }
+            Subscribed::Known | Subscribed::Stale => {}
+            Subscribed::RefusedHost { first } => {
+                self.counters.subscriptions_refused_peer.inc();
+                if first {
+                    tracing::warn!(
+                        socket = %self.name,
+                        peer = %host,
+                        "subscriber host holds max_subscriptions_per_peer prefixes; \
+                         its further subscriptions are refused (subscriptions_refused_peer)"
+                    );
+                }
+            }
+            Subscribed::RefusedSocket => {
+                self.counters.subscriptions_refused.inc();
+                tracing::debug!(socket = %self.name, peer = %host, "subscription refused: max_subscriptions reached");
+            }
+        }
+    }
+
+    /// Reads the connection events waiting: a host's prefixes are released
+    /// when its last connection closes.
+    fn read_connections(&mut self, change: &mut SubscriptionChange) {
+        while let Some(event) = self.monitor.next() {
+            let lost = match event {
+                PeerEvent::Opened(fd) => {
+                    let host = super::sys::peer_ip(fd).map(Host::from_ip);
+                    self.peers.connected(fd, host)
+                }
+                PeerEvent::Closed(fd) => self.peers.disconnected(fd),
+            };
+            for prefix in lost {
+                change.changed |= self.subscriptions.remove(&prefix);
             }
         }
     }

@@ -46,6 +46,16 @@ super::keys::socket_config! {
         /// Longest subscription prefix accepted, in bytes
         /// ([`Self::DEFAULT_MAX_SUBSCRIPTION_LEN`]); longer ones are refused and counted.
         pub max_subscription_len: usize,
+        /// Most distinct prefixes the subscribers of one host hold together
+        /// (unset: [`Self::DEFAULT_MAX_SUBSCRIPTIONS_PER_PEER`], or
+        /// `max_subscriptions` if smaller; set: at least 1 and at most
+        /// `max_subscriptions`). A host is an IP address for TCP
+        /// subscribers; every ipc subscriber together is one host, every
+        /// inproc subscriber together another. Subscriptions beyond it are
+        /// refused and counted (`subscriptions_refused_peer`); the host's
+        /// prefixes are released when its last connection closes.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub max_subscriptions_per_peer: Option<usize>,
     }
 }
 
@@ -60,6 +70,16 @@ impl PublishConfig {
     pub const DEFAULT_MAX_SUBSCRIPTIONS: usize = 10_000;
     /// Default bound on the length of a subscription prefix, in bytes.
     pub const DEFAULT_MAX_SUBSCRIPTION_LEN: usize = 256;
+    /// Default bound on the distinct prefixes of one subscriber host.
+    pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_PEER: usize = 1_000;
+
+    /// The bound on the distinct prefixes of one subscriber host in effect:
+    /// `max_subscriptions_per_peer` when set, otherwise the default or
+    /// `max_subscriptions`, whichever is smaller.
+    pub fn subscriptions_per_peer(&self) -> usize {
+        self.max_subscriptions_per_peer
+            .unwrap_or(Self::DEFAULT_MAX_SUBSCRIPTIONS_PER_PEER.min(self.max_subscriptions))
+    }
 
     /// A config that binds `endpoint`.
     pub fn bind(endpoint: impl Into<String>) -> Self {
@@ -112,6 +132,19 @@ impl PublishConfig {
         if self.max_subscription_len == 0 {
             return Err(setting("max_subscription_len", "must be at least 1"));
         }
+        match self.max_subscriptions_per_peer {
+            Some(0) => return Err(setting("max_subscriptions_per_peer", "must be at least 1")),
+            Some(n) if n > self.max_subscriptions => {
+                return Err(setting(
+                    "max_subscriptions_per_peer",
+                    &format!(
+                        "must be at most max_subscriptions ({}), got {n}",
+                        self.max_subscriptions
+                    ),
+                ));
+            }
+            _ => {}
+        }
         Ok(())
     }
 }
@@ -126,6 +159,7 @@ impl Default for PublishConfig {
             mark_interval_ms: Self::DEFAULT_MARK_INTERVAL_MS,
             max_subscriptions: Self::DEFAULT_MAX_SUBSCRIPTIONS,
             max_subscription_len: Self::DEFAULT_MAX_SUBSCRIPTION_LEN,
+            max_subscriptions_per_peer: None,
         }
     }
 }

@@ -77,7 +77,7 @@ impl Default for InputConfig {
 ///
 /// Its socket settings (`bind`, `connect`, `mode`, `hwm`, `linger_ms`,
 /// `mark_interval_ms`, `wait_for_subscriber_ms`, `max_subscriptions`,
-/// `max_subscription_len`) are those of every publishing socket
+/// `max_subscription_len`, `max_subscriptions_per_peer`) are those of every publishing socket
 /// ([`PublishConfig`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]

@@ -333,10 +333,11 @@ impl RouterRuntime {
         Ok(())
     }
 
-    /// Waits for a readable input, output (subscriptions) or monitor.
+    /// Waits for a readable input, output (subscriptions, or a subscriber
+    /// connecting or leaving) or monitor.
     fn poll(&mut self, ready: &mut Vec<bool>, wait: Duration) -> Result<()> {
         let mut items: Vec<zmq::PollItem<'_>> =
-            Vec::with_capacity(2 * self.inputs.len() + self.outputs.len());
+            Vec::with_capacity(2 * self.inputs.len() + 2 * self.outputs.len());
         for input in &self.inputs {
             items.push(input.socket.socket().as_poll_item(zmq::POLLIN));
         }
@@ -348,6 +349,9 @@ impl RouterRuntime {
                 items.push(m.as_poll_item(zmq::POLLIN));
             }
         }
+        for output in &self.outputs {
+            items.push(output.socket.monitor_socket().as_poll_item(zmq::POLLIN));
+        }
         let ms = i64::try_from(wait.as_millis()).unwrap_or(50).max(1);
         match zmq::poll(&mut items, ms) {
             Ok(_) | Err(zmq::Error::EINTR) => {}
@@ -355,6 +359,14 @@ impl RouterRuntime {
         }
         ready.clear();
         ready.extend(items.iter().map(zmq::PollItem::is_readable));
+        // An output whose monitor is readable is read like one whose socket
+        // is: a subscriber leaving releases its host's prefixes.
+        let (n_in, n_out) = (self.inputs.len(), self.outputs.len());
+        for o in 0..n_out {
+            let monitor = ready[ready.len() - n_out + o];
+            ready[n_in + o] |= monitor;
+        }
+        ready.truncate(ready.len() - n_out);
         // Inputs without a monitor are never ready on the monitor side.
         let mut monitors = ready
             .split_off(self.inputs.len() + self.outputs.len())

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use bson::Document;
 use crossbeam_channel::{Sender, bounded};
-use eventstorm_core::event::{Envelope, encode_event};
+use eventstorm_core::event::{CheckedBody, Envelope, encode_event, encode_event_checked};
 use eventstorm_core::{Counter, Event, Severity, Stats, ThreadError};
 
 use crate::config::DeliveryMode;
@@ -255,6 +255,47 @@ impl Client {
         self.deliver(event_type, |buf| {
             encode_event(buf, &envelope, fields.borrow())
         })
+    }
+
+    /// Emits an event whose body is already BSON (bytes from another
+    /// language, a file, a socket), checked once with
+    /// [`CheckedBody::new`]: the bytes are copied into the event without
+    /// being decoded. Counts and returns as [`Client::emit`] does.
+    ///
+    /// ```
+    /// use eventstorm_core::Severity;
+    /// use eventstorm_core::event::CheckedBody;
+    /// use eventstorm_source::Client;
+    ///
+    /// let client = Client::builder().bind("tcp://127.0.0.1:*").build()?;
+    /// let mut bytes = Vec::new();
+    /// bson::doc! { "order_id": 7 }.to_writer(&mut bytes)?;
+    /// let body = CheckedBody::new(&bytes)?;
+    /// client.emit_bson("order.placed", Severity::Notice, body);
+    /// client.close();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn emit_bson(&self, event_type: &str, severity: Severity, body: CheckedBody<'_>) -> bool {
+        if !self.admit(event_type) {
+            return false;
+        }
+        let envelope = Envelope {
+            event_type,
+            severity,
+            logger: Some(self.inner.logger.as_str()),
+            hostname: Some(self.inner.hostname.as_str()),
+            pid: Some(self.inner.pid),
+            tenant: None,
+        };
+        self.deliver(event_type, |buf| {
+            encode_event_checked(buf, &envelope, body);
+            Ok(())
+        })
+    }
+
+    /// The default severity of [`Client::emit`].
+    pub fn severity(&self) -> Severity {
+        self.inner.severity
     }
 
     /// Sends a complete event. Returns whether it was queued; when it was not,

@@ -155,6 +155,24 @@ pub(crate) fn parse_document(line: &str) -> Result<Document, ParseError> {
     ))
 }
 
+/// Converts one JSON object (the whole `text`) to a BSON document, member
+/// order kept, within the limits of the module docs: at most
+/// [`MAX_JSON_DEPTH`] levels of objects and arrays, integers within 64 bits,
+/// no NUL in keys. The error names the column and what was expected.
+///
+/// ```
+/// use eventstorm_source::parse::json::json_to_document;
+///
+/// let doc = json_to_document(r#"{"order_id": 42, "items": [{"sku": "a"}]}"#)?;
+/// assert_eq!(doc.get_i32("order_id")?, 42);
+/// let err = json_to_document("[1, 2]").unwrap_err();
+/// assert_eq!(err.to_string(), "column 1: expected a JSON object (not an array), found '['");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn json_to_document(text: &str) -> Result<Document, ParseError> {
+    parse_document(text)
+}
+
 /// Converts a JSON value to BSON (see the module docs). Fails on keys with NUL
 /// and on nesting deeper than [`MAX_JSON_DEPTH`].
 pub(crate) fn to_bson(value: Value) -> Result<Bson, String> {
