@@ -11,6 +11,8 @@
 //! - `mongo` (feature `mongodb`, on by default): the MongoDB sink;
 //! - `dashboard` (feature `dashboard`): a live dashboard of rates and
 //!   losses, served over HTTP.
+//! - `usage` (feature `usage`): usage accounting for OpenStack tenants,
+//!   with an API compatible with Almanach's.
 //!
 //! ```no_run
 //! use eventstorm_sink::{RuntimeConfig, SinkRuntime, SubscriberConfig, sinks::StdoutSink};
@@ -37,6 +39,8 @@ mod subscriber;
 pub mod cql;
 #[cfg(feature = "mongodb")]
 pub mod mongo;
+#[cfg(feature = "usage")]
+pub mod usage;
 
 pub use error::{Error, Result, ThreadError, TransportError};
 pub use runtime::{RuntimeConfig, SinkHandle, SinkRuntime, WhenFull};

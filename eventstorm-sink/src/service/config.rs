@@ -108,6 +108,10 @@ pub enum SinkKind {
     /// [`DashboardConfig`](crate::dashboard::DashboardConfig); feature
     /// `dashboard`).
     Dashboard,
+    /// Usage accounting for OpenStack tenants, its API served on the
+    /// `[http]` listener (`[sinks.usage]`:
+    /// [`UsageConfig`](crate::usage::UsageConfig); feature `usage`).
+    Usage,
 }
 
 impl SinkKind {
@@ -120,6 +124,7 @@ impl SinkKind {
             SinkKind::Stdout => "stdout",
             SinkKind::Null => "null",
             SinkKind::Dashboard => "dashboard",
+            SinkKind::Usage => "usage",
         }
     }
 }
@@ -165,6 +170,10 @@ pub struct SinkEntry {
     #[cfg(feature = "dashboard")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dashboard: Option<crate::dashboard::DashboardConfig>,
+    /// `[sinks.usage]`, for `type = "usage"` (required: `token`).
+    #[cfg(feature = "usage")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::usage::UsageConfig>,
     /// `[sinks.dead_letter]`: where the events this sink gives up are kept
     /// (default: they are only counted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -200,6 +209,8 @@ impl<'de> Deserialize<'de> for SinkEntry {
         let stdout = take(&mut table, "stdout")?;
         #[cfg(feature = "dashboard")]
         let dashboard = take(&mut table, "dashboard")?;
+        #[cfg(feature = "usage")]
+        let usage = take(&mut table, "usage")?;
         let dead_letter = take(&mut table, "dead_letter")?;
         let runtime = RuntimeConfig::deserialize(toml::Value::Table(table))
             .map_err(|e| D::Error::custom(e.message()))?;
@@ -215,6 +226,8 @@ impl<'de> Deserialize<'de> for SinkEntry {
             stdout,
             #[cfg(feature = "dashboard")]
             dashboard,
+            #[cfg(feature = "usage")]
+            usage,
             dead_letter,
         })
     }
@@ -241,6 +254,10 @@ impl SinkEntry {
         #[cfg(feature = "dashboard")]
         if self.dashboard.is_some() {
             present.push(SinkKind::Dashboard);
+        }
+        #[cfg(feature = "usage")]
+        if self.usage.is_some() {
+            present.push(SinkKind::Usage);
         }
         present
     }
@@ -362,6 +379,8 @@ impl SinkEntry {
         match self.kind {
             #[cfg(feature = "dashboard")]
             SinkKind::Dashboard => Some(self.dashboard.clone().unwrap_or_default().mount),
+            #[cfg(feature = "usage")]
+            SinkKind::Usage => Some(self.usage.clone().unwrap_or_default().mount),
             _ => None,
         }
     }
@@ -470,6 +489,16 @@ fn check_entry(key: &str, sink: &SinkEntry) -> Result<(), ConfigError> {
             let config = sink.dashboard.clone().unwrap_or_default();
             config.validate().map_err(|e| setting("dashboard", e))?;
         }
+        #[cfg(feature = "usage")]
+        SinkKind::Usage => match &sink.usage {
+            Some(usage) => usage.validate().map_err(|e| setting("usage", e))?,
+            None => {
+                return Err(ConfigError::new(
+                    key,
+                    "a sink of type `usage` needs a `[sinks.usage]` table with `uri` and `token`",
+                ));
+            }
+        },
         #[allow(unreachable_patterns)]
         other => {
             return Err(ConfigError::new(
