@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// let config: UsageConfig = toml::from_str(r#"
 ///     uri = "mongodb://127.0.0.1:27017"
 ///     database = "almanach"
-///     token = "secret"
+///     token = "s3cret-token"
 ///     metadata_whitelist = ["a_metadata.to_filter"]
 /// "#)?;
 /// assert_eq!(config.existence_threshold_secs, UsageConfig::DEFAULT_EXISTENCE_THRESHOLD_SECS);

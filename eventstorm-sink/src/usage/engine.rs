@@ -193,6 +193,7 @@ impl Engine {
         self.store.mark_processed(&n.message_id, outcome.name())?;
         if outcome == Outcome::Applied
             && n.change.is_create()
+            && self.parked_now.load(Ordering::Relaxed) > 0
             && let Some(id) = n.change.entity_id()
         {
             self.retry_parked(Some(id));
