@@ -12,7 +12,9 @@
 //! - `dashboard` (feature `dashboard`): a live dashboard of rates and
 //!   losses, served over HTTP;
 //! - `streams` (feature `streams`): the stream engine (group-by, expiry,
-//!   fire and expire actions, definitions changed over HTTP).
+//!   fire and expire actions, definitions changed over HTTP);
+//! - `usage` (feature `usage`): usage accounting for OpenStack tenants,
+//!   with an API compatible with Almanach's.
 //!
 //! ```no_run
 //! use eventstorm_sink::{RuntimeConfig, SinkRuntime, SubscriberConfig, sinks::StdoutSink};
@@ -43,6 +45,8 @@ pub mod cql;
 pub mod mongo;
 #[cfg(feature = "mongodb")]
 pub mod search;
+#[cfg(feature = "usage")]
+pub mod usage;
 
 pub use error::{Error, Result, ThreadError, TransportError};
 pub use runtime::{RuntimeConfig, SinkHandle, SinkRuntime, WhenFull};

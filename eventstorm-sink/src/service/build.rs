@@ -55,7 +55,12 @@ pub fn build_sink(entry: &SinkEntry) -> Result<BuiltSink> {
         || -> Option<Box<dyn DeadLetterHandler>> { dead_letters.clone().map(|d| Box::new(d) as _) };
     let name = entry.name.clone();
     #[cfg_attr(
-        not(any(feature = "dashboard", feature = "mongodb", feature = "streams")),
+        not(any(
+            feature = "dashboard",
+            feature = "mongodb",
+            feature = "streams",
+            feature = "usage"
+        )),
         allow(unused_mut)
     )]
     let mut routes = None;
@@ -124,6 +129,22 @@ pub fn build_sink(entry: &SinkEntry) -> Result<BuiltSink> {
             }
             routes = Some(handle.router());
             Box::new(sink.with_name(name.clone()))
+        }
+        #[cfg(feature = "usage")]
+        SinkKind::Usage => {
+            let config = entry.usage.clone().unwrap_or_default();
+            let (mut sink, handle) = crate::usage::UsageSink::new(config).map_err(|e| match e {
+                Error::Config { key, message } => {
+                    Error::config(format!("sinks.{name}.{key}"), message)
+                }
+                other => other,
+            })?;
+            routes = Some(handle.router());
+            sink = sink.with_name(name.clone());
+            if let Some(h) = handler() {
+                sink = sink.with_dead_letters(h);
+            }
+            Box::new(sink)
         }
         #[allow(unreachable_patterns)]
         other => {

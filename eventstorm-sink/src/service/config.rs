@@ -112,6 +112,10 @@ pub enum SinkKind {
     /// (`[sinks.streams]`: [`StreamsConfig`](crate::streams::StreamsConfig);
     /// feature `streams`).
     Streams,
+    /// Usage accounting for OpenStack tenants, its API served on the
+    /// `[http]` listener (`[sinks.usage]`:
+    /// [`UsageConfig`](crate::usage::UsageConfig); feature `usage`).
+    Usage,
 }
 
 impl SinkKind {
@@ -125,6 +129,7 @@ impl SinkKind {
             SinkKind::Null => "null",
             SinkKind::Dashboard => "dashboard",
             SinkKind::Streams => "streams",
+            SinkKind::Usage => "usage",
         }
     }
 }
@@ -180,6 +185,10 @@ pub struct SinkEntry {
     #[cfg(feature = "streams")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub streams: Option<crate::streams::StreamsConfig>,
+    /// `[sinks.usage]`, for `type = "usage"` (required: `token`).
+    #[cfg(feature = "usage")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::usage::UsageConfig>,
     /// `[sinks.dead_letter]`: where the events this sink gives up are kept
     /// (default: they are only counted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -219,6 +228,8 @@ impl<'de> Deserialize<'de> for SinkEntry {
         let dashboard = take(&mut table, "dashboard")?;
         #[cfg(feature = "streams")]
         let streams = take(&mut table, "streams")?;
+        #[cfg(feature = "usage")]
+        let usage = take(&mut table, "usage")?;
         let dead_letter = take(&mut table, "dead_letter")?;
         let runtime = RuntimeConfig::deserialize(toml::Value::Table(table))
             .map_err(|e| D::Error::custom(e.message()))?;
@@ -238,6 +249,8 @@ impl<'de> Deserialize<'de> for SinkEntry {
             dashboard,
             #[cfg(feature = "streams")]
             streams,
+            #[cfg(feature = "usage")]
+            usage,
             dead_letter,
         })
     }
@@ -268,6 +281,10 @@ impl SinkEntry {
         #[cfg(feature = "streams")]
         if self.streams.is_some() {
             present.push(SinkKind::Streams);
+        }
+        #[cfg(feature = "usage")]
+        if self.usage.is_some() {
+            present.push(SinkKind::Usage);
         }
         present
     }
@@ -395,6 +412,8 @@ impl SinkEntry {
             }
             #[cfg(feature = "streams")]
             SinkKind::Streams => Some("/v1/stream-definitions".into()),
+            #[cfg(feature = "usage")]
+            SinkKind::Usage => Some(self.usage.clone().unwrap_or_default().mount),
             _ => None,
         }
     }
@@ -526,6 +545,16 @@ fn check_entry(key: &str, sink: &SinkEntry) -> Result<(), ConfigError> {
             let config = sink.streams.clone().unwrap_or_default();
             config.validate().map_err(|e| setting("streams", e))?;
         }
+        #[cfg(feature = "usage")]
+        SinkKind::Usage => match &sink.usage {
+            Some(usage) => usage.validate().map_err(|e| setting("usage", e))?,
+            None => {
+                return Err(ConfigError::new(
+                    key,
+                    "a sink of type `usage` needs a `[sinks.usage]` table with `uri` and `token`",
+                ));
+            }
+        },
         #[allow(unreachable_patterns)]
         other => {
             return Err(ConfigError::new(
