@@ -127,7 +127,10 @@ fn keygen(out: &std::path::Path) -> ExitCode {
     use eventstorm_core::transport::KeyPair;
     match KeyPair::generate().and_then(|pair| Ok((pair.write(out)?, pair.public_z85()))) {
         Ok(((secret, public), z85)) => {
-            println!("secret key: {} (mode 0600: keep it private)", secret.display());
+            println!(
+                "secret key: {} (mode 0600: keep it private)",
+                secret.display()
+            );
             println!("public key: {} ({z85})", public.display());
             ExitCode::SUCCESS
         }

@@ -203,7 +203,10 @@ mod tests {
                 format!("[[clients]]\nkey = \"{KEY}\"\ntenant = \"\"\n"),
                 "1 to 255",
             ),
-            (format!("[[clients]]\nkey = \"{KEY}\"\nrole = 1\n"), "unknown field"),
+            (
+                format!("[[clients]]\nkey = \"{KEY}\"\nrole = 1\n"),
+                "unknown field",
+            ),
         ] {
             let err = AllowList::parse(&bad).unwrap_err();
             assert!(err.contains(expected), "{err}");

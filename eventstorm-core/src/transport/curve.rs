@@ -188,7 +188,13 @@ fn create_new(path: &Path, mode: u32, text: &str) -> Result<()> {
         .create_new(true)
         .mode(mode)
         .open(path)
-        .map_err(|e| key_io(path, "creating (an existing key file is never overwritten)", e))?;
+        .map_err(|e| {
+            key_io(
+                path,
+                "creating (an existing key file is never overwritten)",
+                e,
+            )
+        })?;
     file.write_all(text.as_bytes())
         .and_then(|()| file.sync_all())
         .map_err(|e| key_io(path, "writing", e))
@@ -216,7 +222,10 @@ fn read_key_file(path: &Path) -> Result<KeyFile> {
     if meta.len() > MAX_KEY_FILE {
         return Err(key_error(
             path,
-            &format!("is {} bytes: not a key file (at most {MAX_KEY_FILE})", meta.len()),
+            &format!(
+                "is {} bytes: not a key file (at most {MAX_KEY_FILE})",
+                meta.len()
+            ),
         ));
     }
     let text = std::fs::read_to_string(path).map_err(|e| key_io(path, "reading", e))?;

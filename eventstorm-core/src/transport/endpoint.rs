@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use super::endpoint_config::EndpointConfig;
+use super::error::{Result, TransportError};
 use super::security::Applied;
 use super::zap::SecurityCounters;
-use super::error::{Result, TransportError};
 
 /// The transports an endpoint may name.
 const SCHEMES: [&str; 7] = [

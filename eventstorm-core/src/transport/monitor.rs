@@ -125,8 +125,7 @@ impl SubSocket {
     /// ([`SecurityCounters::handshake_failed`]).
     pub fn monitor_connections(&self, ctx: &zmq::Context) -> Result<ConnectMonitor> {
         let security = self.security_counters();
-        let mut events =
-            zmq::SocketEvent::CONNECTED.to_raw() | zmq::SocketEvent::ACCEPTED.to_raw();
+        let mut events = zmq::SocketEvent::CONNECTED.to_raw() | zmq::SocketEvent::ACCEPTED.to_raw();
         if security.is_some() {
             events |= handshake_failures();
         }

@@ -125,6 +125,10 @@ impl std::fmt::Debug for PubSocket {
     }
 }
 
+/// Room added to `ZMQ_MAXMSGSIZE` on a CURVE socket for the handshake's
+/// largest command and the encryption's envelope on each message.
+const CURVE_ROOM: usize = 1024;
+
 fn clamp_ms(ms: u64) -> i32 {
     i32::try_from(ms).unwrap_or(i32::MAX)
 }
@@ -157,9 +161,22 @@ impl PubSocket {
         socket
             .set_linger(linger_ms)
             .map_err(|e| TransportError::socket("setting linger", e))?;
-        // Subscription messages are 1 byte plus the prefix.
-        let max_msg =
-            i64::try_from(config.max_subscription_len.saturating_add(1)).unwrap_or(i64::MAX);
+        // Subscription messages are 1 byte plus the prefix. libzmq applies
+        // the limit to what arrives on the wire, CURVE's handshake commands
+        // (INITIATE: about 300 bytes) and its per-message envelope
+        // included: a CURVE socket needs room for them.
+        let curve_room = if config.endpoint.security.uses_curve() {
+            CURVE_ROOM
+        } else {
+            0
+        };
+        let max_msg = i64::try_from(
+            config
+                .max_subscription_len
+                .saturating_add(1)
+                .saturating_add(curve_room),
+        )
+        .unwrap_or(i64::MAX);
         socket
             .set_maxmsgsize(max_msg)
             .map_err(|e| TransportError::socket("setting ZMQ_MAXMSGSIZE", e))?;

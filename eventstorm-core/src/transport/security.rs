@@ -196,12 +196,24 @@ impl SecurityConfig {
             };
             if let Some(server) = &self.curve_server_key {
                 let server = read_public_key(server)?;
-                set(socket.set_curve_serverkey(&server), "setting ZMQ_CURVE_SERVERKEY")?;
-                set(socket.set_curve_publickey(pair.public()), "setting ZMQ_CURVE_PUBLICKEY")?;
-                set(socket.set_curve_secretkey(pair.secret()), "setting ZMQ_CURVE_SECRETKEY")?;
+                set(
+                    socket.set_curve_serverkey(&server),
+                    "setting ZMQ_CURVE_SERVERKEY",
+                )?;
+                set(
+                    socket.set_curve_publickey(pair.public()),
+                    "setting ZMQ_CURVE_PUBLICKEY",
+                )?;
+                set(
+                    socket.set_curve_secretkey(pair.secret()),
+                    "setting ZMQ_CURVE_SECRETKEY",
+                )?;
             } else {
                 set(socket.set_curve_server(true), "setting ZMQ_CURVE_SERVER")?;
-                set(socket.set_curve_secretkey(pair.secret()), "setting ZMQ_CURVE_SECRETKEY")?;
+                set(
+                    socket.set_curve_secretkey(pair.secret()),
+                    "setting ZMQ_CURVE_SECRETKEY",
+                )?;
                 if let Some(list) = &self.curve_allow_list {
                     let (registration, own) =
                         zap::register(ctx, name, domain.as_deref(), list, Arc::clone(counters))?;

@@ -110,12 +110,7 @@ pub(crate) fn register(
     static NEXT_DOMAIN: AtomicU64 = AtomicU64::new(0);
     let (list, stamp) = AllowList::read(path)?;
     let domain = domain.map_or_else(
-        || {
-            format!(
-                "eventstorm-{}",
-                NEXT_DOMAIN.fetch_add(1, Ordering::Relaxed)
-            )
-        },
+        || format!("eventstorm-{}", NEXT_DOMAIN.fetch_add(1, Ordering::Relaxed)),
         str::to_string,
     );
     let mut handlers = lock(&HANDLERS);
@@ -238,7 +233,10 @@ fn start(ctx: &zmq::Context) -> Result<Handler> {
         }
         Err(e) => return Err(TransportError::socket("binding the ZAP endpoint", e)),
     }
-    let control_endpoint = format!("inproc://eventstorm-zap-control-{}-{id}", std::process::id());
+    let control_endpoint = format!(
+        "inproc://eventstorm-zap-control-{}-{id}",
+        std::process::id()
+    );
     let control = ctx
         .socket(zmq::PAIR)
         .map_err(|e| TransportError::socket("creating the ZAP control socket", e))?;
