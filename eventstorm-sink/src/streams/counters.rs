@@ -112,8 +112,7 @@ impl Lags {
         if s.is_empty() {
             return None;
         }
-        s.sort_unstable();
         let i = ((s.len() as f64 * q).ceil() as usize).clamp(1, s.len()) - 1;
-        Some(s[i])
+        Some(*s.select_nth_unstable(i).1)
     }
 }

@@ -165,6 +165,17 @@ impl Actions {
             .count()
     }
 
+    /// Whether any action named carries the stream's events (`publish`,
+    /// `webhook`, `log` with `events = true`): otherwise they are not read
+    /// back from the store.
+    pub(crate) fn need_events(&self, names: &[String]) -> bool {
+        names.iter().any(|n| match self.by_name.get(n) {
+            Some(Action::Publish(_) | Action::Webhook(_)) => true,
+            Some(Action::Log(l)) => l.events,
+            None => false,
+        })
+    }
+
     /// Runs the actions named, for fire number `fire`.
     pub(crate) fn run(&mut self, names: &[String], payload: &Payload, fire: u64) {
         for name in names {

@@ -50,7 +50,7 @@ impl Engine {
                 self.counters.actions_disabled.inc();
                 continue;
             }
-            let events = if self.config.max_action_events == 0 {
+            let events = if self.config.max_action_events == 0 || !self.actions.need_events(names) {
                 Vec::new()
             } else {
                 match self.store.events(c.num, self.config.max_action_events) {

@@ -158,6 +158,10 @@ impl Engine {
     /// The thread's loop, until the sink hangs up.
     pub(crate) fn run(mut self, cmds: &Receiver<Cmd>, done: &Receiver<u64>) {
         let mut last_tick = Instant::now();
+        // Without webhook actions nobody holds the completions' sender: a
+        // disconnected channel is always ready, so it is not waited on.
+        let never = crossbeam_channel::never();
+        let mut completions = done;
         loop {
             let wait = self
                 .wait_time()
@@ -175,10 +179,9 @@ impl Engine {
                     }
                     Ok(Cmd::Stop) | Err(_) => break,
                 },
-                recv(done) -> fire => {
-                    if let Ok(fire) = fire {
-                        self.on_done(fire);
-                    }
+                recv(completions) -> fire => match fire {
+                    Ok(fire) => self.on_done(fire),
+                    Err(_) => completions = &never,
                 },
                 default(wait) => {}
             }
