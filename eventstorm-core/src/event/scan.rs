@@ -129,10 +129,8 @@ pub(crate) fn scan(bytes: &[u8]) -> Result<Envelope<'_>, DecodeError> {
                 (fields::SEVERITY, other) => {
                     return Err(wrong_type(field, "an int32 from 0 to 7", other));
                 }
-                (fields::LOGGER | fields::HOSTNAME | fields::TENANT, 0x02) => {
-                    std::str::from_utf8(&bytes[value + 4..stop - 1])
-                        .map_err(|e| envelope_error(field, format!("not UTF-8: {e}")))?;
-                }
+                // Checked as UTF-8 by `validate::value` already.
+                (fields::LOGGER | fields::HOSTNAME | fields::TENANT, 0x02) => {}
                 (fields::LOGGER | fields::HOSTNAME | fields::TENANT, other) => {
                     return Err(wrong_type(field, "a string", other));
                 }
