@@ -220,6 +220,29 @@ impl RawSubscriber {
         Ok(RawSubscriber { socket })
     }
 
+    /// Counts whole messages into `received` as they arrive, until `stop`
+    /// is set; returns the count.
+    pub fn count_into(self, stop: &AtomicBool, received: &AtomicU64) -> zmq::Result<u64> {
+        let mut msg = zmq::Message::new();
+        let mut count = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            match self.socket.recv(&mut msg, zmq::DONTWAIT) {
+                Ok(()) => {
+                    while msg.get_more() {
+                        self.socket.recv(&mut msg, 0)?;
+                    }
+                    count += 1;
+                    received.store(count, Ordering::Relaxed);
+                }
+                Err(zmq::Error::EAGAIN) => {
+                    self.socket.poll(zmq::POLLIN, 5)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(count)
+    }
+
     /// Counts messages until `expected` of them arrived (the sender stores
     /// it once known; `u64::MAX` until then), or `stop` is set and nothing
     /// arrived for `quiet`. Returns the count, the instant of the last

@@ -581,6 +581,66 @@ pub(crate) fn emit_rate(prebuilt: bool, duration: Duration) -> Res<Run> {
     })
 }
 
+/// The baseline of [`emit_rate`]: raw sends of the pre-encoded typical
+/// event (the three frames Eventstorm sends) on one thread, to a counting
+/// subscriber over tcp, in the same bursts, with a wait (not timed) between
+/// bursts until the subscriber has everything. What `emit` costs beyond this
+/// is encoding, stamping and the client's bookkeeping; what this costs is the
+/// machine's price for one `zmq_send` of the event.
+pub(crate) fn raw_send_rate(duration: Duration) -> Res<Run> {
+    let ctx = zmq::Context::new();
+    let body = typical_event(0).to_bytes();
+    let (mut publisher, endpoint) = RawPublisher::open(&ctx, "tcp://127.0.0.1:*", true, TYPE, body)
+        .map_err(err("publisher"))?;
+    let subscriber = RawSubscriber::connect(&ctx, &endpoint).map_err(err("subscriber"))?;
+    if !publisher.wait_for_subscriber(JOIN_TIMEOUT) {
+        return Err("the subscriber never reached the publisher".into());
+    }
+    let stop = AtomicBool::new(false);
+    let received = AtomicU64::new(0);
+    let cpu = CpuMeter::start();
+    std::thread::scope(|s| {
+        let (stop, received) = (&stop, &received);
+        let counter = s.spawn(move || subscriber.count_into(stop, received));
+        let start = Instant::now();
+        let mut timed = Duration::ZERO;
+        let mut calls = 0u64;
+        let mut result = Ok(());
+        while result.is_ok() && start.elapsed() < duration {
+            let t = Instant::now();
+            for _ in 0..EMIT_BURST {
+                if let Err(e) = publisher.send() {
+                    result = Err(format!("send: {e}"));
+                    break;
+                }
+            }
+            timed += t.elapsed();
+            calls += EMIT_BURST;
+            let deadline = Instant::now() + JOIN_TIMEOUT;
+            while received.load(Ordering::Relaxed) < calls {
+                if Instant::now() > deadline {
+                    result = Err("the subscriber did not catch up".into());
+                    break;
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        let counted = counter.join().ok().and_then(Result::ok).unwrap_or(0);
+        result?;
+        Ok(Run {
+            rate: calls as f64 / timed.as_secs_f64(),
+            sent: calls,
+            received: counted,
+            lost: 0,
+            missed_at_join: 0,
+            accounted: calls == counted,
+            detail: Vec::new(),
+            cpu_us_per_event: cpu.per_event(calls),
+        })
+    })
+}
+
 /// Records, per event, the time from `emit` to the sink's `write`.
 #[derive(Debug)]
 struct LatencySink {
