@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use super::definition::{DefinitionSpec, ExpireFrom};
 
-/// An active stream (about 100 bytes plus its group key and one counter
-/// per criterion).
+/// An active stream (about 120 bytes plus its group key, one counter per
+/// criterion and the events it keeps).
 #[derive(Debug, Clone)]
 pub(crate) struct Stream {
     /// The definition's number in the engine.
@@ -23,8 +23,9 @@ pub(crate) struct Stream {
     pub(crate) last_seen: i64,
     /// Events joined (exact, kept or not).
     pub(crate) count: u64,
-    /// Events kept in the store.
-    pub(crate) kept: u32,
+    /// The events kept (at most `max_events_per_stream`), in arrival
+    /// order, each with the store segment that holds its record.
+    pub(crate) events: Vec<(u64, Box<[u8]>)>,
     /// Events per criterion.
     pub(crate) criteria: Box<[u64]>,
     /// When the criteria all held (wall clock, ms).
@@ -63,7 +64,7 @@ impl Stream {
             first_seen: now,
             last_seen: now,
             count: 0,
-            kept: 0,
+            events: Vec::new(),
             criteria: vec![0; criteria].into_boxed_slice(),
             ready_since: None,
             scheduled: i64::MAX,
@@ -150,7 +151,7 @@ impl Stream {
             first_seen: doc.get_i64("fs").ok()?,
             last_seen: doc.get_i64("ls").ok()?,
             count: doc.get_i64("n").ok()? as u64,
-            kept: 0,
+            events: Vec::new(),
             criteria,
             ready_since: doc.get_i64("r").ok(),
             scheduled: i64::MAX,
@@ -283,7 +284,7 @@ pub(crate) fn view(
         "group": Bson::Document(group_doc(spec, &s.key)).into_relaxed_extjson(),
         "state": if s.ready_since.is_some() { "ready" } else { "active" },
         "count": s.count,
-        "events_kept": s.kept,
+        "events_kept": s.events.len(),
         "criteria": s.criteria,
         "first_ts": rfc3339(s.first_ts),
         "last_ts": rfc3339(s.last_ts),

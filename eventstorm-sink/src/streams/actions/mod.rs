@@ -38,7 +38,7 @@ impl Payload {
         first_ts: i64,
         last_ts: i64,
         count: u64,
-        events: &[Vec<u8>],
+        events: &[&[u8]],
     ) -> Payload {
         let events: Vec<Bson> = events
             .iter()
@@ -166,8 +166,8 @@ impl Actions {
     }
 
     /// Whether any action named carries the stream's events (`publish`,
-    /// `webhook`, `log` with `events = true`): otherwise they are not read
-    /// back from the store.
+    /// `webhook`, `log` with `events = true`): otherwise they are not
+    /// decoded for the payload.
     pub(crate) fn need_events(&self, names: &[String]) -> bool {
         names.iter().any(|n| match self.by_name.get(n) {
             Some(Action::Publish(_) | Action::Webhook(_)) => true,

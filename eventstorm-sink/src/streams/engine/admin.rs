@@ -8,9 +8,9 @@ use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
 
-use super::{ApiAnswer, Def, Engine, FastMap, now_ms};
+use super::{ApiAnswer, Def, Engine, FastMap, now_ms, segments};
 use crate::streams::definition::{DefinitionSpec, FieldError};
-use crate::streams::store::StoreError;
+use crate::streams::store::{StoreError, event_id, records};
 use crate::streams::stream::{Stream, parse_stream_id, rfc3339, view};
 
 /// An API request for the engine.
@@ -64,7 +64,7 @@ impl Engine {
     /// Reads the stored state back, then installs the configured
     /// definitions.
     pub(crate) fn load(&mut self) -> Result<(), StoreError> {
-        let snap = self.store.load(self.config.dedupe_window)?;
+        let snap = self.store.load()?;
         self.next_stream = snap.next_stream.max(1);
         let mut by_id: HashMap<String, usize> = HashMap::new();
         for (id, bytes) in snap.definitions {
@@ -90,7 +90,6 @@ impl Engine {
                 order: BTreeSet::new(),
             }));
         }
-        let kept: HashMap<u64, u32> = snap.kept.into_iter().collect();
         for (num, bytes) in snap.streams {
             self.next_stream = self.next_stream.max(num + 1);
             let Some((def_id, mut stream)) = Stream::from_record(&bytes) else {
@@ -110,7 +109,6 @@ impl Engine {
                 continue;
             }
             stream.def = d as u32;
-            stream.kept = kept.get(&num).copied().unwrap_or(0);
             let (due, _) = stream.due(&def.spec);
             stream.scheduled = due;
             self.timers.push(Reverse((due, num)));
@@ -118,9 +116,7 @@ impl Engine {
             def.order.insert(num);
             self.streams.insert(num, stream);
         }
-        for id in snap.event_ids {
-            self.dedupe.first_time(id);
-        }
+        self.load_segments(snap.segments);
         self.interrupted(snap.outbox);
         for spec in std::mem::take(&mut self.config.definitions) {
             self.install(spec);
@@ -128,6 +124,59 @@ impl Engine {
         self.update_gauges();
         self.commit();
         Ok(())
+    }
+
+    /// Gives the active streams their events back from the stored
+    /// segments (in their order; a record found twice, as a crash in the
+    /// middle of a MongoDB commit can leave, is taken once) and refills the
+    /// dedupe window. Segments no active stream needs are deleted.
+    fn load_segments(&mut self, stored: Vec<(u64, Vec<u8>)>) {
+        let mut found: HashMap<u64, Vec<(u32, u64, &[u8])>> = HashMap::new();
+        let mut totals: Vec<(u64, u32)> = Vec::with_capacity(stored.len());
+        for (seg, blob) in &stored {
+            self.seg = self.seg.max(seg + 1);
+            let mut total = 0;
+            for (num, seq, bytes) in records(blob) {
+                total += 1;
+                if self.streams.contains_key(&num) {
+                    found.entry(num).or_default().push((seq, *seg, bytes));
+                    if let Some(id) = event_id(bytes) {
+                        self.dedupe.first_time(id);
+                    }
+                }
+            }
+            totals.push((*seg, total));
+        }
+        for (seg, total) in totals {
+            self.segs.entry(seg).or_default().total = total;
+        }
+        let max = self.config.max_events_per_stream;
+        for (num, mut events) in found {
+            events.sort_by_key(|(seq, seg, _)| (*seq, *seg));
+            events.dedup_by_key(|(seq, _, _)| *seq);
+            events.truncate(max);
+            let Some(stream) = self.streams.get_mut(&num) else {
+                continue;
+            };
+            for (_, seg, bytes) in events {
+                stream.events.push((seg, bytes.into()));
+                let info = self.segs.entry(seg).or_default();
+                info.live += 1;
+                if info.streams.last() != Some(&num) {
+                    info.streams.push(num);
+                }
+            }
+        }
+        let dead: Vec<u64> = self
+            .segs
+            .iter()
+            .filter(|(_, info)| info.live == 0)
+            .map(|(seg, _)| *seg)
+            .collect();
+        for seg in dead {
+            self.segs.remove(&seg);
+            self.batch.dead_segments.push(seg);
+        }
     }
 
     fn update_gauges(&self) {
@@ -230,6 +279,7 @@ impl Engine {
                     }
                 }
                 self.batch.streams.push((*num, None));
+                segments::release(&mut self.segs, &mut self.batch, self.seg, &s);
                 dropped += 1;
             }
         }

@@ -4,16 +4,24 @@
 //!
 //! Per event: a dedupe check, then per definition a tenant check, the
 //! `select` matchers, the group-by fields read from the raw bytes, a hash
-//! lookup, and one counter per fire criterion: constant time, nothing of
-//! the stream is read again. Timers are a binary heap of deadlines; the
-//! thread sleeps until the earliest one (or the next command).
+//! lookup, one counter per fire criterion, and a kept event is appended to
+//! its stream (in memory) and to the open store segment: constant time,
+//! nothing of the stream is read again. Timers are a binary heap of
+//! deadlines; the thread sleeps until the earliest one (or the next
+//! command).
+//!
+//! The thread takes every command waiting (for at most [`DRAIN`]) before it
+//! closes the streams that fell due: the streams closed by those events and
+//! by the timers are closed together, with one commit, then their actions
+//! run. Under load, commits grow instead of multiplying.
 
 mod admin;
 mod close;
 mod dedupe;
+mod segments;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -26,7 +34,7 @@ use super::actions::{Actions, SharedDeadLetters};
 use super::config::StreamsConfig;
 use super::counters::{Lags, StreamCounters};
 use super::definition::DefinitionSpec;
-use super::store::{Batch, StateStore};
+use super::store::{Batch, SEGMENT_MAX_BYTES, StateStore, push_record};
 use super::stream::{Outcome, Stream, push_key};
 
 pub(crate) use admin::ApiCall;
@@ -93,6 +101,15 @@ pub(crate) struct Engine {
     pub(crate) timers: BinaryHeap<Reverse<(i64, u64)>>,
     pub(crate) dedupe: dedupe::Dedupe,
     pub(crate) batch: Batch,
+    /// The segment being filled: its number and records.
+    pub(crate) seg: u64,
+    pub(crate) seg_buf: Vec<u8>,
+    /// Records in `seg_buf`.
+    pub(crate) seg_records: usize,
+    /// Every segment with live records: live and total records, streams.
+    pub(crate) segs: BTreeMap<u64, segments::SegInfo>,
+    /// Streams due to close at the end of this round of commands.
+    pub(crate) closing: Vec<Closing>,
     /// Events of `batch` (they are confirmed when it commits).
     pub(crate) batch_events: u64,
     pub(crate) dirty: Vec<u64>,
@@ -120,6 +137,10 @@ pub(crate) fn now_ms() -> i64 {
 /// How often the publisher's upkeep runs when idle.
 const TICK: Duration = Duration::from_millis(100);
 
+/// How long the thread keeps taking waiting commands before it closes the
+/// streams that fell due (and commits).
+const DRAIN: Duration = Duration::from_millis(10);
+
 impl Engine {
     pub(crate) fn new(
         config: StreamsConfig,
@@ -139,6 +160,11 @@ impl Engine {
             next_stream: 1,
             timers: BinaryHeap::new(),
             batch: Batch::default(),
+            seg: 1,
+            seg_buf: Vec::new(),
+            seg_records: 0,
+            segs: BTreeMap::new(),
+            closing: Vec::new(),
             batch_events: 0,
             dirty: Vec::new(),
             last_commit: Instant::now(),
@@ -166,18 +192,12 @@ impl Engine {
             let wait = self
                 .wait_time()
                 .min(TICK.saturating_sub(last_tick.elapsed()));
+            let started = Instant::now();
+            let mut stop = false;
             crossbeam_channel::select! {
                 recv(cmds) -> cmd => match cmd {
-                    Ok(Cmd::Events(events)) => self.on_events(&events),
-                    Ok(Cmd::Flush(reply)) => {
-                        self.commit();
-                        let _ = reply.send(());
-                    }
-                    Ok(Cmd::Api(call, reply)) => {
-                        let answer = self.api(call);
-                        let _ = reply.send(answer);
-                    }
-                    Ok(Cmd::Stop) | Err(_) => break,
+                    Ok(cmd) => stop = !self.handle(cmd),
+                    Err(_) => stop = true,
                 },
                 recv(completions) -> fire => match fire {
                     Ok(fire) => self.on_done(fire),
@@ -185,7 +205,19 @@ impl Engine {
                 },
                 default(wait) => {}
             }
+            // Everything waiting, for a while: one commit for all of it.
+            while !stop && started.elapsed() < DRAIN {
+                match cmds.try_recv() {
+                    Ok(cmd) => stop = !self.handle(cmd),
+                    Err(crossbeam_channel::TryRecvError::Empty) => break,
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => stop = true,
+                }
+            }
             self.run_timers();
+            self.finish_closing();
+            if stop {
+                break;
+            }
             if self.commit_due() {
                 self.commit();
             }
@@ -202,6 +234,33 @@ impl Engine {
         self.commit();
     }
 
+    /// Handles one command; `false` to stop.
+    fn handle(&mut self, cmd: Cmd) -> bool {
+        match cmd {
+            Cmd::Events(events) => self.on_events(&events),
+            Cmd::Flush(reply) => {
+                self.finish_closing();
+                self.commit();
+                let _ = reply.send(());
+            }
+            Cmd::Api(call, reply) => {
+                self.finish_closing();
+                let answer = self.api(call);
+                let _ = reply.send(answer);
+            }
+            Cmd::Stop => return false,
+        }
+        true
+    }
+
+    /// Closes the streams gathered in `closing`.
+    fn finish_closing(&mut self) {
+        if !self.closing.is_empty() {
+            let closing = std::mem::take(&mut self.closing);
+            self.close(closing);
+        }
+    }
+
     /// Until the earliest timer or the next commit.
     fn wait_time(&self) -> Duration {
         let mut wait = TICK;
@@ -209,7 +268,7 @@ impl Engine {
             let ms = (*at - now_ms()).max(0) as u64;
             wait = wait.min(Duration::from_millis(ms));
         }
-        if !self.batch.is_empty() || !self.dirty.is_empty() {
+        if !self.batch.is_empty() || !self.dirty.is_empty() || self.seg_records > 0 {
             let interval = Duration::from_millis(self.config.commit_interval_ms);
             wait = wait.min(interval.saturating_sub(self.last_commit.elapsed()));
         }
@@ -217,15 +276,17 @@ impl Engine {
     }
 
     fn commit_due(&self) -> bool {
-        let changes = self.batch.len() + self.dirty.len();
+        let changes = self.batch.len() + self.dirty.len() + self.seg_records;
         changes > 0
             && (changes >= self.config.commit_max_changes
                 || self.last_commit.elapsed()
                     >= Duration::from_millis(self.config.commit_interval_ms))
     }
 
-    /// Writes the batch and every changed stream.
+    /// Writes the batch, the open segment and every changed stream.
     pub(crate) fn commit(&mut self) {
+        self.compact();
+        self.seal();
         for num in std::mem::take(&mut self.dirty) {
             if let Some(s) = self.streams.get_mut(&num)
                 && s.dirty
@@ -281,7 +342,7 @@ impl Engine {
     /// A chunk of events from the sink.
     fn on_events(&mut self, events: &[RawEvent]) {
         let now = now_ms();
-        let mut closing = Vec::new();
+        let mut closing = std::mem::take(&mut self.closing);
         let mut finished = 0u64;
         for event in events {
             self.counters.events.inc_single_writer();
@@ -311,9 +372,7 @@ impl Engine {
         self.gauges
             .uncommitted
             .store(self.batch.len() as u64, Ordering::Relaxed);
-        if !closing.is_empty() {
-            self.close(closing);
-        }
+        self.closing = closing;
     }
 
     /// Adds the event to definition `d`'s stream when the definition wants
@@ -363,6 +422,7 @@ impl Engine {
                             def.streams.remove(&old.key);
                         }
                         self.batch.streams.push((oldest, None));
+                        segments::release(&mut self.segs, &mut self.batch, self.seg, &old);
                     }
                     self.counters.streams_evicted.inc_single_writer();
                     if self
@@ -395,6 +455,12 @@ impl Engine {
                 num
             }
         };
+        if self.seg_buf.len() >= SEGMENT_MAX_BYTES {
+            self.seal();
+        }
+        let Some(def) = self.defs[d].as_mut() else {
+            return false;
+        };
         let spec = &def.spec;
         let Some(stream) = self.streams.get_mut(&num) else {
             return false;
@@ -408,11 +474,13 @@ impl Engine {
                 *n += 1;
             }
         }
-        if (stream.kept as usize) < self.config.max_events_per_stream {
-            self.batch
-                .events
-                .push((num, stream.kept, event.as_bytes().to_vec()));
-            stream.kept += 1;
+        if stream.events.len() < self.config.max_events_per_stream {
+            let bytes = event.as_bytes();
+            push_record(&mut self.seg_buf, num, stream.events.len() as u32, bytes);
+            self.seg_records += 1;
+            stream.events.push((self.seg, bytes.into()));
+            let info = self.segs.entry(self.seg).or_default();
+            info.add(num, 1);
         } else {
             self.counters.events_not_kept.inc_single_writer();
         }

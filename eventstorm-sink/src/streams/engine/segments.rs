@@ -1,0 +1,124 @@
+//! The store's segments as the engine tracks them: which records are still
+//! needed, when a segment can go, and moving the last live records out of
+//! old segments that are mostly dead (so that one long stream does not
+//! keep a segment of closed ones).
+
+use std::collections::BTreeMap;
+
+use super::Engine;
+use crate::streams::store::{Batch, push_record};
+use crate::streams::stream::Stream;
+
+/// Segments looked at per commit for compaction (the oldest first).
+const COMPACT_SCAN: usize = 8;
+
+/// Records moved per commit at most.
+const COMPACT_MAX_RECORDS: usize = 4096;
+
+/// One segment with live records.
+#[derive(Debug, Default)]
+pub(crate) struct SegInfo {
+    /// Records of active streams.
+    pub(crate) live: u32,
+    /// Records written.
+    pub(crate) total: u32,
+    /// Streams with records in it (a stream can appear more than once).
+    pub(crate) streams: Vec<u64>,
+}
+
+impl SegInfo {
+    /// `n` records of stream `num` added.
+    pub(crate) fn add(&mut self, num: u64, n: u32) {
+        self.live += n;
+        self.total += n;
+        if self.streams.last() != Some(&num) {
+            self.streams.push(num);
+        }
+    }
+}
+
+/// A stream closed: its records are no longer needed; a segment left
+/// without live records is deleted (or, still open, never written).
+pub(crate) fn release(
+    segs: &mut BTreeMap<u64, SegInfo>,
+    batch: &mut Batch,
+    open: u64,
+    stream: &Stream,
+) {
+    let mut events = stream.events.iter().map(|(seg, _)| *seg).peekable();
+    while let Some(seg) = events.next() {
+        let mut n = 1;
+        while events.peek() == Some(&seg) {
+            events.next();
+            n += 1;
+        }
+        if let Some(info) = segs.get_mut(&seg) {
+            info.live = info.live.saturating_sub(n);
+            if info.live == 0 && seg != open {
+                segs.remove(&seg);
+                batch.dead_segments.push(seg);
+            }
+        }
+    }
+}
+
+impl Engine {
+    /// Hands the open segment to the batch (unless nothing in it is
+    /// needed any more) and opens the next.
+    pub(crate) fn seal(&mut self) {
+        if self.seg_buf.is_empty() {
+            return;
+        }
+        let records = std::mem::take(&mut self.seg_buf);
+        self.seg_records = 0;
+        match self.segs.get(&self.seg) {
+            Some(info) if info.live > 0 => self.batch.segments.push((self.seg, records)),
+            _ => {
+                self.segs.remove(&self.seg);
+            }
+        }
+        self.seg += 1;
+    }
+
+    /// Moves the live records of the oldest segments that are at least
+    /// three quarters dead into the open segment, so that they can go.
+    pub(crate) fn compact(&mut self) {
+        let candidates: Vec<u64> = self
+            .segs
+            .iter()
+            .take(COMPACT_SCAN)
+            .filter(|(seg, info)| **seg != self.seg && info.live * 4 <= info.total)
+            .map(|(seg, _)| *seg)
+            .collect();
+        let mut moved = 0;
+        for seg in candidates {
+            if moved >= COMPACT_MAX_RECORDS {
+                break;
+            }
+            let Some(mut info) = self.segs.remove(&seg) else {
+                continue;
+            };
+            info.streams.sort_unstable();
+            info.streams.dedup();
+            for num in &info.streams {
+                let Some(stream) = self.streams.get_mut(num) else {
+                    continue;
+                };
+                let mut n = 0;
+                for (i, (at, bytes)) in stream.events.iter_mut().enumerate() {
+                    if *at == seg {
+                        push_record(&mut self.seg_buf, *num, i as u32, bytes);
+                        *at = self.seg;
+                        n += 1;
+                    }
+                }
+                if n > 0 {
+                    self.seg_records += n as usize;
+                    moved += n as usize;
+                    self.segs.entry(self.seg).or_default().add(*num, n);
+                }
+            }
+            self.batch.dead_segments.push(seg);
+        }
+    }
+}
