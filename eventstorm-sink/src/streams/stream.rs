@@ -34,6 +34,11 @@ pub(crate) struct Stream {
     pub(crate) scheduled: i64,
     /// Changed since the last commit.
     pub(crate) dirty: bool,
+    /// Its row is in the store (written once, when it opened; later
+    /// changes are state records in segments).
+    pub(crate) stored: bool,
+    /// The segment holding its latest state record (0: none).
+    pub(crate) state_seg: u64,
 }
 
 /// What a stream's timer found due.
@@ -69,6 +74,8 @@ impl Stream {
             ready_since: None,
             scheduled: i64::MAX,
             dirty: false,
+            stored: false,
+            state_seg: 0,
         }
     }
 
@@ -128,6 +135,52 @@ impl Stream {
         out
     }
 
+    /// What changes as events join (timestamps, count, criterion counters,
+    /// readiness), as a state record: little-endian numbers, 56 bytes plus
+    /// 8 per criterion.
+    pub(crate) fn push_state(&self, out: &mut Vec<u8>) {
+        for v in [
+            self.first_ts,
+            self.last_ts,
+            self.first_seen,
+            self.last_seen,
+            self.count as i64,
+            self.ready_since.unwrap_or(i64::MIN),
+            self.criteria.len() as i64,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for n in &self.criteria {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+    }
+
+    /// Applies a state record ([`Self::push_state`]); `false` (and nothing
+    /// changed) when it does not fit this stream.
+    pub(crate) fn apply_state(&mut self, bytes: &[u8]) -> bool {
+        let v: Vec<i64> = bytes
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect();
+        if bytes.len() % 8 != 0
+            || v.len() < 7
+            || v[6] as usize != self.criteria.len()
+            || v.len() != 7 + self.criteria.len()
+        {
+            return false;
+        }
+        self.first_ts = v[0];
+        self.last_ts = v[1];
+        self.first_seen = v[2];
+        self.last_seen = v[3];
+        self.count = v[4] as u64;
+        self.ready_since = (v[5] != i64::MIN).then_some(v[5]);
+        for (c, n) in self.criteria.iter_mut().zip(&v[7..]) {
+            *c = *n as u64;
+        }
+        true
+    }
+
     /// A stream read back from its record: the definition id and the
     /// stream (with `def` still to be set).
     pub(crate) fn from_record(bytes: &[u8]) -> Option<(String, Stream)> {
@@ -156,6 +209,8 @@ impl Stream {
             ready_since: doc.get_i64("r").ok(),
             scheduled: i64::MAX,
             dirty: false,
+            stored: true,
+            state_seg: 0,
         };
         Some((doc.get_str("d").ok()?.to_string(), stream))
     }
@@ -345,6 +400,17 @@ mod tests {
             (7, 4, Some(2500))
         );
         assert_eq!(&*back.key, &[1, 2, 3]);
+        let mut state = Vec::new();
+        s.count = 9;
+        s.last_seen = 3000;
+        s.push_state(&mut state);
+        let mut again = back.clone();
+        assert!(again.apply_state(&state));
+        assert_eq!(
+            (again.count, again.last_seen, again.criteria[1]),
+            (9, 3000, 4)
+        );
+        assert!(!again.apply_state(&state[..state.len() - 8]));
         assert_eq!(parse_stream_id(&stream_id(42)), Some(42));
     }
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::{ApiAnswer, Def, Engine, FastMap, now_ms, segments};
 use crate::streams::definition::{DefinitionSpec, FieldError};
-use crate::streams::store::{StoreError, event_id, records};
+use crate::streams::store::{STATE_SEQ, StoreError, event_id, records};
 use crate::streams::stream::{Stream, parse_stream_id, rfc3339, view};
 
 /// An API request for the engine.
@@ -109,14 +109,18 @@ impl Engine {
                 continue;
             }
             stream.def = d as u32;
-            let (due, _) = stream.due(&def.spec);
-            stream.scheduled = due;
-            self.timers.push(Reverse((due, num)));
             def.streams.insert(stream.key.clone(), num);
             def.order.insert(num);
             self.streams.insert(num, stream);
         }
         self.load_segments(snap.segments);
+        for (num, stream) in &mut self.streams {
+            if let Some(def) = self.defs[stream.def as usize].as_ref() {
+                let (due, _) = stream.due(&def.spec);
+                stream.scheduled = due;
+                self.timers.push(Reverse((due, *num)));
+            }
+        }
         self.interrupted(snap.outbox);
         for spec in std::mem::take(&mut self.config.definitions) {
             self.install(spec);
@@ -132,13 +136,19 @@ impl Engine {
     /// dedupe window. Segments no active stream needs are deleted.
     fn load_segments(&mut self, stored: Vec<(u64, Vec<u8>)>) {
         let mut found: HashMap<u64, Vec<(u32, u64, &[u8])>> = HashMap::new();
+        let mut states: HashMap<u64, (u64, &[u8])> = HashMap::new();
         let mut totals: Vec<(u64, u32)> = Vec::with_capacity(stored.len());
         for (seg, blob) in &stored {
             self.seg = self.seg.max(seg + 1);
             let mut total = 0;
             for (num, seq, bytes) in records(blob) {
                 total += 1;
-                if self.streams.contains_key(&num) {
+                if seq == STATE_SEQ {
+                    // Segments are in order: the last one read is the latest.
+                    if self.streams.contains_key(&num) {
+                        states.insert(num, (*seg, bytes));
+                    }
+                } else if self.streams.contains_key(&num) {
                     found.entry(num).or_default().push((seq, *seg, bytes));
                     if let Some(id) = event_id(bytes) {
                         self.dedupe.first_time(id);
@@ -149,6 +159,22 @@ impl Engine {
         }
         for (seg, total) in totals {
             self.segs.entry(seg).or_default().total = total;
+        }
+        for (num, (seg, bytes)) in states {
+            let Some(stream) = self.streams.get_mut(&num) else {
+                continue;
+            };
+            if stream.apply_state(bytes) {
+                stream.state_seg = seg;
+                let info = self.segs.entry(seg).or_default();
+                info.live += 1;
+                info.streams.push(num);
+            } else {
+                tracing::error!(
+                    stream = num,
+                    "a stored stream state is unreadable: its row is used"
+                );
+            }
         }
         let max = self.config.max_events_per_stream;
         for (num, mut events) in found {

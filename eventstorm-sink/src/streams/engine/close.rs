@@ -24,7 +24,9 @@ impl Engine {
             let Some(stream) = self.streams.remove(&c.num) else {
                 continue;
             };
-            self.batch.streams.push((c.num, None));
+            if stream.stored {
+                self.batch.streams.push((c.num, None));
+            }
             segments::release(&mut self.segs, &mut self.batch, self.seg, &stream);
             let Some(def) = self.defs[stream.def as usize].as_mut() else {
                 continue;

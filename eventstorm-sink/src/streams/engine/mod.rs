@@ -34,7 +34,7 @@ use super::actions::{Actions, SharedDeadLetters};
 use super::config::StreamsConfig;
 use super::counters::{Lags, StreamCounters};
 use super::definition::DefinitionSpec;
-use super::store::{Batch, SEGMENT_MAX_BYTES, StateStore, push_record};
+use super::store::{Batch, SEGMENT_MAX_BYTES, STATE_SEQ, StateStore, push_record};
 use super::stream::{Outcome, Stream, push_key};
 
 pub(crate) use admin::ApiCall;
@@ -110,6 +110,8 @@ pub(crate) struct Engine {
     pub(crate) segs: BTreeMap<u64, segments::SegInfo>,
     /// Streams due to close at the end of this round of commands.
     pub(crate) closing: Vec<Closing>,
+    /// Scratch space for a state record.
+    state_buf: Vec<u8>,
     /// Events of `batch` (they are confirmed when it commits).
     pub(crate) batch_events: u64,
     pub(crate) dirty: Vec<u64>,
@@ -165,6 +167,7 @@ impl Engine {
             seg_records: 0,
             segs: BTreeMap::new(),
             closing: Vec::new(),
+            state_buf: Vec::with_capacity(128),
             batch_events: 0,
             dirty: Vec::new(),
             last_commit: Instant::now(),
@@ -285,19 +288,33 @@ impl Engine {
 
     /// Writes the batch, the open segment and every changed stream.
     pub(crate) fn commit(&mut self) {
-        self.compact();
-        self.seal();
         for num in std::mem::take(&mut self.dirty) {
-            if let Some(s) = self.streams.get_mut(&num)
-                && s.dirty
-            {
-                s.dirty = false;
+            let Some(s) = self.streams.get_mut(&num) else {
+                continue;
+            };
+            if !s.dirty {
+                continue;
+            }
+            s.dirty = false;
+            if !s.stored {
+                s.stored = true;
                 let def_id = self.defs[s.def as usize]
                     .as_ref()
                     .map_or("", |d| d.id.as_str());
                 self.batch.streams.push((num, Some(s.record(def_id))));
+                continue;
             }
+            // A state record in the open segment, not a row rewritten.
+            self.state_buf.clear();
+            s.push_state(&mut self.state_buf);
+            push_record(&mut self.seg_buf, num, STATE_SEQ, &self.state_buf);
+            self.seg_records += 1;
+            let old = std::mem::replace(&mut s.state_seg, self.seg);
+            self.segs.entry(self.seg).or_default().add(num, 1);
+            segments::unref(&mut self.segs, &mut self.batch, self.seg, old, 1);
         }
+        self.compact();
+        self.seal();
         self.last_commit = Instant::now();
         if self.batch.is_empty() {
             return;

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::Engine;
-use crate::streams::store::{Batch, push_record};
+use crate::streams::store::{Batch, STATE_SEQ, push_record};
 use crate::streams::stream::Stream;
 
 /// Segments looked at per commit for compaction (the oldest first).
@@ -37,14 +37,34 @@ impl SegInfo {
     }
 }
 
-/// A stream closed: its records are no longer needed; a segment left
+/// `n` records of segment `seg` are no longer needed; a segment left
 /// without live records is deleted (or, still open, never written).
+pub(crate) fn unref(
+    segs: &mut BTreeMap<u64, SegInfo>,
+    batch: &mut Batch,
+    open: u64,
+    seg: u64,
+    n: u32,
+) {
+    if let Some(info) = segs.get_mut(&seg) {
+        info.live = info.live.saturating_sub(n);
+        if info.live == 0 && seg != open {
+            segs.remove(&seg);
+            batch.dead_segments.push(seg);
+        }
+    }
+}
+
+/// A stream closed: none of its records is needed any more.
 pub(crate) fn release(
     segs: &mut BTreeMap<u64, SegInfo>,
     batch: &mut Batch,
     open: u64,
     stream: &Stream,
 ) {
+    if stream.state_seg != 0 {
+        unref(segs, batch, open, stream.state_seg, 1);
+    }
     let mut events = stream.events.iter().map(|(seg, _)| *seg).peekable();
     while let Some(seg) = events.next() {
         let mut n = 1;
@@ -52,13 +72,7 @@ pub(crate) fn release(
             events.next();
             n += 1;
         }
-        if let Some(info) = segs.get_mut(&seg) {
-            info.live = info.live.saturating_sub(n);
-            if info.live == 0 && seg != open {
-                segs.remove(&seg);
-                batch.dead_segments.push(seg);
-            }
-        }
+        unref(segs, batch, open, seg, n);
     }
 }
 
@@ -69,7 +83,11 @@ impl Engine {
         if self.seg_buf.is_empty() {
             return;
         }
-        let records = std::mem::take(&mut self.seg_buf);
+        let capacity = self
+            .seg_buf
+            .len()
+            .min(crate::streams::store::SEGMENT_MAX_BYTES);
+        let records = std::mem::replace(&mut self.seg_buf, Vec::with_capacity(capacity));
         self.seg_records = 0;
         match self.segs.get(&self.seg) {
             Some(info) if info.live > 0 => self.batch.segments.push((self.seg, records)),
@@ -111,6 +129,13 @@ impl Engine {
                         *at = self.seg;
                         n += 1;
                     }
+                }
+                if stream.state_seg == seg {
+                    self.state_buf.clear();
+                    stream.push_state(&mut self.state_buf);
+                    push_record(&mut self.seg_buf, *num, STATE_SEQ, &self.state_buf);
+                    stream.state_seg = self.seg;
+                    n += 1;
                 }
                 if n > 0 {
                     self.seg_records += n as usize;

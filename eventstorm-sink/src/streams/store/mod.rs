@@ -42,6 +42,11 @@ pub const LAYOUT: u64 = 2;
 /// 16 MiB).
 pub const SEGMENT_MAX_BYTES: usize = 4 << 20;
 
+/// The sequence of a **state record**: not an event, but what changed in
+/// its stream (counts, timestamps) since the stream's row was written; a
+/// stream's latest state record wins.
+pub const STATE_SEQ: u32 = u32::MAX;
+
 /// Bytes of a record's header: stream (u64), sequence (u32), length (u32).
 const RECORD_HEADER: usize = 16;
 
