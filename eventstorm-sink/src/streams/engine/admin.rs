@@ -157,8 +157,11 @@ impl Engine {
             }
             totals.push((*seg, total));
         }
+        let now = now_ms();
         for (seg, total) in totals {
-            self.segs.entry(seg).or_default().total = total;
+            let info = self.segs.entry(seg).or_default();
+            info.total = total;
+            info.born = now;
         }
         for (num, (seg, bytes)) in states {
             let Some(stream) = self.streams.get_mut(&num) else {

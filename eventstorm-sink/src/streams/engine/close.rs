@@ -53,6 +53,9 @@ impl Engine {
                 self.counters.actions_disabled.inc();
                 continue;
             }
+            if self.actions.done_if_quiet(names) {
+                continue;
+            }
             let events: Vec<&[u8]> =
                 if self.config.max_action_events == 0 || !self.actions.need_events(names) {
                     Vec::new()

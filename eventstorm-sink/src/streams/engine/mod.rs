@@ -112,6 +112,8 @@ pub(crate) struct Engine {
     pub(crate) closing: Vec<Closing>,
     /// Scratch space for a state record.
     state_buf: Vec<u8>,
+    /// Scratch space: the streams keeping the current event.
+    kept: Vec<(u64, u64)>,
     /// Events of `batch` (they are confirmed when it commits).
     pub(crate) batch_events: u64,
     pub(crate) dirty: Vec<u64>,
@@ -168,6 +170,7 @@ impl Engine {
             segs: BTreeMap::new(),
             closing: Vec::new(),
             state_buf: Vec::with_capacity(128),
+            kept: Vec::new(),
             batch_events: 0,
             dirty: Vec::new(),
             last_commit: Instant::now(),
@@ -240,7 +243,7 @@ impl Engine {
     /// Handles one command; `false` to stop.
     fn handle(&mut self, cmd: Cmd) -> bool {
         match cmd {
-            Cmd::Events(events) => self.on_events(&events),
+            Cmd::Events(events) => self.on_events(events),
             Cmd::Flush(reply) => {
                 self.finish_closing();
                 self.commit();
@@ -357,7 +360,7 @@ impl Engine {
     }
 
     /// A chunk of events from the sink.
-    fn on_events(&mut self, events: &[RawEvent]) {
+    fn on_events(&mut self, events: Vec<RawEvent>) {
         let now = now_ms();
         let mut closing = std::mem::take(&mut self.closing);
         let mut finished = 0u64;
@@ -370,11 +373,27 @@ impl Engine {
                 continue;
             }
             let mut joined = 0;
+            let mut kept = std::mem::take(&mut self.kept);
             for d in 0..self.defs.len() {
-                if self.join(d, event, now, &mut closing) {
+                if self.join(d, &event, now, &mut closing, &mut kept) {
                     joined += 1;
                 }
             }
+            // The streams that keep the event take its bytes: moved into
+            // the last, copied for the others.
+            if let Some(((last, last_seg), others)) = kept.split_last() {
+                for (num, seg) in others {
+                    if let Some(s) = self.streams.get_mut(num) {
+                        s.events.push((*seg, event.as_bytes().into()));
+                    }
+                }
+                if let Some(s) = self.streams.get_mut(last) {
+                    s.events
+                        .push((*last_seg, event.into_bytes().into_boxed_slice()));
+                }
+            }
+            kept.clear();
+            self.kept = kept;
             if joined == 0 {
                 self.counters.joined_none.inc_single_writer();
                 finished += 1;
@@ -394,7 +413,16 @@ impl Engine {
 
     /// Adds the event to definition `d`'s stream when the definition wants
     /// it; whether it joined.
-    fn join(&mut self, d: usize, event: &RawEvent, now: i64, closing: &mut Vec<Closing>) -> bool {
+    /// A stream that keeps the event is added to `kept`, with the segment
+    /// of its record (the caller hands it the bytes).
+    fn join(
+        &mut self,
+        d: usize,
+        event: &RawEvent,
+        now: i64,
+        closing: &mut Vec<Closing>,
+        kept: &mut Vec<(u64, u64)>,
+    ) -> bool {
         let Some(def) = self.defs[d].as_mut() else {
             return false;
         };
@@ -495,7 +523,7 @@ impl Engine {
             let bytes = event.as_bytes();
             push_record(&mut self.seg_buf, num, stream.events.len() as u32, bytes);
             self.seg_records += 1;
-            stream.events.push((self.seg, bytes.into()));
+            kept.push((num, self.seg));
             let info = self.segs.entry(self.seg).or_default();
             info.add(num, 1);
         } else {

@@ -15,6 +15,10 @@ const COMPACT_SCAN: usize = 8;
 /// Records moved per commit at most.
 const COMPACT_MAX_RECORDS: usize = 4096;
 
+/// A segment is compacted only once it is this old (ms): the streams of a
+/// young segment are likely to close soon and free it whole.
+const COMPACT_AFTER_MS: i64 = 10_000;
+
 /// One segment with live records.
 #[derive(Debug, Default)]
 pub(crate) struct SegInfo {
@@ -24,6 +28,8 @@ pub(crate) struct SegInfo {
     pub(crate) total: u32,
     /// Streams with records in it (a stream can appear more than once).
     pub(crate) streams: Vec<u64>,
+    /// When it was written (ms since the epoch).
+    pub(crate) born: i64,
 }
 
 impl SegInfo {
@@ -89,8 +95,11 @@ impl Engine {
             .min(crate::streams::store::SEGMENT_MAX_BYTES);
         let records = std::mem::replace(&mut self.seg_buf, Vec::with_capacity(capacity));
         self.seg_records = 0;
-        match self.segs.get(&self.seg) {
-            Some(info) if info.live > 0 => self.batch.segments.push((self.seg, records)),
+        match self.segs.get_mut(&self.seg) {
+            Some(info) if info.live > 0 => {
+                info.born = super::now_ms();
+                self.batch.segments.push((self.seg, records));
+            }
             _ => {
                 self.segs.remove(&self.seg);
             }
@@ -99,13 +108,17 @@ impl Engine {
     }
 
     /// Moves the live records of the oldest segments that are at least
-    /// three quarters dead into the open segment, so that they can go.
+    /// three quarters dead (and older than [`COMPACT_AFTER_MS`]) into the
+    /// open segment, so that they can go.
     pub(crate) fn compact(&mut self) {
+        let old = super::now_ms() - COMPACT_AFTER_MS;
         let candidates: Vec<u64> = self
             .segs
             .iter()
             .take(COMPACT_SCAN)
-            .filter(|(seg, info)| **seg != self.seg && info.live * 4 <= info.total)
+            .filter(|(seg, info)| {
+                **seg != self.seg && info.born <= old && info.live * 4 <= info.total
+            })
             .map(|(seg, _)| *seg)
             .collect();
         let mut moved = 0;
