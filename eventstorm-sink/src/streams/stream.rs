@@ -162,7 +162,7 @@ impl Stream {
             .chunks_exact(8)
             .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
             .collect();
-        if bytes.len() % 8 != 0
+        if !bytes.len().is_multiple_of(8)
             || v.len() < 7
             || v[6] as usize != self.criteria.len()
             || v.len() != 7 + self.criteria.len()

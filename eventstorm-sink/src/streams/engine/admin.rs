@@ -135,7 +135,9 @@ impl Engine {
     /// middle of a MongoDB commit can leave, is taken once) and refills the
     /// dedupe window. Segments no active stream needs are deleted.
     fn load_segments(&mut self, stored: Vec<(u64, Vec<u8>)>) {
-        let mut found: HashMap<u64, Vec<(u32, u64, &[u8])>> = HashMap::new();
+        // Stream → its event records: sequence, segment, bytes.
+        type Found<'a> = HashMap<u64, Vec<(u32, u64, &'a [u8])>>;
+        let mut found: Found<'_> = HashMap::new();
         let mut states: HashMap<u64, (u64, &[u8])> = HashMap::new();
         let mut totals: Vec<(u64, u32)> = Vec::with_capacity(stored.len());
         for (seg, blob) in &stored {
