@@ -160,3 +160,81 @@ impl Engine {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use eventstorm_core::{Event, EventSink, RawEvent};
+    use serde_json::json;
+
+    use crate::streams::store::{RedbStore, STATE_SEQ, StateStore, records};
+    use crate::streams::{StreamsConfig, StreamsSink};
+
+    fn event(t: &str, group: &str) -> RawEvent {
+        RawEvent::from_event(&Event::builder(t).field("g", group).build()).expect("event")
+    }
+
+    /// A long stream's record is moved out of a segment its closed
+    /// neighbours left mostly dead; the old segment goes, and the stream
+    /// comes back from the moved record after a restart.
+    #[test]
+    fn a_mostly_dead_segment_is_compacted_and_its_live_records_survive() {
+        eventstorm_test_support::with_timeout(Duration::from_secs(120), || {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("c.redb");
+            let config = || -> StreamsConfig {
+                serde_json::from_value(json!({
+                    "store": {"type": "redb", "path": path},
+                    "definitions": [{
+                        "name": "d",
+                        "select": ["t.*"],
+                        "group_by": ["body.g"],
+                        "expiration": "last + 1h",
+                        "fire_criteria": [{"match": "t.end"}],
+                    }],
+                }))
+                .expect("config")
+            };
+            let (mut sink, handle) = StreamsSink::new(config()).expect("sink");
+            let mut first: Vec<RawEvent> = vec![event("t.start", "long")];
+            first.extend((0..9).map(|n| event("t.start", &format!("s{n}"))));
+            sink.write(&first).expect("write");
+            sink.flush().expect("flush");
+            let ends: Vec<RawEvent> = (0..9).map(|n| event("t.end", &format!("s{n}"))).collect();
+            sink.write(&ends).expect("write");
+            sink.flush().expect("flush");
+            assert_eq!(handle.active_streams(), 1);
+            // Compaction waits until a segment is old enough.
+            std::thread::sleep(Duration::from_millis(super::COMPACT_AFTER_MS as u64 + 500));
+            sink.flush().expect("flush");
+            drop(sink);
+
+            let mut store = RedbStore::open(&path).expect("open");
+            let snap = store.load().expect("load");
+            assert_eq!(snap.streams.len(), 1);
+            let segs: Vec<u64> = snap.segments.iter().map(|(n, _)| *n).collect();
+            assert!(!segs.contains(&1), "the first segment is gone: {segs:?}");
+            let events: Vec<(u64, u32)> = snap
+                .segments
+                .iter()
+                .flat_map(|(_, s)| records(s))
+                .filter(|(_, seq, _)| *seq != STATE_SEQ)
+                .map(|(num, seq, _)| (num, seq))
+                .collect();
+            assert_eq!(
+                events,
+                vec![(snap.streams[0].0, 0)],
+                "the long stream's event moved"
+            );
+            drop(store);
+
+            let (mut sink, handle) = StreamsSink::new(config()).expect("again");
+            assert_eq!(handle.active_streams(), 1);
+            sink.write(&[event("t.end", "long")]).expect("write");
+            sink.flush().expect("flush");
+            assert_eq!(handle.active_streams(), 0);
+            assert_eq!(sink.stats().get("streams_fired"), Some(1));
+        });
+    }
+}
