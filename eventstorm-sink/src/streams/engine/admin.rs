@@ -182,13 +182,26 @@ impl Engine {
             }
         }
         let max = self.config.max_events_per_stream;
+        // Oldest streams first: what fits in `max_kept_bytes` is loaded.
+        let mut found: Vec<_> = found.into_iter().collect();
+        found.sort_unstable_by_key(|(num, _)| *num);
+        let mut not_loaded = 0u64;
         for (num, mut events) in found {
-            events.sort_by_key(|(seq, seg, _)| (*seq, *seg));
+            // A sequence found twice: the newest record (a crash in the
+            // middle of a MongoDB commit leaves two equal ones).
+            events.sort_by_key(|(seq, seg, _)| (*seq, std::cmp::Reverse(*seg)));
             events.dedup_by_key(|(seq, _, _)| *seq);
             events.truncate(max);
             let Some(stream) = self.streams.get_mut(&num) else {
                 continue;
             };
+            // A stream keeps the first of its events that fit, in order.
+            let fit = events
+                .iter()
+                .position(|(_, _, bytes)| !self.memory.take(bytes.len()))
+                .unwrap_or(events.len());
+            not_loaded += (events.len() - fit) as u64;
+            events.truncate(fit);
             for (_, seg, bytes) in events {
                 stream.events.push((seg, bytes.into()));
                 let info = self.segs.entry(seg).or_default();
@@ -197,6 +210,17 @@ impl Engine {
                     info.streams.push(num);
                 }
             }
+        }
+        if not_loaded > 0 {
+            self.counters.events_not_kept_memory.add(not_loaded);
+            tracing::warn!(
+                not_loaded,
+                kept_bytes = self.memory.used(),
+                max_kept_bytes = self.memory.max(),
+                "the stored events of the active streams exceed max_kept_bytes: those that do \
+                 not fit are not loaded, their streams' counts stay exact \
+                 (events_not_kept_memory)"
+            );
         }
         let dead: Vec<u64> = self
             .segs
@@ -311,9 +335,11 @@ impl Engine {
                 }
                 self.batch.streams.push((*num, None));
                 segments::release(&mut self.segs, &mut self.batch, self.seg, &s);
+                self.memory.release(&s);
                 dropped += 1;
             }
         }
+        self.memory.check_empty(self.streams.len());
         self.counters.streams_dropped.add(dropped as u64);
         if dropped > 0 {
             tracing::info!(

@@ -28,6 +28,7 @@ impl Engine {
                 self.batch.streams.push((c.num, None));
             }
             segments::release(&mut self.segs, &mut self.batch, self.seg, &stream);
+            self.memory.release(&stream);
             let Some(def) = self.defs[stream.def as usize].as_mut() else {
                 continue;
             };
@@ -104,6 +105,7 @@ impl Engine {
         self.gauges
             .streams
             .store(self.streams.len() as u64, Ordering::Relaxed);
+        self.memory.check_empty(self.streams.len());
         self.commit();
         if !self.batch.is_empty() {
             // The commit failed: the streams would fire again after a

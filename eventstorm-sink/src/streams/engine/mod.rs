@@ -18,6 +18,7 @@
 mod admin;
 mod close;
 mod dedupe;
+mod memory;
 mod segments;
 
 use std::cmp::Reverse;
@@ -67,6 +68,8 @@ pub(crate) struct Gauges {
     pub(crate) unconfirmed: AtomicU64,
     /// Changes waiting for the next commit.
     pub(crate) uncommitted: AtomicU64,
+    /// Bytes of kept events held in memory (`max_kept_bytes`).
+    pub(crate) kept_bytes: AtomicU64,
 }
 
 type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
@@ -114,6 +117,8 @@ pub(crate) struct Engine {
     state_buf: Vec<u8>,
     /// Scratch space: the streams keeping the current event.
     kept: Vec<(u64, u64)>,
+    /// The bytes of kept events held, against `max_kept_bytes`.
+    pub(crate) memory: memory::KeptBytes,
     /// Events of `batch` (they are confirmed when it commits).
     pub(crate) batch_events: u64,
     pub(crate) dirty: Vec<u64>,
@@ -128,6 +133,7 @@ pub(crate) struct Engine {
     pub(crate) dead: SharedDeadLetters,
     pub(crate) last_evict_log: Option<Instant>,
     pub(crate) last_store_log: Option<Instant>,
+    pub(crate) last_memory_log: Option<Instant>,
     key: Vec<u8>,
 }
 
@@ -157,6 +163,7 @@ impl Engine {
     ) -> Engine {
         Engine {
             dedupe: dedupe::Dedupe::new(config.dedupe_window),
+            memory: memory::KeptBytes::new(config.max_kept_bytes, Arc::clone(&gauges)),
             config,
             store,
             defs: Vec::new(),
@@ -183,6 +190,7 @@ impl Engine {
             dead,
             last_evict_log: None,
             last_store_log: None,
+            last_memory_log: None,
             key: Vec::with_capacity(64),
         }
     }
@@ -382,14 +390,18 @@ impl Engine {
             // The streams that keep the event take its bytes: moved into
             // the last, copied for the others.
             if let Some(((last, last_seg), others)) = kept.split_last() {
+                let len = event.as_bytes().len();
                 for (num, seg) in others {
-                    if let Some(s) = self.streams.get_mut(num) {
-                        s.events.push((*seg, event.as_bytes().into()));
+                    match self.streams.get_mut(num) {
+                        Some(s) => s.events.push((*seg, event.as_bytes().into())),
+                        None => self.memory.give_back(len),
                     }
                 }
-                if let Some(s) = self.streams.get_mut(last) {
-                    s.events
-                        .push((*last_seg, event.into_bytes().into_boxed_slice()));
+                match self.streams.get_mut(last) {
+                    Some(s) => s
+                        .events
+                        .push((*last_seg, event.into_bytes().into_boxed_slice())),
+                    None => self.memory.give_back(len),
                 }
             }
             kept.clear();
@@ -468,6 +480,7 @@ impl Engine {
                         }
                         self.batch.streams.push((oldest, None));
                         segments::release(&mut self.segs, &mut self.batch, self.seg, &old);
+                        self.memory.release(&old);
                     }
                     self.counters.streams_evicted.inc_single_writer();
                     if self
@@ -519,15 +532,31 @@ impl Engine {
                 *n += 1;
             }
         }
-        if stream.events.len() < self.config.max_events_per_stream {
-            let bytes = event.as_bytes();
+        let bytes = event.as_bytes();
+        if stream.events.len() >= self.config.max_events_per_stream {
+            self.counters.events_not_kept.inc_single_writer();
+        } else if !self.memory.take(bytes.len()) {
+            self.counters.events_not_kept_memory.inc_single_writer();
+            if self
+                .last_memory_log
+                .is_none_or(|t| t.elapsed() > Duration::from_secs(10))
+            {
+                self.last_memory_log = Some(Instant::now());
+                tracing::warn!(
+                    definition = %spec.name,
+                    kept_bytes = self.memory.used(),
+                    max_kept_bytes = self.memory.max(),
+                    not_kept = self.counters.events_not_kept_memory.get(),
+                    "max_kept_bytes reached: events are counted in their streams but not kept \
+                     until streams close (events_not_kept_memory)"
+                );
+            }
+        } else {
             push_record(&mut self.seg_buf, num, stream.events.len() as u32, bytes);
             self.seg_records += 1;
             kept.push((num, self.seg));
             let info = self.segs.entry(self.seg).or_default();
             info.add(num, 1);
-        } else {
-            self.counters.events_not_kept.inc_single_writer();
         }
         if !stream.dirty {
             stream.dirty = true;
