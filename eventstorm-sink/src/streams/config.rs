@@ -477,3 +477,18 @@ impl Default for WebhookConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_kept_bytes_defaults_to_256_mib_and_refuses_0() {
+        let config: StreamsConfig = toml::from_str("").expect("config");
+        assert_eq!(config.max_kept_bytes, 256 << 20);
+        let config: StreamsConfig = toml::from_str("max_kept_bytes = 0").expect("config");
+        let (key, message) = config.validate().expect_err("0 refused");
+        assert_eq!(key, "max_kept_bytes");
+        assert!(message.contains("found 0"), "{message}");
+    }
+}
