@@ -10,6 +10,7 @@ mod streams_support;
 use std::time::Duration;
 
 use eventstorm_core::Event;
+use eventstorm_sink::streams::StreamsConfig;
 use eventstorm_test_support::{wait_for, with_timeout};
 use serde_json::json;
 use streams_support::*;
@@ -370,5 +371,231 @@ fn webhook_failures_are_retried_counted_and_dead_lettered() {
         assert!(last.contains(" sink.webhook_failed=2 "), "{last}");
         assert!(last.contains(" sink.webhook_retries=3 "), "{last}");
         assert!(last.contains(" dead_letter.written=2"), "{last}");
+    });
+}
+
+/// The shipped configuration with `max_events_per_stream = keep` and
+/// `max_kept_bytes = budget`, written to `DIR/streams-budget.toml`.
+fn budget_config(dir: &std::path::Path, keep: usize, budget: u64) -> std::path::PathBuf {
+    let shipped = std::fs::read_to_string(shipped_config()).expect("shipped config");
+    let line = "max_events_per_stream = 1000       # beyond: counted, not kept (events_not_kept)\n";
+    assert!(shipped.contains(line), "the shipped limits changed");
+    let path = dir.join("streams-budget.toml");
+    let action = "max_action_events = 100";
+    assert!(shipped.contains(action), "the shipped limits changed");
+    let limits = format!("max_events_per_stream = {keep}\nmax_kept_bytes = {budget}\n");
+    let shipped = shipped
+        .replace(line, &limits)
+        .replace(action, &format!("max_action_events = {}", keep.min(100)));
+    std::fs::write(&path, shipped).expect("write config");
+    path
+}
+
+/// What a kept event costs in `max_kept_bytes`: its length plus the
+/// documented overhead.
+fn cost(event: &Event) -> u64 {
+    let raw = eventstorm_core::RawEvent::from_event(event).expect("encode");
+    raw.as_bytes().len() as u64 + StreamsConfig::KEPT_EVENT_OVERHEAD
+}
+
+fn with_progress(name: &str) -> serde_json::Value {
+    let mut def = instance_create(name);
+    def["select"] = json!(["compute.instance.create.*", "compute.instance.progress"]);
+    def
+}
+
+/// With a budget of three kept events: events beyond it count but are not
+/// kept (`events_not_kept_memory`, next to `events_not_kept`), the fire
+/// carries the kept ones with the exact count, and the budget frees up as
+/// streams close, so later events and streams keep theirs again.
+#[test]
+fn kept_events_stay_within_max_kept_bytes_and_the_budget_frees_up() {
+    with_timeout(LIMIT, || {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t0 = 1_700_000_000_000i64;
+        let ev = |t: &str, i: &str, at: i64| instance_event(t, i, t0 + at);
+        let (start, progress, end) = (
+            "compute.instance.create.start",
+            "compute.instance.progress",
+            "compute.instance.create.end",
+        );
+        let a_events = [ev(start, "i-a", 0), ev(progress, "i-a", 1)];
+        let b_start = ev(start, "i-b", 2);
+        let budget = cost(&a_events[0]) + cost(&a_events[1]) + cost(&b_start);
+        let config = budget_config(dir.path(), 2, budget);
+        let ctx = zmq::Context::new();
+        let _bus = Bus::start(&ctx, dir.path());
+        let mut publisher = publisher(&ctx);
+        let hook = Receiver::start(200);
+        let engine = Engine::start_with(dir.path(), &publisher.endpoints()[0], &hook.url, &config);
+        wait_subscribed(&mut publisher, 1);
+        engine.define(&with_progress("budget"));
+
+        // i-a keeps two events (max_events_per_stream), i-b one (the
+        // budget is then full): the others count, unkept.
+        for e in &a_events {
+            publisher.send(e).expect("send");
+        }
+        publisher.send(&ev(progress, "i-a", 3)).expect("send");
+        publisher.send(&b_start).expect("send");
+        publisher.send(&ev(progress, "i-b", 4)).expect("send");
+        publisher.send(&ev(progress, "i-b", 5)).expect("send");
+        wait_for("the budget full", WAIT, || {
+            engine.stat("kept_bytes") == Some(budget)
+                && engine.stat("events_not_kept_memory") == Some(2)
+        });
+        assert_eq!(engine.stat("events_not_kept"), Some(1));
+        let streams = engine.streams("");
+        let kept: Vec<_> = streams
+            .iter()
+            .map(|s| (s["count"].as_u64(), s["events_kept"].as_u64()))
+            .collect();
+        assert_eq!(kept, [(Some(3), Some(2)), (Some(3), Some(1))]);
+
+        publisher.send(&ev(end, "i-a", 6)).expect("send");
+        let posts = hook.wait(1);
+        assert_eq!(
+            (
+                posts[0]["count"].as_u64(),
+                posts[0]["events_included"].as_u64()
+            ),
+            (Some(4), Some(2))
+        );
+        assert_eq!(posts[0]["events"].as_array().map(Vec::len), Some(2));
+        // i-a's bytes are back: i-b's end is kept.
+        wait_for("i-a's bytes released", WAIT, || {
+            engine.stat("kept_bytes") == Some(cost(&b_start))
+        });
+        publisher.send(&ev(end, "i-b", 7)).expect("send");
+        let posts = hook.wait(2);
+        assert_eq!(
+            (
+                posts[1]["count"].as_u64(),
+                posts[1]["events_included"].as_u64()
+            ),
+            (Some(4), Some(2))
+        );
+
+        // A new stream keeps its events again.
+        publisher.send(&ev(start, "i-c", 8)).expect("send");
+        publisher.send(&ev(end, "i-c", 9)).expect("send");
+        let posts = hook.wait(3);
+        assert_eq!(
+            (
+                posts[2]["count"].as_u64(),
+                posts[2]["events_included"].as_u64()
+            ),
+            (Some(2), Some(2))
+        );
+
+        // Every event received is kept or counted in one of the two.
+        wait_for("every stream closed, nothing accounted", WAIT, || {
+            engine.stat("kept_bytes") == Some(0) && engine.stat("streams_fired") == Some(3)
+        });
+        let received: u64 = posts.iter().filter_map(|p| p["count"].as_u64()).sum();
+        let included: u64 = posts
+            .iter()
+            .filter_map(|p| p["events_included"].as_u64())
+            .sum();
+        let not_kept = engine.stat("events_not_kept").expect("events_not_kept");
+        let memory = engine
+            .stat("events_not_kept_memory")
+            .expect("events_not_kept_memory");
+        assert_eq!((included, not_kept, memory), (6, 2, 2));
+        assert_eq!(included + not_kept + memory, received);
+        assert!(
+            engine.log().contains("max_kept_bytes reached"),
+            "{}",
+            engine.log()
+        );
+        assert_eq!(engine.stop(), Some(0));
+    });
+}
+
+/// A restart with a smaller budget than the store holds: the first events
+/// that fit are loaded, the rest counted as not kept and logged; the count
+/// stays exact and the fire carries what was loaded.
+#[test]
+fn a_restart_loads_the_kept_events_that_fit_in_a_smaller_budget() {
+    with_timeout(LIMIT, || {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let t0 = 1_700_000_000_000i64;
+        let ev = |t: &str, at: i64| instance_event(t, "i-r", t0 + at);
+        let events = [
+            ev("compute.instance.create.start", 0),
+            ev("compute.instance.progress", 1),
+            ev("compute.instance.progress", 2),
+            ev("compute.instance.progress", 3),
+        ];
+        let config = budget_config(dir.path(), 1000, 1 << 20);
+        let ctx = zmq::Context::new();
+        let _bus = Bus::start(&ctx, dir.path());
+        let mut publisher = publisher(&ctx);
+        let hook = Receiver::start(200);
+        let mut engine =
+            Engine::start_with(dir.path(), &publisher.endpoints()[0], &hook.url, &config);
+        wait_subscribed(&mut publisher, 1);
+        engine.define(&with_progress("restart-budget"));
+        for e in &events {
+            publisher.send(e).expect("send");
+        }
+        wait_for("4 events stored", WAIT, || {
+            let s = engine.streams("");
+            s.len() == 1 && s[0]["count"] == 4 && s[0]["stored"] == true
+        });
+        let all: u64 = events.iter().map(cost).sum();
+        wait_for("every event kept", WAIT, || {
+            engine.stat("kept_bytes") == Some(all)
+        });
+
+        // Room for two of the four.
+        let budget = cost(&events[0]) + cost(&events[1]);
+        budget_config(dir.path(), 1000, budget);
+        engine.restart();
+        wait_subscribed(&mut publisher, 2);
+        let s = engine.streams("");
+        assert_eq!(
+            (s[0]["count"].as_u64(), s[0]["events_kept"].as_u64()),
+            (Some(4), Some(2))
+        );
+        wait_for("the load counted", WAIT, || {
+            engine.stat("events_not_kept_memory") == Some(2)
+                && engine.stat("kept_bytes") == Some(budget)
+        });
+        assert!(
+            engine.log().contains("exceed max_kept_bytes"),
+            "{}",
+            engine.log()
+        );
+
+        publisher
+            .send(&ev("compute.instance.create.end", 9))
+            .expect("send");
+        let posts = hook.wait(1);
+        assert_eq!(
+            (
+                posts[0]["count"].as_u64(),
+                posts[0]["events_included"].as_u64()
+            ),
+            (Some(5), Some(2))
+        );
+        let at: Vec<i64> = posts[0]["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| {
+                let ts = e["ts"]["$date"].as_str().expect("ts");
+                bson::DateTime::parse_rfc3339_str(ts)
+                    .expect("rfc3339")
+                    .timestamp_millis()
+                    - t0
+            })
+            .collect();
+        assert_eq!(at, [0, 1], "the first events, in order");
+        wait_for("nothing accounted", WAIT, || {
+            engine.stat("kept_bytes") == Some(0)
+        });
+        assert_eq!(engine.stat("events_not_kept_memory"), Some(3));
+        assert_eq!(engine.stop(), Some(0));
     });
 }

@@ -59,6 +59,12 @@ pub struct StreamsConfig {
     /// but are not kept (`events_not_kept`)
     /// ([`Self::DEFAULT_MAX_EVENTS_PER_STREAM`], 1 to 1 000 000).
     pub max_events_per_stream: usize,
+    /// Bytes of kept events the engine holds in memory, every stream
+    /// together: each kept event costs its length plus
+    /// [`Self::KEPT_EVENT_OVERHEAD`]. An event that would go beyond it still
+    /// counts (criteria, `count`) but is not kept (`events_not_kept_memory`)
+    /// ([`Self::DEFAULT_MAX_KEPT_BYTES`], 1 to 2^50).
+    pub max_kept_bytes: u64,
     /// Events a stream's action carries (the first ones kept)
     /// ([`Self::DEFAULT_MAX_ACTION_EVENTS`], 0 to `max_events_per_stream`).
     pub max_action_events: usize,
@@ -103,6 +109,12 @@ impl StreamsConfig {
     pub const DEFAULT_MAX_STREAMS_PER_DEFINITION: usize = 100_000;
     /// Default events kept per stream.
     pub const DEFAULT_MAX_EVENTS_PER_STREAM: usize = 1_000;
+    /// Default budget of kept events in memory: 256 MiB.
+    pub const DEFAULT_MAX_KEPT_BYTES: u64 = 256 << 20;
+    /// Bytes a kept event costs in `max_kept_bytes` beyond its own length:
+    /// its entry in the stream's list (the number of the store segment
+    /// holding it, and the pointer and length of its bytes).
+    pub const KEPT_EVENT_OVERHEAD: u64 = 24;
     /// Default events per action.
     pub const DEFAULT_MAX_ACTION_EVENTS: usize = 100;
     /// Default dedupe window.
@@ -149,6 +161,7 @@ impl StreamsConfig {
             1,
             1_000_000,
         )?;
+        range("max_kept_bytes", self.max_kept_bytes, 1, 1 << 50)?;
         range(
             "max_action_events",
             self.max_action_events as u64,
@@ -226,6 +239,7 @@ impl Default for StreamsConfig {
             max_definitions: Self::DEFAULT_MAX_DEFINITIONS,
             max_streams_per_definition: Self::DEFAULT_MAX_STREAMS_PER_DEFINITION,
             max_events_per_stream: Self::DEFAULT_MAX_EVENTS_PER_STREAM,
+            max_kept_bytes: Self::DEFAULT_MAX_KEPT_BYTES,
             max_action_events: Self::DEFAULT_MAX_ACTION_EVENTS,
             dedupe_window: Self::DEFAULT_DEDUPE_WINDOW,
             max_definition_bytes: Self::DEFAULT_MAX_DEFINITION_BYTES,
@@ -461,5 +475,20 @@ impl Default for WebhookConfig {
             queue: Self::DEFAULT_QUEUE,
             headers: BTreeMap::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_kept_bytes_defaults_to_256_mib_and_refuses_0() {
+        let config: StreamsConfig = toml::from_str("").expect("config");
+        assert_eq!(config.max_kept_bytes, 256 << 20);
+        let config: StreamsConfig = toml::from_str("max_kept_bytes = 0").expect("config");
+        let (key, message) = config.validate().expect_err("0 refused");
+        assert_eq!(key, "max_kept_bytes");
+        assert!(message.contains("found 0"), "{message}");
     }
 }

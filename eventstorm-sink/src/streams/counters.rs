@@ -24,6 +24,10 @@ eventstorm_core::counters! {
         /// Events counted in their stream but not kept
         /// (`max_events_per_stream` reached).
         events_not_kept,
+        /// Events counted in their stream but not kept because the events
+        /// kept in memory reached `max_kept_bytes` (at start: stored
+        /// events beyond it, not loaded).
+        events_not_kept_memory,
         /// Streams opened.
         streams_created,
         /// Streams that fired.

@@ -226,7 +226,8 @@ impl EventSink for StreamsSink {
 
     /// The engine's counters ([`StreamCounters`]), `definitions` and
     /// `active_streams` (gauges), `uncommitted` (changes waiting for the
-    /// next commit), `expiry_lag_p99_ms` (deadline to actions, over the
+    /// next commit), `kept_bytes` (kept events held in memory, against
+    /// `max_kept_bytes`), `expiry_lag_p99_ms` (deadline to actions, over the
     /// last 100 000 timer-driven closes), and the publisher's counters
     /// under `publish.`.
     fn stats(&self) -> Stats {
@@ -237,6 +238,7 @@ impl EventSink for StreamsSink {
             .push("definitions", s.gauges.definitions.load(Ordering::Relaxed))
             .push("active_streams", s.gauges.streams.load(Ordering::Relaxed))
             .push("uncommitted", s.gauges.uncommitted.load(Ordering::Relaxed))
+            .push("kept_bytes", s.gauges.kept_bytes.load(Ordering::Relaxed))
             .push(
                 "expiry_lag_p99_ms",
                 u64::from(s.lags.quantile(0.99).unwrap_or(0)),

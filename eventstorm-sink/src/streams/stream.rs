@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use super::definition::{DefinitionSpec, ExpireFrom};
 
-/// An active stream (about 100 bytes plus its group key and one counter
-/// per criterion).
+/// An active stream (136 bytes plus its group key, one counter per
+/// criterion and the events it keeps).
 #[derive(Debug, Clone)]
 pub(crate) struct Stream {
     /// The definition's number in the engine.
@@ -23,8 +23,9 @@ pub(crate) struct Stream {
     pub(crate) last_seen: i64,
     /// Events joined (exact, kept or not).
     pub(crate) count: u64,
-    /// Events kept in the store.
-    pub(crate) kept: u32,
+    /// The events kept (at most `max_events_per_stream`), in arrival
+    /// order, each with the store segment that holds its record.
+    pub(crate) events: Vec<(u64, Box<[u8]>)>,
     /// Events per criterion.
     pub(crate) criteria: Box<[u64]>,
     /// When the criteria all held (wall clock, ms).
@@ -33,6 +34,11 @@ pub(crate) struct Stream {
     pub(crate) scheduled: i64,
     /// Changed since the last commit.
     pub(crate) dirty: bool,
+    /// Its row is in the store (written once, when it opened; later
+    /// changes are state records in segments).
+    pub(crate) stored: bool,
+    /// The segment holding its latest state record (0: none).
+    pub(crate) state_seg: u64,
 }
 
 /// What a stream's timer found due.
@@ -63,11 +69,13 @@ impl Stream {
             first_seen: now,
             last_seen: now,
             count: 0,
-            kept: 0,
+            events: Vec::new(),
             criteria: vec![0; criteria].into_boxed_slice(),
             ready_since: None,
             scheduled: i64::MAX,
             dirty: false,
+            stored: false,
+            state_seg: 0,
         }
     }
 
@@ -127,6 +135,52 @@ impl Stream {
         out
     }
 
+    /// What changes as events join (timestamps, count, criterion counters,
+    /// readiness), as a state record: little-endian numbers, 56 bytes plus
+    /// 8 per criterion.
+    pub(crate) fn push_state(&self, out: &mut Vec<u8>) {
+        for v in [
+            self.first_ts,
+            self.last_ts,
+            self.first_seen,
+            self.last_seen,
+            self.count as i64,
+            self.ready_since.unwrap_or(i64::MIN),
+            self.criteria.len() as i64,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for n in &self.criteria {
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+    }
+
+    /// Applies a state record ([`Self::push_state`]); `false` (and nothing
+    /// changed) when it does not fit this stream.
+    pub(crate) fn apply_state(&mut self, bytes: &[u8]) -> bool {
+        let v: Vec<i64> = bytes
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect();
+        if !bytes.len().is_multiple_of(8)
+            || v.len() < 7
+            || v[6] as usize != self.criteria.len()
+            || v.len() != 7 + self.criteria.len()
+        {
+            return false;
+        }
+        self.first_ts = v[0];
+        self.last_ts = v[1];
+        self.first_seen = v[2];
+        self.last_seen = v[3];
+        self.count = v[4] as u64;
+        self.ready_since = (v[5] != i64::MIN).then_some(v[5]);
+        for (c, n) in self.criteria.iter_mut().zip(&v[7..]) {
+            *c = *n as u64;
+        }
+        true
+    }
+
     /// A stream read back from its record: the definition id and the
     /// stream (with `def` still to be set).
     pub(crate) fn from_record(bytes: &[u8]) -> Option<(String, Stream)> {
@@ -150,11 +204,13 @@ impl Stream {
             first_seen: doc.get_i64("fs").ok()?,
             last_seen: doc.get_i64("ls").ok()?,
             count: doc.get_i64("n").ok()? as u64,
-            kept: 0,
+            events: Vec::new(),
             criteria,
             ready_since: doc.get_i64("r").ok(),
             scheduled: i64::MAX,
             dirty: false,
+            stored: true,
+            state_seg: 0,
         };
         Some((doc.get_str("d").ok()?.to_string(), stream))
     }
@@ -283,7 +339,7 @@ pub(crate) fn view(
         "group": Bson::Document(group_doc(spec, &s.key)).into_relaxed_extjson(),
         "state": if s.ready_since.is_some() { "ready" } else { "active" },
         "count": s.count,
-        "events_kept": s.kept,
+        "events_kept": s.events.len(),
         "criteria": s.criteria,
         "first_ts": rfc3339(s.first_ts),
         "last_ts": rfc3339(s.last_ts),
@@ -344,6 +400,20 @@ mod tests {
             (7, 4, Some(2500))
         );
         assert_eq!(&*back.key, &[1, 2, 3]);
+        let mut state = Vec::new();
+        s.count = 9;
+        s.last_seen = 3000;
+        s.push_state(&mut state);
+        let mut again = back.clone();
+        assert!(again.apply_state(&state));
+        assert_eq!(
+            (again.count, again.last_seen, again.criteria[1]),
+            (9, 3000, 4)
+        );
+        assert!(!again.apply_state(&state[..state.len() - 8]));
+        // The per-stream state docs/streams.md gives.
+        #[cfg(target_pointer_width = "64")]
+        assert_eq!(std::mem::size_of::<Stream>(), 136);
         assert_eq!(parse_stream_id(&stream_id(42)), Some(42));
     }
 }

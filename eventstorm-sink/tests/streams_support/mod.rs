@@ -36,6 +36,7 @@ pub(crate) struct Engine {
     pub(crate) dir: PathBuf,
     upstream: String,
     webhook: String,
+    config: PathBuf,
     starts: u32,
 }
 
@@ -44,7 +45,12 @@ impl Engine {
     /// `ipc://DIR/bus.sock`, its state in `DIR/streams.redb`, posting to
     /// `webhook`, on a free port (read from its log).
     pub(crate) fn start(dir: &Path, upstream: &str, webhook: &str) -> Engine {
-        let (child, log, http) = launch(dir, upstream, webhook, 1);
+        Engine::start_with(dir, upstream, webhook, &shipped_config())
+    }
+
+    /// [`Engine::start`] with another configuration file.
+    pub(crate) fn start_with(dir: &Path, upstream: &str, webhook: &str, config: &Path) -> Engine {
+        let (child, log, http) = launch(dir, upstream, webhook, config, 1);
         Engine {
             child,
             http,
@@ -52,6 +58,7 @@ impl Engine {
             dir: dir.to_path_buf(),
             upstream: upstream.to_string(),
             webhook: webhook.to_string(),
+            config: config.to_path_buf(),
             starts: 1,
         }
     }
@@ -63,7 +70,13 @@ impl Engine {
 
     fn spawn(&mut self) {
         self.starts += 1;
-        let (child, log, http) = launch(&self.dir, &self.upstream, &self.webhook, self.starts);
+        let (child, log, http) = launch(
+            &self.dir,
+            &self.upstream,
+            &self.webhook,
+            &self.config,
+            self.starts,
+        );
         self.child = child;
         self.log = log;
         self.http = http;
@@ -141,11 +154,17 @@ impl Drop for Engine {
 
 /// Starts the binary (start number `n` logs to `DIR/streams-N.log`) and
 /// reads the listener's address from its log.
-fn launch(dir: &Path, upstream: &str, webhook: &str, n: u32) -> (Child, PathBuf, SocketAddr) {
+fn launch(
+    dir: &Path,
+    upstream: &str,
+    webhook: &str,
+    config: &Path,
+    n: u32,
+) -> (Child, PathBuf, SocketAddr) {
     let log = dir.join(format!("streams-{n}.log"));
     let mut child = Command::new(BIN)
         .arg("--config")
-        .arg(shipped_config())
+        .arg(config)
         .env("EVENTSTORM_ROUTER_OUTPUT", upstream)
         .env("EVENTSTORM_ROUTER_INPUT", Engine::bus_endpoint(dir))
         .env("EVENTSTORM_STREAMS_LISTEN", "127.0.0.1:0")

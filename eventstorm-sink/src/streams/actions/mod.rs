@@ -38,7 +38,7 @@ impl Payload {
         first_ts: i64,
         last_ts: i64,
         count: u64,
-        events: &[Vec<u8>],
+        events: &[&[u8]],
     ) -> Payload {
         let events: Vec<Bson> = events
             .iter()
@@ -166,14 +166,34 @@ impl Actions {
     }
 
     /// Whether any action named carries the stream's events (`publish`,
-    /// `webhook`, `log` with `events = true`): otherwise they are not read
-    /// back from the store.
+    /// `webhook`, `log` with `events = true`): otherwise they are not
+    /// decoded for the payload.
     pub(crate) fn need_events(&self, names: &[String]) -> bool {
         names.iter().any(|n| match self.by_name.get(n) {
             Some(Action::Publish(_) | Action::Webhook(_)) => true,
             Some(Action::Log(l)) => l.events,
             None => false,
         })
+    }
+
+    /// When the actions named would do nothing (each is a `log` action and
+    /// INFO is off for `eventstorm_sink::streams`): counts them in
+    /// `actions_run` and says so, and no payload is built for them.
+    pub(crate) fn done_if_quiet(&self, names: &[String]) -> bool {
+        let log_off =
+            || !tracing::enabled!(target: "eventstorm_sink::streams", tracing::Level::INFO);
+        names.iter().all(|n| match self.by_name.get(n) {
+            Some(Action::Log(_)) => log_off(),
+            Some(_) => false,
+            None => true,
+        }) && {
+            let run = names
+                .iter()
+                .filter(|n| self.by_name.contains_key(*n))
+                .count();
+            self.counters.actions_run.add(run as u64);
+            true
+        }
     }
 
     /// Runs the actions named, for fire number `fire`.
@@ -261,6 +281,9 @@ fn publish(
 }
 
 fn log(name: &str, config: LogActionConfig, payload: &Payload) {
+    if !tracing::enabled!(target: "eventstorm_sink::streams", tracing::Level::INFO) {
+        return;
+    }
     let b = &payload.body;
     let def = b.get_document("definition").ok();
     let json =

@@ -8,9 +8,9 @@ use std::sync::atomic::Ordering;
 
 use serde_json::{Value, json};
 
-use super::{ApiAnswer, Def, Engine, FastMap, now_ms};
+use super::{ApiAnswer, Def, Engine, FastMap, now_ms, segments};
 use crate::streams::definition::{DefinitionSpec, FieldError};
-use crate::streams::store::StoreError;
+use crate::streams::store::{STATE_SEQ, StoreError, event_id, records};
 use crate::streams::stream::{Stream, parse_stream_id, rfc3339, view};
 
 /// An API request for the engine.
@@ -64,7 +64,7 @@ impl Engine {
     /// Reads the stored state back, then installs the configured
     /// definitions.
     pub(crate) fn load(&mut self) -> Result<(), StoreError> {
-        let snap = self.store.load(self.config.dedupe_window)?;
+        let snap = self.store.load()?;
         self.next_stream = snap.next_stream.max(1);
         let mut by_id: HashMap<String, usize> = HashMap::new();
         for (id, bytes) in snap.definitions {
@@ -90,7 +90,6 @@ impl Engine {
                 order: BTreeSet::new(),
             }));
         }
-        let kept: HashMap<u64, u32> = snap.kept.into_iter().collect();
         for (num, bytes) in snap.streams {
             self.next_stream = self.next_stream.max(num + 1);
             let Some((def_id, mut stream)) = Stream::from_record(&bytes) else {
@@ -110,16 +109,17 @@ impl Engine {
                 continue;
             }
             stream.def = d as u32;
-            stream.kept = kept.get(&num).copied().unwrap_or(0);
-            let (due, _) = stream.due(&def.spec);
-            stream.scheduled = due;
-            self.timers.push(Reverse((due, num)));
             def.streams.insert(stream.key.clone(), num);
             def.order.insert(num);
             self.streams.insert(num, stream);
         }
-        for id in snap.event_ids {
-            self.dedupe.first_time(id);
+        self.load_segments(snap.segments);
+        for (num, stream) in &mut self.streams {
+            if let Some(def) = self.defs[stream.def as usize].as_ref() {
+                let (due, _) = stream.due(&def.spec);
+                stream.scheduled = due;
+                self.timers.push(Reverse((due, *num)));
+            }
         }
         self.interrupted(snap.outbox);
         for spec in std::mem::take(&mut self.config.definitions) {
@@ -128,6 +128,110 @@ impl Engine {
         self.update_gauges();
         self.commit();
         Ok(())
+    }
+
+    /// Gives the active streams their events back from the stored
+    /// segments (in their order; a record found twice, as a crash in the
+    /// middle of a MongoDB commit can leave, is taken once) and refills the
+    /// dedupe window. Segments no active stream needs are deleted.
+    fn load_segments(&mut self, stored: Vec<(u64, Vec<u8>)>) {
+        // Stream → its event records: sequence, segment, bytes.
+        type Found<'a> = HashMap<u64, Vec<(u32, u64, &'a [u8])>>;
+        let mut found: Found<'_> = HashMap::new();
+        let mut states: HashMap<u64, (u64, &[u8])> = HashMap::new();
+        let mut totals: Vec<(u64, u32)> = Vec::with_capacity(stored.len());
+        for (seg, blob) in &stored {
+            self.seg = self.seg.max(seg + 1);
+            let mut total = 0;
+            for (num, seq, bytes) in records(blob) {
+                total += 1;
+                if seq == STATE_SEQ {
+                    // Segments are in order: the last one read is the latest.
+                    if self.streams.contains_key(&num) {
+                        states.insert(num, (*seg, bytes));
+                    }
+                } else if self.streams.contains_key(&num) {
+                    found.entry(num).or_default().push((seq, *seg, bytes));
+                    if let Some(id) = event_id(bytes) {
+                        self.dedupe.first_time(id);
+                    }
+                }
+            }
+            totals.push((*seg, total));
+        }
+        let now = now_ms();
+        for (seg, total) in totals {
+            let info = self.segs.entry(seg).or_default();
+            info.total = total;
+            info.born = now;
+        }
+        for (num, (seg, bytes)) in states {
+            let Some(stream) = self.streams.get_mut(&num) else {
+                continue;
+            };
+            if stream.apply_state(bytes) {
+                stream.state_seg = seg;
+                let info = self.segs.entry(seg).or_default();
+                info.live += 1;
+                info.streams.push(num);
+            } else {
+                tracing::error!(
+                    stream = num,
+                    "a stored stream state is unreadable: its row is used"
+                );
+            }
+        }
+        let max = self.config.max_events_per_stream;
+        // Oldest streams first: what fits in `max_kept_bytes` is loaded.
+        let mut found: Vec<_> = found.into_iter().collect();
+        found.sort_unstable_by_key(|(num, _)| *num);
+        let mut not_loaded = 0u64;
+        for (num, mut events) in found {
+            // A sequence found twice: the newest record (a crash in the
+            // middle of a MongoDB commit leaves two equal ones).
+            events.sort_by_key(|(seq, seg, _)| (*seq, std::cmp::Reverse(*seg)));
+            events.dedup_by_key(|(seq, _, _)| *seq);
+            events.truncate(max);
+            let Some(stream) = self.streams.get_mut(&num) else {
+                continue;
+            };
+            // A stream keeps the first of its events that fit, in order.
+            let fit = events
+                .iter()
+                .position(|(_, _, bytes)| !self.memory.take(bytes.len()))
+                .unwrap_or(events.len());
+            not_loaded += (events.len() - fit) as u64;
+            events.truncate(fit);
+            for (_, seg, bytes) in events {
+                stream.events.push((seg, bytes.into()));
+                let info = self.segs.entry(seg).or_default();
+                info.live += 1;
+                if info.streams.last() != Some(&num) {
+                    info.streams.push(num);
+                }
+            }
+        }
+        if not_loaded > 0 {
+            self.counters.events_not_kept_memory.add(not_loaded);
+            tracing::warn!(
+                not_loaded,
+                kept_bytes = self.memory.used(),
+                max_kept_bytes = self.memory.max(),
+                "the stored events of the active streams exceed max_kept_bytes: those that do \
+                 not fit are not loaded, their streams' counts stay exact \
+                 (events_not_kept_memory)"
+            );
+        }
+        let dead: Vec<u64> = self
+            .segs
+            .iter()
+            .filter(|(_, info)| info.live == 0)
+            .map(|(seg, _)| *seg)
+            .collect();
+        for seg in dead {
+            self.segs.remove(&seg);
+            self.batch.dead_segments.push(seg);
+        }
     }
 
     fn update_gauges(&self) {
@@ -230,9 +334,12 @@ impl Engine {
                     }
                 }
                 self.batch.streams.push((*num, None));
+                segments::release(&mut self.segs, &mut self.batch, self.seg, &s);
+                self.memory.release(&s);
                 dropped += 1;
             }
         }
+        self.memory.check_empty(self.streams.len());
         self.counters.streams_dropped.add(dropped as u64);
         if dropped > 0 {
             tracing::info!(

@@ -1,14 +1,16 @@
-//! Closing streams: the state change is committed first, then the actions
-//! run, so an action never runs twice for one fire (a crash before the
-//! commit fires the stream again after the restart; a crash after it
-//! leaves only unconfirmed webhook deliveries, which are dead-lettered at
-//! the next start rather than sent again).
+//! Closing streams: every stream that fell due in a round of commands is
+//! closed together, its state change committed (one commit for all of
+//! them), then the actions run, so an action never runs twice for one fire
+//! (a crash before the commit fires the stream again after the restart; a
+//! crash after it leaves only unconfirmed webhook deliveries, which are
+//! dead-lettered at the next start rather than sent again). The events an
+//! action carries are the stream's own, in memory: nothing is read back.
 
 use std::sync::atomic::Ordering;
 
 use bson::{Bson, doc};
 
-use super::{Closing, Engine, now_ms};
+use super::{Closing, Engine, now_ms, segments};
 use crate::dead_letter::{DeadLetter, GiveUp};
 use crate::streams::actions::Payload;
 use crate::streams::stream::{Outcome, group_doc, stream_id};
@@ -16,15 +18,17 @@ use crate::streams::stream::{Outcome, group_doc, stream_id};
 impl Engine {
     /// Closes `closing` (already detached from their group keys).
     pub(crate) fn close(&mut self, closing: Vec<Closing>) {
-        // Every event of these streams is stored before they are read back.
-        self.commit();
         let mut runs = Vec::new();
         let mut lags = Vec::new();
         for c in closing {
             let Some(stream) = self.streams.remove(&c.num) else {
                 continue;
             };
-            self.batch.streams.push((c.num, None));
+            if stream.stored {
+                self.batch.streams.push((c.num, None));
+            }
+            segments::release(&mut self.segs, &mut self.batch, self.seg, &stream);
+            self.memory.release(&stream);
             let Some(def) = self.defs[stream.def as usize].as_mut() else {
                 continue;
             };
@@ -50,18 +54,20 @@ impl Engine {
                 self.counters.actions_disabled.inc();
                 continue;
             }
-            let events = if self.config.max_action_events == 0 || !self.actions.need_events(names) {
-                Vec::new()
-            } else {
-                match self.store.events(c.num, self.config.max_action_events) {
-                    Ok(events) => events,
-                    Err(e) => {
-                        self.counters.store_errors.inc();
-                        tracing::error!("{e}: the stream's actions carry no events");
-                        Vec::new()
-                    }
-                }
-            };
+            if self.actions.done_if_quiet(names) {
+                continue;
+            }
+            let events: Vec<&[u8]> =
+                if self.config.max_action_events == 0 || !self.actions.need_events(names) {
+                    Vec::new()
+                } else {
+                    stream
+                        .events
+                        .iter()
+                        .take(self.config.max_action_events)
+                        .map(|(_, bytes)| &bytes[..])
+                        .collect()
+                };
             let payload = Payload::new(
                 c.outcome,
                 &def.id,
@@ -99,6 +105,7 @@ impl Engine {
         self.gauges
             .streams
             .store(self.streams.len() as u64, Ordering::Relaxed);
+        self.memory.check_empty(self.streams.len());
         self.commit();
         if !self.batch.is_empty() {
             // The commit failed: the streams would fire again after a

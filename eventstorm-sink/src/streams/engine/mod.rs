@@ -4,16 +4,25 @@
 //!
 //! Per event: a dedupe check, then per definition a tenant check, the
 //! `select` matchers, the group-by fields read from the raw bytes, a hash
-//! lookup, and one counter per fire criterion: constant time, nothing of
-//! the stream is read again. Timers are a binary heap of deadlines; the
-//! thread sleeps until the earliest one (or the next command).
+//! lookup, one counter per fire criterion, and a kept event is appended to
+//! its stream (in memory) and to the open store segment: constant time,
+//! nothing of the stream is read again. Timers are a binary heap of
+//! deadlines; the thread sleeps until the earliest one (or the next
+//! command).
+//!
+//! The thread takes every command waiting (for at most [`DRAIN`]) before it
+//! closes the streams that fell due: the streams closed by those events and
+//! by the timers are closed together, with one commit, then their actions
+//! run. Under load, commits grow instead of multiplying.
 
 mod admin;
 mod close;
 mod dedupe;
+mod memory;
+mod segments;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -26,7 +35,7 @@ use super::actions::{Actions, SharedDeadLetters};
 use super::config::StreamsConfig;
 use super::counters::{Lags, StreamCounters};
 use super::definition::DefinitionSpec;
-use super::store::{Batch, StateStore};
+use super::store::{Batch, SEGMENT_MAX_BYTES, STATE_SEQ, StateStore, push_record};
 use super::stream::{Outcome, Stream, push_key};
 
 pub(crate) use admin::ApiCall;
@@ -59,6 +68,8 @@ pub(crate) struct Gauges {
     pub(crate) unconfirmed: AtomicU64,
     /// Changes waiting for the next commit.
     pub(crate) uncommitted: AtomicU64,
+    /// Bytes of kept events held in memory (`max_kept_bytes`).
+    pub(crate) kept_bytes: AtomicU64,
 }
 
 type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
@@ -93,6 +104,21 @@ pub(crate) struct Engine {
     pub(crate) timers: BinaryHeap<Reverse<(i64, u64)>>,
     pub(crate) dedupe: dedupe::Dedupe,
     pub(crate) batch: Batch,
+    /// The segment being filled: its number and records.
+    pub(crate) seg: u64,
+    pub(crate) seg_buf: Vec<u8>,
+    /// Records in `seg_buf`.
+    pub(crate) seg_records: usize,
+    /// Every segment with live records: live and total records, streams.
+    pub(crate) segs: BTreeMap<u64, segments::SegInfo>,
+    /// Streams due to close at the end of this round of commands.
+    pub(crate) closing: Vec<Closing>,
+    /// Scratch space for a state record.
+    state_buf: Vec<u8>,
+    /// Scratch space: the streams keeping the current event.
+    kept: Vec<(u64, u64)>,
+    /// The bytes of kept events held, against `max_kept_bytes`.
+    pub(crate) memory: memory::KeptBytes,
     /// Events of `batch` (they are confirmed when it commits).
     pub(crate) batch_events: u64,
     pub(crate) dirty: Vec<u64>,
@@ -107,6 +133,7 @@ pub(crate) struct Engine {
     pub(crate) dead: SharedDeadLetters,
     pub(crate) last_evict_log: Option<Instant>,
     pub(crate) last_store_log: Option<Instant>,
+    pub(crate) last_memory_log: Option<Instant>,
     key: Vec<u8>,
 }
 
@@ -120,6 +147,10 @@ pub(crate) fn now_ms() -> i64 {
 /// How often the publisher's upkeep runs when idle.
 const TICK: Duration = Duration::from_millis(100);
 
+/// How long the thread keeps taking waiting commands before it closes the
+/// streams that fell due (and commits).
+const DRAIN: Duration = Duration::from_millis(10);
+
 impl Engine {
     pub(crate) fn new(
         config: StreamsConfig,
@@ -132,6 +163,7 @@ impl Engine {
     ) -> Engine {
         Engine {
             dedupe: dedupe::Dedupe::new(config.dedupe_window),
+            memory: memory::KeptBytes::new(config.max_kept_bytes, Arc::clone(&gauges)),
             config,
             store,
             defs: Vec::new(),
@@ -139,6 +171,13 @@ impl Engine {
             next_stream: 1,
             timers: BinaryHeap::new(),
             batch: Batch::default(),
+            seg: 1,
+            seg_buf: Vec::new(),
+            seg_records: 0,
+            segs: BTreeMap::new(),
+            closing: Vec::new(),
+            state_buf: Vec::with_capacity(128),
+            kept: Vec::new(),
             batch_events: 0,
             dirty: Vec::new(),
             last_commit: Instant::now(),
@@ -151,6 +190,7 @@ impl Engine {
             dead,
             last_evict_log: None,
             last_store_log: None,
+            last_memory_log: None,
             key: Vec::with_capacity(64),
         }
     }
@@ -166,18 +206,12 @@ impl Engine {
             let wait = self
                 .wait_time()
                 .min(TICK.saturating_sub(last_tick.elapsed()));
+            let started = Instant::now();
+            let mut stop = false;
             crossbeam_channel::select! {
                 recv(cmds) -> cmd => match cmd {
-                    Ok(Cmd::Events(events)) => self.on_events(&events),
-                    Ok(Cmd::Flush(reply)) => {
-                        self.commit();
-                        let _ = reply.send(());
-                    }
-                    Ok(Cmd::Api(call, reply)) => {
-                        let answer = self.api(call);
-                        let _ = reply.send(answer);
-                    }
-                    Ok(Cmd::Stop) | Err(_) => break,
+                    Ok(cmd) => stop = !self.handle(cmd),
+                    Err(_) => stop = true,
                 },
                 recv(completions) -> fire => match fire {
                     Ok(fire) => self.on_done(fire),
@@ -185,7 +219,19 @@ impl Engine {
                 },
                 default(wait) => {}
             }
+            // Everything waiting, for a while: one commit for all of it.
+            while !stop && started.elapsed() < DRAIN {
+                match cmds.try_recv() {
+                    Ok(cmd) => stop = !self.handle(cmd),
+                    Err(crossbeam_channel::TryRecvError::Empty) => break,
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => stop = true,
+                }
+            }
             self.run_timers();
+            self.finish_closing();
+            if stop {
+                break;
+            }
             if self.commit_due() {
                 self.commit();
             }
@@ -202,6 +248,33 @@ impl Engine {
         self.commit();
     }
 
+    /// Handles one command; `false` to stop.
+    fn handle(&mut self, cmd: Cmd) -> bool {
+        match cmd {
+            Cmd::Events(events) => self.on_events(events),
+            Cmd::Flush(reply) => {
+                self.finish_closing();
+                self.commit();
+                let _ = reply.send(());
+            }
+            Cmd::Api(call, reply) => {
+                self.finish_closing();
+                let answer = self.api(call);
+                let _ = reply.send(answer);
+            }
+            Cmd::Stop => return false,
+        }
+        true
+    }
+
+    /// Closes the streams gathered in `closing`.
+    fn finish_closing(&mut self) {
+        if !self.closing.is_empty() {
+            let closing = std::mem::take(&mut self.closing);
+            self.close(closing);
+        }
+    }
+
     /// Until the earliest timer or the next commit.
     fn wait_time(&self) -> Duration {
         let mut wait = TICK;
@@ -209,7 +282,7 @@ impl Engine {
             let ms = (*at - now_ms()).max(0) as u64;
             wait = wait.min(Duration::from_millis(ms));
         }
-        if !self.batch.is_empty() || !self.dirty.is_empty() {
+        if !self.batch.is_empty() || !self.dirty.is_empty() || self.seg_records > 0 {
             let interval = Duration::from_millis(self.config.commit_interval_ms);
             wait = wait.min(interval.saturating_sub(self.last_commit.elapsed()));
         }
@@ -217,26 +290,42 @@ impl Engine {
     }
 
     fn commit_due(&self) -> bool {
-        let changes = self.batch.len() + self.dirty.len();
+        let changes = self.batch.len() + self.dirty.len() + self.seg_records;
         changes > 0
             && (changes >= self.config.commit_max_changes
                 || self.last_commit.elapsed()
                     >= Duration::from_millis(self.config.commit_interval_ms))
     }
 
-    /// Writes the batch and every changed stream.
+    /// Writes the batch, the open segment and every changed stream.
     pub(crate) fn commit(&mut self) {
         for num in std::mem::take(&mut self.dirty) {
-            if let Some(s) = self.streams.get_mut(&num)
-                && s.dirty
-            {
-                s.dirty = false;
+            let Some(s) = self.streams.get_mut(&num) else {
+                continue;
+            };
+            if !s.dirty {
+                continue;
+            }
+            s.dirty = false;
+            if !s.stored {
+                s.stored = true;
                 let def_id = self.defs[s.def as usize]
                     .as_ref()
                     .map_or("", |d| d.id.as_str());
                 self.batch.streams.push((num, Some(s.record(def_id))));
+                continue;
             }
+            // A state record in the open segment, not a row rewritten.
+            self.state_buf.clear();
+            s.push_state(&mut self.state_buf);
+            push_record(&mut self.seg_buf, num, STATE_SEQ, &self.state_buf);
+            self.seg_records += 1;
+            let old = std::mem::replace(&mut s.state_seg, self.seg);
+            self.segs.entry(self.seg).or_default().add(num, 1);
+            segments::unref(&mut self.segs, &mut self.batch, self.seg, old, 1);
         }
+        self.compact();
+        self.seal();
         self.last_commit = Instant::now();
         if self.batch.is_empty() {
             return;
@@ -279,9 +368,9 @@ impl Engine {
     }
 
     /// A chunk of events from the sink.
-    fn on_events(&mut self, events: &[RawEvent]) {
+    fn on_events(&mut self, events: Vec<RawEvent>) {
         let now = now_ms();
-        let mut closing = Vec::new();
+        let mut closing = std::mem::take(&mut self.closing);
         let mut finished = 0u64;
         for event in events {
             self.counters.events.inc_single_writer();
@@ -292,11 +381,31 @@ impl Engine {
                 continue;
             }
             let mut joined = 0;
+            let mut kept = std::mem::take(&mut self.kept);
             for d in 0..self.defs.len() {
-                if self.join(d, event, now, &mut closing) {
+                if self.join(d, &event, now, &mut closing, &mut kept) {
                     joined += 1;
                 }
             }
+            // The streams that keep the event take its bytes: moved into
+            // the last, copied for the others.
+            if let Some(((last, last_seg), others)) = kept.split_last() {
+                let len = event.as_bytes().len();
+                for (num, seg) in others {
+                    match self.streams.get_mut(num) {
+                        Some(s) => s.events.push((*seg, event.as_bytes().into())),
+                        None => self.memory.give_back(len),
+                    }
+                }
+                match self.streams.get_mut(last) {
+                    Some(s) => s
+                        .events
+                        .push((*last_seg, event.into_bytes().into_boxed_slice())),
+                    None => self.memory.give_back(len),
+                }
+            }
+            kept.clear();
+            self.kept = kept;
             if joined == 0 {
                 self.counters.joined_none.inc_single_writer();
                 finished += 1;
@@ -311,14 +420,21 @@ impl Engine {
         self.gauges
             .uncommitted
             .store(self.batch.len() as u64, Ordering::Relaxed);
-        if !closing.is_empty() {
-            self.close(closing);
-        }
+        self.closing = closing;
     }
 
     /// Adds the event to definition `d`'s stream when the definition wants
     /// it; whether it joined.
-    fn join(&mut self, d: usize, event: &RawEvent, now: i64, closing: &mut Vec<Closing>) -> bool {
+    /// A stream that keeps the event is added to `kept`, with the segment
+    /// of its record (the caller hands it the bytes).
+    fn join(
+        &mut self,
+        d: usize,
+        event: &RawEvent,
+        now: i64,
+        closing: &mut Vec<Closing>,
+        kept: &mut Vec<(u64, u64)>,
+    ) -> bool {
         let Some(def) = self.defs[d].as_mut() else {
             return false;
         };
@@ -363,6 +479,8 @@ impl Engine {
                             def.streams.remove(&old.key);
                         }
                         self.batch.streams.push((oldest, None));
+                        segments::release(&mut self.segs, &mut self.batch, self.seg, &old);
+                        self.memory.release(&old);
                     }
                     self.counters.streams_evicted.inc_single_writer();
                     if self
@@ -395,6 +513,12 @@ impl Engine {
                 num
             }
         };
+        if self.seg_buf.len() >= SEGMENT_MAX_BYTES {
+            self.seal();
+        }
+        let Some(def) = self.defs[d].as_mut() else {
+            return false;
+        };
         let spec = &def.spec;
         let Some(stream) = self.streams.get_mut(&num) else {
             return false;
@@ -408,13 +532,31 @@ impl Engine {
                 *n += 1;
             }
         }
-        if (stream.kept as usize) < self.config.max_events_per_stream {
-            self.batch
-                .events
-                .push((num, stream.kept, event.as_bytes().to_vec()));
-            stream.kept += 1;
-        } else {
+        let bytes = event.as_bytes();
+        if stream.events.len() >= self.config.max_events_per_stream {
             self.counters.events_not_kept.inc_single_writer();
+        } else if !self.memory.take(bytes.len()) {
+            self.counters.events_not_kept_memory.inc_single_writer();
+            if self
+                .last_memory_log
+                .is_none_or(|t| t.elapsed() > Duration::from_secs(10))
+            {
+                self.last_memory_log = Some(Instant::now());
+                tracing::warn!(
+                    definition = %spec.name,
+                    kept_bytes = self.memory.used(),
+                    max_kept_bytes = self.memory.max(),
+                    not_kept = self.counters.events_not_kept_memory.get(),
+                    "max_kept_bytes reached: events are counted in their streams but not kept \
+                     until streams close (events_not_kept_memory)"
+                );
+            }
+        } else {
+            push_record(&mut self.seg_buf, num, stream.events.len() as u32, bytes);
+            self.seg_records += 1;
+            kept.push((num, self.seg));
+            let info = self.segs.entry(self.seg).or_default();
+            info.add(num, 1);
         }
         if !stream.dirty {
             stream.dirty = true;

@@ -6,16 +6,23 @@
 //! |---|---|---|
 //! | `PREFIXdefinitions` | definition id | `r`: the record |
 //! | `PREFIXstreams` | stream number | `r` |
-//! | `PREFIXevents` | stream number × 2²⁰ + sequence | `b`: the event's bytes |
+//! | `PREFIXsegments` | segment number | `b`: event records ([`super::records`]) |
 //! | `PREFIXoutbox` | fire number | `r` |
-//! | `PREFIXmeta` | `next_stream` | `v` |
+//! | `PREFIXmeta` | `next_stream`, `layout` | `v` |
 //!
 //! A batch is written with one `update` command per collection (upserts,
 //! idempotent: a batch retried after a failure writes the same documents),
-//! then the deletions. MongoDB applies each document atomically, not the
-//! batch: a crash in the middle of a commit can leave part of it, which is
-//! at worst an event kept twice in its stream's count, never an action run
-//! twice (streams are deleted before their actions run).
+//! then the deletions, each one `delete` command (`_id` in a list).
+//! MongoDB applies each document atomically, not the batch: a crash in the
+//! middle of a commit can leave part of it: a segment written whose
+//! streams are not, or a segment not deleted yet. Neither runs an action
+//! twice (streams are deleted before their actions run, and an event's
+//! record carries its place in its stream, so a record found twice is
+//! read once).
+//!
+//! Layout 1 (`PREFIXevents`, one document per event) is migrated at the
+//! first load: its documents become segments, then `layout` is set and the
+//! collection dropped.
 
 use std::time::Duration;
 
@@ -25,13 +32,16 @@ use mongodb::options::ClientOptions;
 use mongodb::{Client, Database};
 use tokio::runtime::Runtime;
 
-use super::{Batch, Snapshot, StateStore, StoreError, event_id};
+use super::{Batch, LAYOUT, SEGMENT_MAX_BYTES, Snapshot, StateStore, StoreError, push_record};
 
 /// Statements per `update` or `delete` command.
 const CHUNK: usize = 1000;
 
-/// Bits of an event `_id` taken by the sequence.
-const SEQ_BITS: u32 = 20;
+/// Bytes of documents per `update` command (a command is at most 16 MiB).
+const CHUNK_BYTES: usize = 8 << 20;
+
+/// Layout 1: bits of an event `_id` taken by the sequence.
+const SEQ_BITS_V1: u32 = 20;
 
 /// The MongoDB store.
 #[derive(Debug)]
@@ -90,37 +100,41 @@ impl MongoStore {
         }
     }
 
-    /// Upserts `docs` (each with its `_id`) into `coll`.
+    /// Upserts `docs` (each with its `_id`) into `coll`, in commands of at
+    /// most [`CHUNK`] documents and about [`CHUNK_BYTES`].
     async fn upsert(&self, coll: &str, docs: Vec<Document>) -> mongodb::error::Result<()> {
         let name = format!("{}{coll}", self.prefix);
-        for chunk in docs.chunks(CHUNK) {
-            let updates: Vec<Document> = chunk
-                .iter()
-                .map(|d| {
-                    doc! {
-                        "q": { "_id": d.get("_id").cloned().unwrap_or(Bson::Null) },
-                        "u": d.clone(),
-                        "upsert": true,
-                    }
-                })
-                .collect();
-            let answer = self
-                .db
-                .run_command(doc! { "update": &name, "updates": updates, "ordered": true })
-                .await?;
-            check_write(&answer)?;
+        let mut updates: Vec<Document> = Vec::new();
+        let mut bytes = 0;
+        let mut docs = docs.into_iter().peekable();
+        while let Some(d) = docs.next() {
+            bytes += d.get_binary_generic("b").map_or(64, |b| b.len() + 64);
+            updates.push(doc! {
+                "q": { "_id": d.get("_id").cloned().unwrap_or(Bson::Null) },
+                "u": d,
+                "upsert": true,
+            });
+            if updates.len() >= CHUNK || bytes >= CHUNK_BYTES || docs.peek().is_none() {
+                let answer = self
+                    .db
+                    .run_command(doc! {
+                        "update": &name,
+                        "updates": std::mem::take(&mut updates),
+                        "ordered": true,
+                    })
+                    .await?;
+                check_write(&answer)?;
+                bytes = 0;
+            }
         }
         Ok(())
     }
 
-    /// Deletes by filters.
-    async fn delete(&self, coll: &str, filters: Vec<Document>) -> mongodb::error::Result<()> {
+    /// Deletes the documents whose `_id` is in `ids`.
+    async fn delete(&self, coll: &str, ids: Vec<Bson>) -> mongodb::error::Result<()> {
         let name = format!("{}{coll}", self.prefix);
-        for chunk in filters.chunks(CHUNK) {
-            let deletes: Vec<Document> = chunk
-                .iter()
-                .map(|q| doc! { "q": q.clone(), "limit": 0 })
-                .collect();
+        for chunk in ids.chunks(CHUNK) {
+            let deletes = vec![doc! { "q": { "_id": { "$in": chunk } }, "limit": 0 }];
             let answer = self
                 .db
                 .run_command(doc! { "delete": &name, "deletes": deletes, "ordered": true })
@@ -135,42 +149,41 @@ impl MongoStore {
         for (id, record) in &batch.definitions {
             match record {
                 Some(r) => up.push(doc! { "_id": id, "r": binary(r) }),
-                None => down.push(doc! { "_id": id }),
+                None => down.push(Bson::String(id.clone())),
             }
         }
         self.upsert("definitions", up).await?;
         self.delete("definitions", down).await?;
-        let events: Vec<Document> = batch
-            .events
+        let segments: Vec<Document> = batch
+            .segments
             .iter()
-            .map(|(s, q, b)| doc! { "_id": event_key(*s, *q), "b": binary(b) })
+            .map(|(n, b)| doc! { "_id": *n as i64, "b": binary(b) })
             .collect();
-        self.upsert("events", events).await?;
-        let (mut up, mut down, mut events_down) = (Vec::new(), Vec::new(), Vec::new());
+        self.upsert("segments", segments).await?;
+        let (mut up, mut down) = (Vec::new(), Vec::new());
         for (num, record) in &batch.streams {
             match record {
                 Some(r) => up.push(doc! { "_id": *num as i64, "r": binary(r) }),
-                None => {
-                    down.push(doc! { "_id": *num as i64 });
-                    events_down.push(doc! { "_id": {
-                        "$gte": event_key(*num, 0),
-                        "$lt": event_key(*num + 1, 0),
-                    }});
-                }
+                None => down.push(Bson::Int64(*num as i64)),
             }
         }
         self.upsert("streams", up).await?;
         self.delete("streams", down).await?;
-        self.delete("events", events_down).await?;
         let (mut up, mut down) = (Vec::new(), Vec::new());
         for (fire, record) in &batch.outbox {
             match record {
                 Some(r) => up.push(doc! { "_id": *fire as i64, "r": binary(r) }),
-                None => down.push(doc! { "_id": *fire as i64 }),
+                None => down.push(Bson::Int64(*fire as i64)),
             }
         }
         self.upsert("outbox", up).await?;
         self.delete("outbox", down).await?;
+        let dead = batch
+            .dead_segments
+            .iter()
+            .map(|n| Bson::Int64(*n as i64))
+            .collect();
+        self.delete("segments", dead).await?;
         self.upsert(
             "meta",
             vec![doc! { "_id": "next_stream", "v": batch.next_stream as i64 }],
@@ -178,7 +191,71 @@ impl MongoStore {
         .await
     }
 
-    async fn read_all(&self, max_ids: usize) -> mongodb::error::Result<Snapshot> {
+    /// Checks the layout; migrates layout 1 (one document per event).
+    async fn migrate(&self) -> mongodb::error::Result<()> {
+        let layout = self
+            .coll("meta")
+            .find_one(doc! { "_id": "layout" })
+            .await?
+            .and_then(|d| d.get_i64("v").ok());
+        match layout {
+            Some(l) if l as u64 > LAYOUT => {
+                return Err(mongodb::error::Error::custom(format!(
+                    "the collections have layout {l}, written by a newer version; this build \
+                     reads layouts 1 to {LAYOUT}: use the newer version or another \
+                     collection_prefix"
+                )));
+            }
+            Some(_) => return Ok(()),
+            None => {}
+        }
+        let mut next = self
+            .coll("segments")
+            .find_one(doc! {})
+            .sort(doc! { "_id": -1 })
+            .await?
+            .and_then(|d| d.get_i64("_id").ok())
+            .map_or(1, |n| n + 1);
+        let mut cursor = self
+            .coll("events")
+            .find(doc! {})
+            .sort(doc! { "_id": 1 })
+            .await?;
+        let (mut current, mut segments, mut rows) = (Vec::new(), Vec::new(), 0u64);
+        while let Some(d) = cursor.try_next().await? {
+            let (Ok(key), Some(b)) = (d.get_i64("_id"), bytes(&d, "b")) else {
+                continue;
+            };
+            let key = key as u64;
+            let seq = (key & ((1 << SEQ_BITS_V1) - 1)) as u32;
+            push_record(&mut current, key >> SEQ_BITS_V1, seq, &b);
+            rows += 1;
+            if current.len() >= SEGMENT_MAX_BYTES {
+                segments.push(doc! { "_id": next, "b": binary(&current) });
+                next += 1;
+                current.clear();
+                // One segment per command: each is up to 4 MiB.
+                self.upsert("segments", std::mem::take(&mut segments))
+                    .await?;
+            }
+        }
+        if !current.is_empty() {
+            segments.push(doc! { "_id": next, "b": binary(&current) });
+        }
+        self.upsert("segments", segments).await?;
+        self.upsert("meta", vec![doc! { "_id": "layout", "v": LAYOUT as i64 }])
+            .await?;
+        self.coll("events").drop().await?;
+        if rows > 0 {
+            tracing::info!(
+                events = rows,
+                "stream store: layout 1 (one document per event) migrated to segments"
+            );
+        }
+        Ok(())
+    }
+
+    async fn read_all(&self) -> mongodb::error::Result<Snapshot> {
         let mut snap = Snapshot::default();
         let all = |what: &str| self.coll(what);
         let mut cursor = all("definitions").find(doc! {}).await?;
@@ -193,25 +270,15 @@ impl MongoStore {
                 snap.streams.push((id as u64, r));
             }
         }
-        let mut cursor = all("events").find(doc! {}).sort(doc! { "_id": 1 }).await?;
-        let mut current: Option<(u64, u32)> = None;
+        let mut cursor = all("segments")
+            .find(doc! {})
+            .sort(doc! { "_id": 1 })
+            .await?;
         while let Some(d) = cursor.try_next().await? {
-            let Ok(key) = d.get_i64("_id") else { continue };
-            let stream = (key as u64) >> SEQ_BITS;
-            match &mut current {
-                Some((s, n)) if *s == stream => *n += 1,
-                _ => {
-                    snap.kept.extend(current.take());
-                    current = Some((stream, 1));
-                }
-            }
-            if snap.event_ids.len() < max_ids
-                && let Some(id) = bytes(&d, "b").as_deref().and_then(event_id)
-            {
-                snap.event_ids.push(id);
+            if let (Ok(id), Some(b)) = (d.get_i64("_id"), bytes(&d, "b")) {
+                snap.segments.push((id as u64, b));
             }
         }
-        snap.kept.extend(current);
         let mut cursor = all("outbox").find(doc! {}).await?;
         while let Some(d) = cursor.try_next().await? {
             if let (Ok(id), Some(r)) = (d.get_i64("_id"), bytes(&d, "r")) {
@@ -226,37 +293,24 @@ impl MongoStore {
         Ok(snap)
     }
 
-    async fn read_events(&self, stream: u64, limit: usize) -> mongodb::error::Result<Vec<Vec<u8>>> {
-        let mut cursor = self
-            .coll("events")
-            .find(doc! { "_id": { "$gte": event_key(stream, 0), "$lt": event_key(stream + 1, 0) } })
-            .sort(doc! { "_id": 1 })
-            .limit(limit as i64)
-            .await?;
-        let mut out = Vec::new();
-        while let Some(d) = cursor.try_next().await? {
-            if let Some(b) = bytes(&d, "b") {
-                out.push(b);
-            }
-        }
-        Ok(out)
-    }
-
     /// Drops every collection of the prefix (tests clean up with it).
     pub fn drop_all(&self) -> Result<(), StoreError> {
         self.runtime
             .block_on(async {
-                for what in ["definitions", "streams", "events", "outbox", "meta"] {
+                for what in [
+                    "definitions",
+                    "streams",
+                    "segments",
+                    "events",
+                    "outbox",
+                    "meta",
+                ] {
                     self.coll(what).drop().await?;
                 }
                 Ok::<(), mongodb::error::Error>(())
             })
             .map_err(|e| self.err("dropping collections", e))
     }
-}
-
-fn event_key(stream: u64, seq: u32) -> i64 {
-    ((stream << SEQ_BITS) | u64::from(seq)) as i64
 }
 
 fn binary(bytes: &[u8]) -> Bson {
@@ -291,16 +345,13 @@ impl StateStore for MongoStore {
         self.name.clone()
     }
 
-    fn load(&mut self, max_ids: usize) -> Result<Snapshot, StoreError> {
+    fn load(&mut self) -> Result<Snapshot, StoreError> {
         self.runtime
-            .block_on(self.read_all(max_ids))
+            .block_on(async {
+                self.migrate().await?;
+                self.read_all().await
+            })
             .map_err(|e| self.err("loading", e))
-    }
-
-    fn events(&mut self, stream: u64, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.runtime
-            .block_on(self.read_events(stream, limit))
-            .map_err(|e| self.err("reading a stream's events", e))
     }
 
     fn commit(&mut self, batch: &Batch) -> Result<(), StoreError> {
