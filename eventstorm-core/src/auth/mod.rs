@@ -104,11 +104,64 @@ struct Entry {
     previous: Option<(Vec<u8>, DateTime)>,
 }
 
+/// What a look at a file's metadata tells about its contents: a change of
+/// any part means the file was written or replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    modified: Option<SystemTime>,
+    len: u64,
+    inode: u64,
+}
+
+impl Stamp {
+    fn of(path: &Path) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path).ok()?;
+        Some(Stamp {
+            modified: meta.modified().ok(),
+            len: meta.len(),
+            inode: meta.ino(),
+        })
+    }
+}
+
+/// How long after a file's modification time a read of it may have missed
+/// a later write with the same time: file systems keep times in ticks (of a
+/// few milliseconds on some), so a file rewritten within one tick of being
+/// read looks unchanged. Until its time is this far behind the last read,
+/// the file is re-read (and compared) at every check.
+const RACY_WINDOW: Duration = Duration::from_secs(2);
+
 /// The tokens of a `tokens_file` and when the file was last looked at.
 struct FileState {
     entries: Arc<Vec<Entry>>,
-    modified: Option<SystemTime>,
+    /// The file's metadata when it was last read (`None`: unknown).
+    stamp: Option<Stamp>,
+    /// The text last read, to tell a real change from a re-read.
+    text: String,
+    /// When the file was last read (taken before reading it).
+    read_at: SystemTime,
     checked: Instant,
+}
+
+impl FileState {
+    /// Whether the file must be read again: its metadata changed, or the
+    /// last read came so soon after its last write that a write within the
+    /// same tick would not show in the metadata.
+    fn stale(&self, now: Option<Stamp>) -> bool {
+        if now != self.stamp {
+            return true;
+        }
+        match now.and_then(|stamp| stamp.modified) {
+            Some(modified) => {
+                self.read_at
+                    .duration_since(modified)
+                    .is_ok_and(|behind| behind < RACY_WINDOW)
+                    || modified > self.read_at
+            }
+            None => true,
+        }
+    }
 }
 
 /// Verifies presented tokens against a [`TokensConfig`]: see the
@@ -139,11 +192,13 @@ impl TokenStore {
         let inline = check_entries(&config.tokens, "tokens")?;
         let file = match &config.tokens_file {
             Some(path) => {
-                let (entries, modified) = read_file(path)?;
-                check_unique(&inline, &entries, "tokens_file")?;
+                let read = read_file(path)?;
+                check_unique(&inline, &read.entries, "tokens_file")?;
                 let state = FileState {
-                    entries: Arc::new(entries),
-                    modified,
+                    entries: Arc::new(read.entries),
+                    stamp: read.stamp,
+                    text: read.text,
+                    read_at: read.read_at,
                     checked: Instant::now(),
                 };
                 Some((path.clone(), Mutex::new(state)))
@@ -204,21 +259,32 @@ impl TokenStore {
         };
         if state.checked.elapsed() >= RELOAD_CHECK {
             state.checked = Instant::now();
-            let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-            if modified != state.modified {
-                match read_file(path).and_then(|(entries, modified)| {
-                    check_unique(&self.inline, &entries, "tokens_file")?;
-                    Ok((entries, modified))
-                }) {
-                    Ok((entries, modified)) => {
-                        tracing::info!(path = %path.display(), tokens = entries.len(), "tokens file reloaded");
-                        state.entries = Arc::new(entries);
-                        state.modified = modified;
+            if state.stale(Stamp::of(path)) {
+                let read_at = SystemTime::now();
+                match read_text(path) {
+                    Ok((text, _)) if text == state.text => {
+                        // Read again, unchanged.
+                        state.stamp = Stamp::of(path);
+                        state.read_at = read_at;
                     }
-                    Err(e) => {
-                        tracing::warn!(path = %path.display(), "tokens file not reloaded, the previous tokens stay in force: {e}");
-                        state.modified = modified;
-                    }
+                    _ => match read_file(path).and_then(|read| {
+                        check_unique(&self.inline, &read.entries, "tokens_file")?;
+                        Ok(read)
+                    }) {
+                        Ok(read) => {
+                            tracing::info!(path = %path.display(), tokens = read.entries.len(), "tokens file reloaded");
+                            state.entries = Arc::new(read.entries);
+                            state.stamp = read.stamp;
+                            state.text = read.text;
+                            state.read_at = read.read_at;
+                        }
+                        Err(e) => {
+                            tracing::warn!(path = %path.display(), "tokens file not reloaded, the previous tokens stay in force: {e}");
+                            // Not warned again until the file changes.
+                            state.stamp = Stamp::of(path);
+                            state.read_at = read_at;
+                        }
+                    },
                 }
             }
         }
@@ -226,16 +292,51 @@ impl TokenStore {
     }
 }
 
-/// Reads and checks a tokens file; also returns its modification time.
-fn read_file(path: &Path) -> Result<(Vec<Entry>, Option<SystemTime>), TokenConfigError> {
+/// A tokens file as read: its checked entries, its text, its metadata and
+/// when it was read.
+struct ReadFile {
+    entries: Vec<Entry>,
+    text: String,
+    stamp: Option<Stamp>,
+    read_at: SystemTime,
+}
+
+/// The largest tokens file read: far more than any real list of tenants.
+const MAX_TOKENS_FILE_BYTES: u64 = 16 << 20;
+
+/// Reads a tokens file's text (at most [`MAX_TOKENS_FILE_BYTES`]) and its
+/// metadata, taken before the text so that a write during the read shows
+/// as a change at the next check.
+fn read_text(path: &Path) -> Result<(String, Option<Stamp>), TokenConfigError> {
+    use std::io::Read;
     let shown = path.display();
-    let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let stamp = Stamp::of(path);
+    let cannot = |e: std::io::Error| {
         TokenConfigError::new(
             "tokens_file",
             format!("cannot read {shown}: {e} (does it exist and is it readable?)"),
         )
-    })?;
+    };
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(cannot)?
+        .take(MAX_TOKENS_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(cannot)?;
+    if text.len() as u64 > MAX_TOKENS_FILE_BYTES {
+        return Err(TokenConfigError::new(
+            "tokens_file",
+            format!("{shown} is larger than {MAX_TOKENS_FILE_BYTES} bytes"),
+        ));
+    }
+    Ok((text, stamp))
+}
+
+/// Reads and checks a tokens file.
+fn read_file(path: &Path) -> Result<ReadFile, TokenConfigError> {
+    let shown = path.display();
+    let read_at = SystemTime::now();
+    let (text, stamp) = read_text(path)?;
     let file: config::TokensFile = toml::from_str(&text).map_err(|e| {
         TokenConfigError::new(
             "tokens_file",
@@ -243,7 +344,12 @@ fn read_file(path: &Path) -> Result<(Vec<Entry>, Option<SystemTime>), TokenConfi
         )
     })?;
     let entries = check_entries(&file.tokens, &format!("tokens_file {shown}: tokens"))?;
-    Ok((entries, modified))
+    Ok(ReadFile {
+        entries,
+        text,
+        stamp,
+        read_at,
+    })
 }
 
 fn check_entries(entries: &[TokenEntry], key: &str) -> Result<Vec<Entry>, TokenConfigError> {
@@ -426,6 +532,43 @@ mod tests {
     }
 
     #[test]
+    fn a_rewrite_that_keeps_time_size_and_inode_is_still_seen()
+    -> Result<(), Box<dyn std::error::Error>> {
+        let dir = std::env::temp_dir().join(format!("es-tokens-racy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("tokens.toml");
+        let entry = |tenant: &str, token: &str| {
+            format!("[[tokens]]\ntenant = \"{tenant}\"\ntoken = \"{token}\"\n")
+        };
+        // Same length: only the contents tell the two files apart.
+        let (first, second) = ("token-of-tenant-0001", "token-of-tenant-0002");
+        std::fs::write(&path, entry("tenant1", first))?;
+        let store = TokenStore::new(&TokensConfig {
+            tokens: vec![],
+            tokens_file: Some(path.clone()),
+        })?;
+        assert_eq!(store.verify(Some(first)).as_deref(), Ok("tenant1"));
+        // Rewritten in place within the same clock tick: the same time, the
+        // same size, the same inode.
+        let modified = std::fs::metadata(&path)?.modified()?;
+        std::fs::write(&path, entry("tenant2", second))?;
+        std::fs::File::options()
+            .write(true)
+            .open(&path)?
+            .set_modified(modified)?;
+        if let Some((_, state)) = &store.file {
+            let mut state = state.lock().map_err(|_| "poisoned")?;
+            state.checked = Instant::now()
+                .checked_sub(RELOAD_CHECK)
+                .ok_or("uptime under 1 s")?;
+        }
+        assert_eq!(store.verify(Some(second)).as_deref(), Ok("tenant2"));
+        assert_eq!(store.verify(Some(first)), Err(AuthError::Unknown));
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    #[test]
     fn tokens_file_is_read_and_reloaded() -> Result<(), Box<dyn std::error::Error>> {
         let dir = std::env::temp_dir().join(format!("eventstorm-auth-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
@@ -450,7 +593,7 @@ mod tests {
             state.checked = Instant::now()
                 .checked_sub(RELOAD_CHECK)
                 .ok_or("uptime under 1 s")?;
-            state.modified = None;
+            state.stamp = None;
         }
         assert_eq!(store.verify(Some(B)).as_deref(), Ok("globex"));
         assert_eq!(store.verify(Some(A)), Err(AuthError::Unknown));
