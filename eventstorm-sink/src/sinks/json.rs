@@ -3,11 +3,11 @@
 //! [`write_json_line`] renders straight from the event's bytes: no
 //! `bson::Document`, no `serde_json::Value`, nothing allocated per event. It
 //! writes exactly what [`to_json`] gives (tests compare them); a document
-//! that names a key twice, or a value of a rare type (binary, regex,
+//! that names a key twice, or holds a value of a rare type (binary, regex,
 //! decimal, ...), is rendered through [`to_json`]'s conversion, which
 //! decides those cases.
 
-use bson::raw::{RawArray, RawBsonRef, RawDocument};
+use bson::raw::{RawBsonRef, RawDocument};
 use bson::{Bson, DateTime};
 use eventstorm_core::RawEvent;
 
@@ -30,7 +30,7 @@ pub fn to_json(event: &RawEvent) -> serde_json::Value {
 /// written from the raw bytes.
 pub(crate) fn write_json_line(out: &mut Vec<u8>, event: &RawEvent) {
     let start = out.len();
-    if write_document(out, event.view().document()).is_err() {
+    if write_document(out, event.as_bytes()).is_err() {
         // Malformed nested bytes: the slow path says what is wrong.
         out.truncate(start);
         // Writing a `serde_json::Value` into a Vec cannot fail.
@@ -47,86 +47,202 @@ struct Malformed;
 /// allocating; a document with more keys is checked with a set.
 const KEYS_ON_STACK: usize = 32;
 
-/// Writes `doc` as a JSON object. Recursion is bounded by the event's
-/// validated depth ([`eventstorm_core::event::MAX_DEPTH`]).
-fn write_document(out: &mut Vec<u8>, doc: &RawDocument) -> Result<(), Malformed> {
+/// Reads `N` bytes at `at`.
+fn take<const N: usize>(bytes: &[u8], at: usize) -> Result<[u8; N], Malformed> {
+    bytes
+        .get(at..at + N)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(Malformed)
+}
+
+/// A length-prefixed part (string, document, array) at `at`: its bytes
+/// after the 4-byte length for a string (without the trailing NUL), the
+/// whole document for a document.
+fn sized(bytes: &[u8], at: usize) -> Result<usize, Malformed> {
+    let len = i32::from_le_bytes(take(bytes, at)?);
+    usize::try_from(len).map_err(|_| Malformed)
+}
+
+/// Writes the document `doc` (its bytes, length prefix to terminator) as a
+/// JSON object, or its elements as a JSON array. The event was validated
+/// when it was received (lengths, terminators, types, UTF-8 of keys and
+/// strings, depth at most [`eventstorm_core::event::MAX_DEPTH`]), so
+/// strings are written as bytes and recursion is bounded; a length that
+/// does not fit is still an error, never a panic.
+fn write_elements(out: &mut Vec<u8>, doc: &[u8], array: bool) -> Result<(), Malformed> {
     let start = out.len();
-    let mut keys = [""; KEYS_ON_STACK];
-    let mut more: Option<std::collections::HashSet<&str>> = None;
-    out.push(b'{');
-    for (i, element) in doc.iter().enumerate() {
-        let (key, value) = element.map_err(|_| Malformed)?;
-        let key = key.as_str();
-        let repeated = if i < KEYS_ON_STACK {
-            let seen = keys[..i].contains(&key);
-            keys[i] = key;
-            seen
-        } else {
-            let set = more.get_or_insert_with(|| keys.iter().copied().collect());
-            !set.insert(key)
-        };
-        if repeated {
-            // JSON objects keep one value per key: the last, in the
-            // first one's place, as the conversion does.
-            out.truncate(start);
-            return write_converted(out, RawBsonRef::Document(doc));
+    let mut keys: [&[u8]; KEYS_ON_STACK] = [&[]; KEYS_ON_STACK];
+    let mut more: Option<std::collections::HashSet<&[u8]>> = None;
+    out.push(if array { b'[' } else { b'{' });
+    let mut pos = 4;
+    let mut i = 0;
+    loop {
+        let element_type = *doc.get(pos).ok_or(Malformed)?;
+        if element_type == 0 {
+            break;
         }
-        if i > 0 {
-            out.push(b',');
-        }
-        write_str(out, key);
-        out.push(b':');
-        write_value(out, value)?;
-    }
-    out.push(b'}');
-    Ok(())
-}
-
-fn write_array(out: &mut Vec<u8>, array: &RawArray) -> Result<(), Malformed> {
-    out.push(b'[');
-    for (i, value) in array.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_value(out, value.map_err(|_| Malformed)?)?;
-    }
-    out.push(b']');
-    Ok(())
-}
-
-fn write_str(out: &mut Vec<u8>, s: &str) {
-    // serde_json's escaping, into the buffer.
-    let _ = serde_json::to_writer(&mut *out, s);
-}
-
-fn write_value(out: &mut Vec<u8>, value: RawBsonRef<'_>) -> Result<(), Malformed> {
-    match value {
-        RawBsonRef::String(s) => write_str(out, s),
-        RawBsonRef::Int32(v) => {
-            let _ = serde_json::to_writer(&mut *out, &v);
-        }
-        RawBsonRef::Int64(v) => {
-            let _ = serde_json::to_writer(&mut *out, &v);
-        }
-        RawBsonRef::Double(v) if v.is_finite() => {
-            let _ = serde_json::to_writer(&mut *out, &v);
-        }
-        RawBsonRef::Boolean(v) => out.extend_from_slice(if v { b"true" } else { b"false" }),
-        RawBsonRef::Null => out.extend_from_slice(b"null"),
-        RawBsonRef::Document(doc) => write_document(out, doc)?,
-        RawBsonRef::Array(array) => write_array(out, array)?,
-        RawBsonRef::ObjectId(id) => {
-            out.extend_from_slice(b"{\"$oid\":\"");
-            for byte in id.bytes() {
-                out.push(HEX[usize::from(byte >> 4)]);
-                out.push(HEX[usize::from(byte & 15)]);
+        let key_end = pos
+            + 1
+            + doc
+                .get(pos + 1..)
+                .and_then(|rest| rest.iter().position(|&b| b == 0))
+                .ok_or(Malformed)?;
+        let key = &doc[pos + 1..key_end];
+        let at = key_end + 1;
+        if !array {
+            let repeated = if i < KEYS_ON_STACK {
+                let seen = keys[..i].contains(&key);
+                keys[i] = key;
+                seen
+            } else {
+                let set = more.get_or_insert_with(|| keys.iter().copied().collect());
+                !set.insert(key)
+            };
+            if repeated {
+                // JSON objects keep one value per key: the last, in the
+                // first one's place, as the conversion does.
+                return converted_document(out, start, doc);
             }
-            out.extend_from_slice(b"\"}");
         }
-        RawBsonRef::DateTime(dt) if write_date(out, dt) => {}
-        other => write_converted(out, other)?,
+        if i > 0 {
+            out.push(b',');
+        }
+        if !array {
+            write_escaped(out, key);
+            out.push(b':');
+        }
+        pos = match element_type {
+            0x01 => {
+                let v = f64::from_le_bytes(take(doc, at)?);
+                if v.is_finite() {
+                    let _ = serde_json::to_writer(&mut *out, &v);
+                } else {
+                    write_converted(out, RawBsonRef::Double(v))?;
+                }
+                at + 8
+            }
+            0x02 => {
+                let len = sized(doc, at)?;
+                let text = doc
+                    .get(at + 4..at + 4 + len.saturating_sub(1))
+                    .ok_or(Malformed)?;
+                write_escaped(out, text);
+                at + 4 + len
+            }
+            0x03 | 0x04 => {
+                let len = sized(doc, at)?;
+                let sub = doc.get(at..at + len).ok_or(Malformed)?;
+                write_elements(out, sub, element_type == 0x04)?;
+                at + len
+            }
+            0x07 => {
+                let id: [u8; 12] = take(doc, at)?;
+                out.extend_from_slice(b"{\"$oid\":\"");
+                for byte in id {
+                    out.push(HEX[usize::from(byte >> 4)]);
+                    out.push(HEX[usize::from(byte & 15)]);
+                }
+                out.extend_from_slice(b"\"}");
+                at + 12
+            }
+            0x08 => {
+                let [v] = take::<1>(doc, at)?;
+                out.extend_from_slice(if v != 0 { b"true" } else { b"false" });
+                at + 1
+            }
+            0x09 => {
+                let dt = DateTime::from_millis(i64::from_le_bytes(take(doc, at)?));
+                if !write_date(out, dt) {
+                    write_converted(out, RawBsonRef::DateTime(dt))?;
+                }
+                at + 8
+            }
+            0x0A => {
+                out.extend_from_slice(b"null");
+                at
+            }
+            0x10 => {
+                let _ = serde_json::to_writer(&mut *out, &i32::from_le_bytes(take(doc, at)?));
+                at + 4
+            }
+            0x12 => {
+                let _ = serde_json::to_writer(&mut *out, &i64::from_le_bytes(take(doc, at)?));
+                at + 8
+            }
+            // Rare types (binary, regex, decimal, timestamps, code, ...):
+            // the whole document through bson's conversion.
+            _ if array => return converted_array(out, start, doc),
+            _ => return converted_document(out, start, doc),
+        };
+        i += 1;
     }
+    out.push(if array { b']' } else { b'}' });
     Ok(())
+}
+
+/// Replaces what was written of `doc` since `start` by bson's conversion.
+fn converted_document(out: &mut Vec<u8>, start: usize, doc: &[u8]) -> Result<(), Malformed> {
+    out.truncate(start);
+    let doc = RawDocument::from_bytes(doc).map_err(|_| Malformed)?;
+    write_converted(out, RawBsonRef::Document(doc))
+}
+
+/// [`converted_document`] for an array.
+fn converted_array(out: &mut Vec<u8>, start: usize, doc: &[u8]) -> Result<(), Malformed> {
+    out.truncate(start);
+    let doc = RawDocument::from_bytes(doc).map_err(|_| Malformed)?;
+    let Ok(Bson::Document(items)) = Bson::try_from(RawBsonRef::Document(doc)) else {
+        return Err(Malformed);
+    };
+    let array = Bson::Array(items.into_iter().map(|(_, v)| v).collect());
+    let _ = serde_json::to_writer(&mut *out, &array.into_relaxed_extjson());
+    Ok(())
+}
+
+fn write_document(out: &mut Vec<u8>, doc: &[u8]) -> Result<(), Malformed> {
+    write_elements(out, doc, false)
+}
+
+/// How serde_json escapes each byte: 0 (as is), a short escape letter, or
+/// `u` (`\u00XX`).
+const ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = b'u';
+        b += 1;
+    }
+    table[0x08] = b'b';
+    table[0x09] = b't';
+    table[0x0A] = b'n';
+    table[0x0C] = b'f';
+    table[0x0D] = b'r';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table
+};
+
+/// Writes UTF-8 `text` as a JSON string, escaped as serde_json escapes.
+fn write_escaped(out: &mut Vec<u8>, text: &[u8]) {
+    out.push(b'"');
+    let mut run = 0;
+    for (i, &b) in text.iter().enumerate() {
+        let escape = ESCAPE[usize::from(b)];
+        if escape == 0 {
+            continue;
+        }
+        out.extend_from_slice(&text[run..i]);
+        run = i + 1;
+        out.push(b'\\');
+        out.push(escape);
+        if escape == b'u' {
+            out.extend_from_slice(b"00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 15)]);
+        }
+    }
+    out.extend_from_slice(&text[run..]);
+    out.push(b'"');
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -240,10 +356,23 @@ mod tests {
                 "old": DateTime::from_millis(-1), "far": DateTime::from_millis(253_402_300_800_000),
                 "last": DateTime::from_millis(253_402_300_799_999),
                 "": "empty key",
+                "rare_in_array": [1, Binary { subtype: BinarySubtype::Generic, bytes: vec![9] }],
+                "deep": { "x": [{ "ts": bson::Timestamp { time: 1, increment: 2 } }, "y"] },
             })
             .build();
         let (ours, theirs) = both(&event);
         assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn strings_escaped_as_serde_json_escapes_them() {
+        let all: String = (0u8..128).map(char::from).chain("é✓😀".chars()).collect();
+        let mut ours = Vec::new();
+        write_escaped(&mut ours, all.as_bytes());
+        assert_eq!(
+            String::from_utf8(ours).expect("utf-8"),
+            serde_json::to_string(&all).expect("json")
+        );
     }
 
     #[test]
