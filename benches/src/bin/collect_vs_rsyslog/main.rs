@@ -238,7 +238,7 @@ impl Runner {
                 out.insert(format!("{}/{name}", p.name), t);
             }
             // Threads that have ended (a closed connection's).
-            out.insert(format!("{}/(ended threads)", p.name), total - live);
+            out.insert(format!("{}/(threads that ended)", p.name), total - live);
         }
         out
     }
@@ -471,7 +471,9 @@ fn report(o: &Options, runners: &[Runner]) {
         );
     }
     if o.threads {
-        println!("\nCPU per line by thread, last round (µs; threads of one name added up)");
+        println!(
+            "\nCPU per line by thread, last round (µs; threads of one name added up; libzmq's I/O thread has the name of the thread that started it; (threads that ended): the syslog TCP connection's)"
+        );
         for r in runners {
             let lines = match r.pipeline.input {
                 Input::Tcp(_) => o.lines,
