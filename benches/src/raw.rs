@@ -58,6 +58,25 @@ pub fn bound_endpoint(socket: &zmq::Socket, asked: &str) -> String {
         .unwrap_or_else(|| asked.to_string())
 }
 
+/// The keys of a CURVE client: its own pair and the server's public key.
+#[derive(Debug, Clone)]
+pub struct CurveClient {
+    /// The server's public key.
+    pub server: [u8; 32],
+    /// This client's public key.
+    pub public: [u8; 32],
+    /// This client's secret key.
+    pub secret: [u8; 32],
+}
+
+impl CurveClient {
+    fn apply(&self, socket: &zmq::Socket) -> zmq::Result<()> {
+        socket.set_curve_serverkey(&self.server)?;
+        socket.set_curve_publickey(&self.public)?;
+        socket.set_curve_secretkey(&self.secret)
+    }
+}
+
 /// A raw publisher: an XPUB socket with `ZMQ_XPUB_NODROP` and blocking sends,
 /// or, after [`RawPublisher::drop_when_full`], non-blocking sends that drop
 /// (and count) a message when a subscriber's queue is full.
@@ -81,7 +100,22 @@ impl RawPublisher {
         topic: &str,
         body: Vec<u8>,
     ) -> zmq::Result<(RawPublisher, String)> {
+        Self::open_with(ctx, endpoint, bind, topic, body, None)
+    }
+
+    /// As [`RawPublisher::open`], as a CURVE client when `curve` is given.
+    pub fn open_with(
+        ctx: &zmq::Context,
+        endpoint: &str,
+        bind: bool,
+        topic: &str,
+        body: Vec<u8>,
+        curve: Option<&CurveClient>,
+    ) -> zmq::Result<(RawPublisher, String)> {
         let mut socket = ctx.socket(zmq::XPUB)?;
+        if let Some(curve) = curve {
+            curve.apply(&socket)?;
+        }
         socket.set_sndhwm(10_000)?;
         set_xpub_nodrop(&mut socket)?;
         socket.set_linger(2_000)?;
@@ -166,7 +200,19 @@ pub struct RawSubscriber {
 impl RawSubscriber {
     /// Connects to `endpoint` and subscribes to everything.
     pub fn connect(ctx: &zmq::Context, endpoint: &str) -> zmq::Result<RawSubscriber> {
+        Self::connect_with(ctx, endpoint, None)
+    }
+
+    /// As [`RawSubscriber::connect`], as a CURVE client when `curve` is given.
+    pub fn connect_with(
+        ctx: &zmq::Context,
+        endpoint: &str,
+        curve: Option<&CurveClient>,
+    ) -> zmq::Result<RawSubscriber> {
         let socket = ctx.socket(zmq::SUB)?;
+        if let Some(curve) = curve {
+            curve.apply(&socket)?;
+        }
         socket.set_rcvhwm(10_000)?;
         socket.set_linger(0)?;
         socket.set_subscribe(b"")?;

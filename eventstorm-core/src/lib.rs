@@ -28,6 +28,8 @@
 //! ```
 
 mod assert;
+#[cfg(feature = "auth")]
+pub mod auth;
 #[cfg(feature = "config")]
 pub mod config;
 pub mod error;

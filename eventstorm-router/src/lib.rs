@@ -61,7 +61,7 @@ pub mod transform;
 
 pub use config::{
     DeliveryMode, InputConfig, OutputConfig, RouterConfig, RouterSettings, RuleConfig,
-    TransformConfig,
+    TenantBinding, TransformConfig,
 };
 pub use error::{Error, Result};
 pub use eventstorm_core::config::ConfigError;

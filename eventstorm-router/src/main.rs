@@ -4,6 +4,7 @@
 //! eventstorm-router --config router.toml            # run until SIGINT/SIGTERM
 //! eventstorm-router --check --config router.toml    # validate and exit
 //! eventstorm-router --print-default-config          # a commented starting point
+//! eventstorm-router keygen --out keys/router         # a CURVE key pair: keys/router.key, keys/router.pub
 //! ```
 
 use std::path::PathBuf;
@@ -11,13 +12,21 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use eventstorm_router::{DEFAULT_CONFIG, RouterConfig, RouterRuntime};
 
 /// Routes Eventstorm events between ZeroMQ publishers and subscribers.
 #[derive(Debug, Parser)]
-#[command(name = "eventstorm-router", version, about)]
+#[command(
+    name = "eventstorm-router",
+    version,
+    about,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// The configuration file (TOML; see docs/router-config.md).
     #[arg(
         short,
@@ -38,6 +47,17 @@ struct Args {
     log_level: Option<String>,
 }
 
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a CURVE key pair for a socket's `security` table
+    /// (docs/security.md): OUT.key (secret, mode 0600) and OUT.pub.
+    Keygen {
+        /// The path of the key files without their suffix (`keys/router`).
+        #[arg(long, value_name = "DIR/NAME")]
+        out: PathBuf,
+    },
+}
+
 /// Exit code for an invalid configuration.
 const EXIT_CONFIG: u8 = 2;
 /// Exit code for a failure to start or run (an endpoint that cannot be bound).
@@ -45,6 +65,9 @@ const EXIT_RUNTIME: u8 = 1;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Keygen { out }) = &args.command {
+        return keygen(out);
+    }
     if args.print_default_config {
         print!("{DEFAULT_CONFIG}");
         return ExitCode::SUCCESS;
@@ -90,6 +113,25 @@ fn main() -> ExitCode {
     match runtime.run(&stop) {
         Ok(_) => {
             tracing::info!("router stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+/// Writes a new key pair to `out`.key and `out`.pub.
+fn keygen(out: &std::path::Path) -> ExitCode {
+    use eventstorm_core::transport::KeyPair;
+    match KeyPair::generate().and_then(|pair| Ok((pair.write(out)?, pair.public_z85()))) {
+        Ok(((secret, public), z85)) => {
+            println!(
+                "secret key: {} (mode 0600: keep it private)",
+                secret.display()
+            );
+            println!("public key: {} ({z85})", public.display());
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use eventstorm_core::transport::SecurityCounters;
 use eventstorm_core::{Counter, Event, ReceiveCounters, Stats};
 
 use crate::output::OutputCounters;
@@ -26,33 +27,58 @@ pub struct RuntimeCounters {
     pub stats_events: Counter,
 }
 
+/// The counters of one input.
+#[derive(Debug, Clone)]
+pub(crate) struct InputCounters {
+    pub(crate) name: String,
+    /// The socket's counters.
+    pub(crate) socket: Arc<ReceiveCounters>,
+    /// Reserved-type events refused.
+    pub(crate) refused_reserved: Arc<Counter>,
+    /// Events the tenant binding refused, when it is on.
+    pub(crate) refused_tenant: Option<Arc<Counter>>,
+    /// The CURVE handshake counters, when the input is a CURVE server.
+    pub(crate) security: Option<Arc<SecurityCounters>>,
+}
+
 /// Every counter of a running router, shareable with other threads.
 #[derive(Debug, Clone)]
 pub(crate) struct Counters {
     pub(crate) name: String,
-    /// Per input: its name, its socket's counters and its count of refused
-    /// reserved-type events.
-    pub(crate) inputs: Vec<(String, Arc<ReceiveCounters>, Arc<Counter>)>,
-    pub(crate) outputs: Vec<(String, Arc<OutputCounters>)>,
+    pub(crate) inputs: Vec<InputCounters>,
+    /// Per output: its name, its socket's counters and, for a CURVE
+    /// server, its handshake counters.
+    pub(crate) outputs: Vec<(String, Arc<OutputCounters>, Option<Arc<SecurityCounters>>)>,
     pub(crate) rules: Option<Arc<RulesCounters>>,
     pub(crate) runtime: Arc<RuntimeCounters>,
 }
 
 impl Counters {
-    /// A snapshot: `in.NAME.*` (with `in.NAME.refused_reserved`), `out.NAME.*`, `rule.NAME.*`, `unmatched_*`,
-    /// `routed`, `route_errors`, `resubscribes`, `stats_events`; `router` is
-    /// the custom router's own stats when it is not the rules engine.
+    /// A snapshot: `in.NAME.*` (with `in.NAME.refused_reserved`, and
+    /// `in.NAME.refused_tenant` and the CURVE counters where they apply),
+    /// `out.NAME.*`, `rule.NAME.*`, `unmatched_*`, `routed`,
+    /// `route_errors`, `resubscribes`, `stats_events`; `router` is the
+    /// custom router's own stats when it is not the rules engine.
     pub(crate) fn snapshot(&self, router: Option<&Stats>) -> Stats {
         let mut stats = Stats::new(self.name.clone());
-        for (name, c, refused_reserved) in &self.inputs {
-            stats.extend_prefixed(&format!("in.{name}"), &c.snapshot(name));
-            stats.push(
-                format!("in.{name}.refused_reserved"),
-                refused_reserved.get(),
-            );
+        for input in &self.inputs {
+            let name = &input.name;
+            let mut own = input.socket.snapshot(name);
+            own.push("refused_reserved", input.refused_reserved.get());
+            if let Some(refused) = &input.refused_tenant {
+                own.push("refused_tenant", refused.get());
+            }
+            if let Some(security) = &input.security {
+                security.append_to(&mut own);
+            }
+            stats.extend_prefixed(&format!("in.{name}"), &own);
         }
-        for (name, c) in &self.outputs {
-            stats.extend_prefixed(&format!("out.{name}"), &c.snapshot(name));
+        for (name, c, security) in &self.outputs {
+            let mut own = c.snapshot(name);
+            if let Some(security) = security {
+                security.append_to(&mut own);
+            }
+            stats.extend_prefixed(&format!("out.{name}"), &own);
         }
         match (&self.rules, router) {
             (Some(rules), _) => rules.append_to(&mut stats),

@@ -118,6 +118,21 @@ impl Transform {
     }
 }
 
+/// A copy of `event` whose top-level `tenant` is `tenant`, as the
+/// `tenant` transform writes it (the router's tenant binding uses it).
+pub(crate) fn with_tenant(
+    event: RawEventRef<'_>,
+    tenant: &str,
+) -> eventstorm_core::Result<RawEvent> {
+    let mut doc = Document::try_from(event.document()).map_err(|e| {
+        eventstorm_core::Error::Decode(eventstorm_core::DecodeError::Bson(e.to_string()))
+    })?;
+    doc.insert("tenant", tenant);
+    let mut bytes = Vec::with_capacity(event.as_bytes().len() + tenant.len() + 16);
+    eventstorm_core::event::write_document(&mut bytes, &doc)?;
+    Ok(RawEvent::from_bytes(bytes)?)
+}
+
 fn remove_path(doc: &mut Document, path: &str) -> Option<Bson> {
     match path.rsplit_once('.') {
         None => doc.remove(path),

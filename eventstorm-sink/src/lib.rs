@@ -10,7 +10,11 @@
 //! - [`sinks`]: stdout, JSON-lines file, null and channel sinks;
 //! - `mongo` (feature `mongodb`, on by default): the MongoDB sink;
 //! - `dashboard` (feature `dashboard`): a live dashboard of rates and
-//!   losses, served over HTTP.
+//!   losses, served over HTTP;
+//! - `streams` (feature `streams`): the stream engine (group-by, expiry,
+//!   fire and expire actions, definitions changed over HTTP);
+//! - `usage` (feature `usage`): usage accounting for OpenStack tenants,
+//!   with an API compatible with Almanach's.
 //!
 //! ```no_run
 //! use eventstorm_sink::{RuntimeConfig, SinkRuntime, SubscriberConfig, sinks::StdoutSink};
@@ -31,12 +35,18 @@ mod runtime;
 #[cfg(feature = "service")]
 pub mod service;
 pub mod sinks;
+#[cfg(feature = "streams")]
+pub mod streams;
 mod subscriber;
 
 #[cfg(feature = "cql")]
 pub mod cql;
 #[cfg(feature = "mongodb")]
 pub mod mongo;
+#[cfg(feature = "mongodb")]
+pub mod search;
+#[cfg(feature = "usage")]
+pub mod usage;
 
 pub use error::{Error, Result, ThreadError, TransportError};
 pub use runtime::{RuntimeConfig, SinkHandle, SinkRuntime, WhenFull};

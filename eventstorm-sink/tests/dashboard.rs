@@ -245,7 +245,7 @@ fn check_accepts_the_shipped_config_and_names_what_is_wrong() {
         for (text, expected) in [
             (
                 sink("a", "/"),
-                ":3:8: `sinks[0].type`: a `dashboard` sink serves its page on the process's HTTP listener: add an `[http]` table",
+                ":3:8: `sinks[0].type`: a `dashboard` sink serves `/` on the process's HTTP listener: add an `[http]` table",
             ),
             (
                 format!(

@@ -117,6 +117,12 @@ fn a_stuck_subscriber_costs_one_wait_and_every_drop_is_counted() {
 /// caller: its publisher thread waits once, the queue fills, and further
 /// events are dropped at the queue (before they are encoded). Every call is
 /// accounted for, at the client and at the publisher.
+///
+/// How many calls are shed at the queue rather than at the socket depends on
+/// how the two threads are scheduled (after its one wait the publisher thread
+/// drops at the socket as fast as the caller queues), so the test asserts
+/// only what the wait guarantees: the caller kept going while the publisher
+/// thread waited, so the queue filled and shed at least one call.
 #[test]
 fn a_client_sheds_load_at_its_queue_when_a_subscriber_is_stuck() {
     with_timeout(Duration::from_secs(60), || {
@@ -126,7 +132,7 @@ fn a_client_sheds_load_at_its_queue_when_a_subscriber_is_stuck() {
             .bind("inproc://drop-wait-client")
             .hwm(10)
             .queue_capacity(64)
-            .drop_wait(Duration::from_millis(50))
+            .drop_wait(Duration::from_millis(500))
             .build()
             .expect("client");
         // Subscribes, then never reads.
@@ -155,7 +161,7 @@ fn a_client_sheds_load_at_its_queue_when_a_subscriber_is_stuck() {
             attempts,
             "{stats}"
         );
-        assert!(get(&stats, "dropped_queue_full") > attempts / 2, "{stats}");
+        assert!(get(&stats, "dropped_queue_full") > 0, "{stats}");
         assert_eq!(
             get(&stats, "sent") + get(&stats, "dropped_hwm"),
             queued,

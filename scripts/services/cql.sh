@@ -10,7 +10,7 @@
 # Commands:
 #   start   build the server (cargo build -p cql-test-server, in the workspace's
 #           target directory), start it on a free loopback port with its data in
-#           .test-env/cql-data/events.db, wait until it listens, print
+#           a fresh .test-env/cql-data/events.db, wait until it listens, print
 #           `export EVENTSTORM_CQL_URI=127.0.0.1:PORT` and
 #           `export EVENTSTORM_CQL_STARTED=true` on stdout. When it already runs,
 #           prints the URI line again and `EVENTSTORM_CQL_STARTED=false`: a
@@ -53,6 +53,10 @@ prepare() {
 }
 
 launch() {
+    # A fresh store for each server this script starts: every test uses a
+    # keyspace of its own, and the server replays its whole file at start,
+    # so keeping it would make each start slower than the last.
+    rm -rf "$DATA_DIR"
     mkdir -p "$DATA_DIR"
     log "starting $BIN on a free loopback port (data in $DATA_FILE, log in $LOG_FILE)"
     # setsid + redirected stdio: the server must not hold the stdout of

@@ -229,6 +229,123 @@ impl BodyWriter {
     }
 }
 
+/// Where a field written in a [`BodyWriter`] lies.
+struct Found {
+    /// Its first byte (the element type).
+    start: usize,
+    /// Its value's first byte.
+    value: usize,
+    /// Its element type.
+    kind: u8,
+    /// The byte after it.
+    end: usize,
+    /// The length prefixes of the documents it sits in (the body's aside).
+    parents: Vec<usize>,
+}
+
+impl BodyWriter {
+    /// The field at `path` (keys from the body down), if every document
+    /// on the way is closed and well formed.
+    fn find(&self, path: &[&str]) -> Option<Found> {
+        use super::validate::{Next, key_end, value};
+        // Only the body may be open: an open document has no length yet.
+        if self.open.len() != 1 || path.is_empty() {
+            return None;
+        }
+        let bytes = &self.buf;
+        let (mut at, mut end) = (4, bytes.len());
+        let mut parents = Vec::new();
+        let mut depth = 0;
+        while at < end {
+            let kind = bytes[at];
+            let key_stop = key_end(bytes, at + 1, end).ok()?;
+            let next = value(bytes, kind, key_stop, end).ok()?;
+            let stop = match next {
+                Next::Skip(stop) => stop,
+                Next::Enter(_, terminator) => terminator + 1,
+            };
+            if &bytes[at + 1..key_stop - 1] == path[depth].as_bytes() {
+                if depth + 1 == path.len() {
+                    return Some(Found {
+                        start: at,
+                        value: key_stop,
+                        kind,
+                        end: stop,
+                        parents,
+                    });
+                }
+                if kind != 0x03 {
+                    return None;
+                }
+                parents.push(key_stop);
+                depth += 1;
+                (at, end) = (key_stop + 4, stop - 1);
+                continue;
+            }
+            at = stop;
+        }
+        None
+    }
+
+    /// The document at `path` (keys from the body down) among the fields
+    /// written so far, without copying it. `None` when there is none, when
+    /// the field is not a document, or while a document other than the
+    /// body is still open.
+    ///
+    /// ```
+    /// use eventstorm_core::event::BodyWriter;
+    ///
+    /// let mut body = BodyWriter::new();
+    /// body.open_document("sd");
+    /// body.open_document("auth");
+    /// body.str("token", "s3cret");
+    /// body.close_document();
+    /// body.close_document();
+    /// let auth = body.get_document(&["sd", "auth"]).expect("written");
+    /// assert_eq!(auth.get_str("token").ok(), Some("s3cret"));
+    /// ```
+    pub fn get_document(&self, path: &[&str]) -> Option<&bson::RawDocument> {
+        let found = self.find(path)?;
+        if found.kind != 0x03 {
+            return None;
+        }
+        bson::RawDocument::from_bytes(&self.buf[found.value..found.end]).ok()
+    }
+
+    /// Removes the field at `path` (keys from the body down) from what was
+    /// written so far, e.g. a secret the event must not carry on. Returns
+    /// whether it was there; like [`get_document`](Self::get_document) it
+    /// finds nothing while a document other than the body is still open.
+    ///
+    /// ```
+    /// use eventstorm_core::event::BodyWriter;
+    ///
+    /// let mut body = BodyWriter::new();
+    /// body.open_document("sd");
+    /// body.str("token", "s3cret");
+    /// body.str("kept", "x");
+    /// body.close_document();
+    /// assert!(body.remove(&["sd", "token"]));
+    /// assert!(!body.remove(&["sd", "token"]));
+    /// let sd = body.get_document(&["sd"]).expect("written");
+    /// assert_eq!(sd.iter().count(), 1);
+    /// ```
+    pub fn remove(&mut self, path: &[&str]) -> bool {
+        let Some(found) = self.find(path) else {
+            return false;
+        };
+        let removed = found.end - found.start;
+        self.buf.drain(found.start..found.end);
+        for at in found.parents {
+            let mut len = [0; 4];
+            len.copy_from_slice(&self.buf[at..at + 4]);
+            let len = i32::from_le_bytes(len) - i32::try_from(removed).unwrap_or(i32::MAX);
+            self.buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
+        }
+        true
+    }
+}
+
 /// A position in a [`BodyWriter`], from [`BodyWriter::mark`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BodyMark {
@@ -379,6 +496,54 @@ mod tests {
         // The body was cleared for the next event.
         let next = finish_event(&EventHead::new("a"), &mut body).expect("empty");
         assert_eq!(next.to_event().expect("decode").body(), &doc! {});
+    }
+
+    #[test]
+    fn fields_are_found_and_removed_in_place() {
+        let mut body = BodyWriter::new();
+        body.i32("facility", 3);
+        body.open_document("structured_data");
+        body.open_document("auth");
+        body.str("tenant", "acme");
+        body.str("token", "s3cret");
+        body.close_document();
+        body.open_document("x@1");
+        body.value("a", &Bson::Array(vec!["b".into(), "c".into()]));
+        body.close_document();
+        body.close_document();
+        // Not found while a document is open.
+        body.open_document("open");
+        assert!(body.get_document(&["structured_data"]).is_none());
+        assert!(!body.remove(&["structured_data", "auth"]));
+        body.close_document();
+        let auth = body
+            .get_document(&["structured_data", "auth"])
+            .expect("auth");
+        assert_eq!(auth.get_str("token").ok(), Some("s3cret"));
+        assert!(body.get_document(&["facility"]).is_none());
+        assert!(body.get_document(&["facility", "x"]).is_none());
+        assert!(body.get_document(&["structured_data", "none"]).is_none());
+        assert!(body.remove(&["structured_data", "auth"]));
+        body.str("message", "m");
+        let raw = finish_event(&EventHead::new("t"), &mut body).expect("ok");
+        let event = raw.to_event().expect("decode");
+        assert_eq!(
+            event.body(),
+            &doc! {
+                "facility": 3,
+                "structured_data": { "x@1": { "a": ["b", "c"] } },
+                "open": {},
+                "message": "m",
+            }
+        );
+        // The last field of the body, and a whole document.
+        body.str("a", "x");
+        body.open_document("sd");
+        body.close_document();
+        assert!(body.remove(&["sd"]));
+        assert!(body.remove(&["a"]));
+        let raw = finish_event(&EventHead::new("t"), &mut body).expect("ok");
+        assert_eq!(raw.to_event().expect("decode").body(), &doc! {});
     }
 
     #[test]

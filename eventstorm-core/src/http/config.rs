@@ -1,5 +1,6 @@
 //! [`HttpConfig`]: where a [`Server`](super::Server) listens and its limits.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -60,6 +61,33 @@ pub struct HttpConfig {
     /// Threads running request handlers, so a slow handler never holds up the
     /// network threads ([`Self::DEFAULT_HANDLER_THREADS`], 1 to 1024).
     pub handler_threads: usize,
+    /// Serve HTTPS instead of plain HTTP: `tls = { cert = "...", key = "..." }`
+    /// (default: none, plain HTTP). The handshake must finish within
+    /// `header_timeout_ms`.
+    pub tls: Option<TlsConfig>,
+}
+
+/// The certificate and private key an HTTPS listener presents, as PEM files.
+///
+/// ```
+/// use eventstorm_core::http::HttpConfig;
+///
+/// let config: HttpConfig = toml::from_str(r#"
+///     listen = "0.0.0.0:8443"
+///     tls = { cert = "/etc/eventstorm/tls/cert.pem", key = "/etc/eventstorm/tls/key.pem" }
+/// "#)?;
+/// assert!(config.tls.is_some());
+/// # Ok::<(), toml::de::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The certificate chain, PEM: the server's certificate first, then
+    /// the intermediates.
+    pub cert: PathBuf,
+    /// The private key, PEM (PKCS #8, PKCS #1 or SEC1). Keep it readable
+    /// by the service's user only.
+    pub key: PathBuf,
 }
 
 /// The accepted range of each numeric setting: key, lowest, highest.
@@ -162,6 +190,7 @@ impl Default for HttpConfig {
             shutdown_timeout_ms: Self::DEFAULT_SHUTDOWN_TIMEOUT_MS,
             workers: Self::DEFAULT_WORKERS,
             handler_threads: Self::DEFAULT_HANDLER_THREADS,
+            tls: None,
         }
     }
 }

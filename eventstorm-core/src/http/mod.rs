@@ -14,6 +14,12 @@
 //! | body size, after gzip decoding | `max_body_bytes` (1 MiB) | 413, connection closed |
 //! | header size | `max_header_bytes` (16 KiB) | 431, connection closed |
 //! | shutdown | `shutdown_timeout_ms` (5 s) | every connection is closed |
+//! | TLS handshake | `header_timeout_ms` (10 s) | the connection is closed |
+//!
+//! With [`tls`](HttpConfig::tls) set, the listener serves HTTPS only
+//! (rustls, TLS 1.2 and 1.3, from PEM files read at start); a client that
+//! speaks plain HTTP to it gets no answer, its connection is closed and
+//! counted in `tls_handshake_failures`.
 //!
 //! Accept errors (EMFILE, ENFILE, ...) are counted, logged at most once per
 //! 10 s, and retried with a back-off from 10 ms to 1 s, so the port recovers
@@ -54,9 +60,10 @@ mod body;
 mod config;
 mod router;
 mod server;
+mod tls;
 
 pub use body::{BodyClosed, BodySender};
-pub use config::HttpConfig;
+pub use config::{HttpConfig, TlsConfig};
 pub use router::{Handler, Request, Response, Router};
 pub use server::Server;
 
@@ -85,6 +92,10 @@ crate::counters! {
         bad_bodies,
         /// Requests answered 500: the handler panicked.
         handler_panics,
+        /// TLS connections closed before a request: the handshake failed
+        /// (plain HTTP sent to an HTTPS port, a client that does not trust
+        /// the certificate) or did not finish within `header_timeout_ms`.
+        tls_handshake_failures,
     }
 }
 
@@ -107,6 +118,16 @@ pub enum HttpError {
         addr: String,
         /// The system's error.
         source: std::io::Error,
+    },
+    /// The TLS certificate or key cannot be used.
+    #[error("TLS {what} {path}: {message}")]
+    Tls {
+        /// `certificate` or `private key`.
+        what: &'static str,
+        /// The configured file.
+        path: String,
+        /// What is wrong and what was expected.
+        message: String,
     },
     /// The runtime or its threads could not be created.
     #[error("cannot start the HTTP runtime: {0} (out of threads or memory?)")]

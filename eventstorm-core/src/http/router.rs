@@ -54,6 +54,28 @@ impl Request {
         self.headers.get(name)?.to_str().ok()
     }
 
+    /// The token the client presents: the `X-Auth-Token` header, else the
+    /// `Authorization: Bearer TOKEN` header (the scheme in any case). See
+    /// [`auth`](crate::auth) for checking it.
+    pub fn auth_token(&self) -> Option<&str> {
+        if let Some(token) = self.header("x-auth-token") {
+            return Some(token.trim());
+        }
+        let value = self.header("authorization")?.trim();
+        let (scheme, token) = value.split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then_some(token.trim())
+    }
+
+    /// Adds a header (for testing handlers without a server).
+    pub fn with_header(mut self, name: &'static str, value: &str) -> Request {
+        if let Ok(value) = hyper::header::HeaderValue::from_str(value) {
+            self.headers.append(name, value);
+        }
+        self
+    }
+
     /// The body (decoded when it was sent gzip-compressed).
     pub fn body(&self) -> &[u8] {
         &self.body
@@ -114,6 +136,13 @@ impl Response {
         Response::new(status)
             .with_header("Content-Type", "application/json")
             .with_body(body.to_string())
+    }
+
+    /// 401 with `WWW-Authenticate: Bearer` and `{"error": message}`: no
+    /// token, or one that is not valid.
+    pub fn unauthorized(message: &str) -> Response {
+        Response::json(401, &serde_json::json!({ "error": message }))
+            .with_header("WWW-Authenticate", "Bearer")
     }
 
     /// An answer whose body is written later, chunk by chunk, through the

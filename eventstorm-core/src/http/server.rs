@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
@@ -33,6 +34,10 @@ pub(super) struct Shared {
     http1: http1::Builder,
     pub(super) max_body_bytes: usize,
     pub(super) body_timeout: Duration,
+    /// HTTPS: the handshake each connection goes through first.
+    tls: Option<super::tls::Tls>,
+    /// The time a TLS handshake may take (the header timeout).
+    handshake_timeout: Duration,
     connections: Arc<Semaphore>,
     /// Connections being served (the accept loop may hold one more permit
     /// while it waits).
@@ -68,6 +73,7 @@ impl Server {
     /// Validates `config`, binds its address and starts serving `router`.
     pub fn start(config: &HttpConfig, router: Router) -> Result<Server, HttpError> {
         config.validate()?;
+        let tls = config.tls.as_ref().map(super::tls::acceptor).transpose()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(config.workers)
             .max_blocking_threads(config.handler_threads)
@@ -97,13 +103,20 @@ impl Server {
             http1,
             max_body_bytes: config.max_body_bytes,
             body_timeout: config.body_timeout(),
+            tls,
+            handshake_timeout: config.header_timeout(),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             active: AtomicUsize::new(0),
             accepting: AtomicBool::new(true),
         });
         let (stop, stopped) = watch::channel(false);
         runtime.spawn(accept_loop(listener, Arc::clone(&shared), stopped));
-        tracing::info!(%addr, "HTTP server listening");
+        let scheme = if shared.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        tracing::info!(%addr, scheme, "HTTP server listening");
         Ok(Server {
             addr,
             runtime: Some(runtime),
@@ -205,7 +218,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut stop: watch
                     shared: Arc::clone(&shared),
                     _permit: permit,
                 };
-                tokio::spawn(serve(stream, peer, slot, stop.clone()));
+                tokio::spawn(connection(stream, peer, slot, stop.clone()));
             }
             Err(e) => {
                 shared.counters.accept_errors.inc();
@@ -248,8 +261,41 @@ fn per_connection(e: &std::io::Error) -> bool {
     matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted)
 }
 
+/// Serves one accepted connection, after its TLS handshake on an HTTPS
+/// listener (bounded by the header timeout and by shutdown).
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    slot: Slot,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Some(super::tls::Tls(acceptor)) = slot.shared.tls.clone() else {
+        return serve(stream, peer, slot, stop).await;
+    };
+    let timeout = slot.shared.handshake_timeout;
+    let handshake = tokio::select! {
+        biased;
+        () = stopped(&mut stop) => return,
+        done = tokio::time::timeout(timeout, acceptor.accept(stream)) => done,
+    };
+    match handshake {
+        Ok(Ok(tls)) => serve(tls, peer, slot, stop).await,
+        Ok(Err(e)) => {
+            slot.shared.counters.tls_handshake_failures.inc();
+            tracing::debug!(%peer, "TLS handshake failed: {e}");
+        }
+        Err(_) => {
+            slot.shared.counters.tls_handshake_failures.inc();
+            tracing::debug!(%peer, "TLS handshake did not finish within {timeout:?}");
+        }
+    }
+}
+
 /// Serves one connection until it closes, or until shutdown asks it to finish.
-async fn serve(stream: TcpStream, peer: SocketAddr, slot: Slot, mut stop: watch::Receiver<bool>) {
+async fn serve<S>(stream: S, peer: SocketAddr, slot: Slot, mut stop: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let shared = Arc::clone(&slot.shared);
     let service_shared = Arc::clone(&shared);
     let service = service_fn(move |request| {

@@ -1,8 +1,12 @@
 //! Endpoints: checking them, and preparing a socket (security, binds,
 //! connects) in one place.
 
+use std::sync::Arc;
+
 use super::endpoint_config::EndpointConfig;
 use super::error::{Result, TransportError};
+use super::security::Applied;
+use super::zap::SecurityCounters;
 
 /// The transports an endpoint may name.
 const SCHEMES: [&str; 7] = [
@@ -64,15 +68,20 @@ pub fn check_endpoint(action: &str, endpoint: &str) -> Result<(), String> {
 
 /// Prepares `socket` as `config` says, in the one order every socket
 /// follows: its security options first (libzmq reads them when a connection
-/// starts), then its binds and connects. Returns the endpoints with `*`
-/// ports resolved to the ports actually bound. `name` says which socket in
-/// errors; `config` was validated ([`EndpointConfig::validate`]).
+/// starts; an allow-list is registered with the context's ZAP handler, its
+/// answers counted in `counters`), then its binds and connects. Returns the
+/// endpoints with `*` ports resolved to the ports actually bound, and what
+/// the security options left running (keep it as long as the socket).
+/// `name` says which socket in errors; `config` was validated
+/// ([`EndpointConfig::validate`]).
 pub(crate) fn attach(
+    ctx: &zmq::Context,
     socket: &zmq::Socket,
     name: &str,
     config: &EndpointConfig,
-) -> Result<Vec<String>> {
-    config.security.apply(socket)?;
+    counters: &Arc<SecurityCounters>,
+) -> Result<(Vec<String>, Applied)> {
+    let applied = config.security.apply(ctx, socket, name, counters)?;
     type Attach = fn(&zmq::Socket, &str) -> zmq::Result<()>;
     let actions: [(&'static str, Attach, &[String]); 2] = [
         ("bind", zmq::Socket::bind, &config.bind),
@@ -90,7 +99,7 @@ pub(crate) fn attach(
             endpoints.push(resolved.unwrap_or_else(|| endpoint.clone()));
         }
     }
-    Ok(endpoints)
+    Ok((endpoints, applied))
 }
 
 /// Checks that a socket has an endpoint and that each is well formed.

@@ -60,6 +60,36 @@ pub enum TransportError {
         /// What is wrong and what was expected.
         message: String,
     },
+    /// CURVE is configured, but the linked libzmq was built without it.
+    #[error(
+        "{socket}: needs CURVE, but this libzmq was built without it (the `zmq` crate's \
+         vendored copy has no libsodium): build against a libzmq that has it; from a checkout, \
+         `scripts/cargo-curve.sh build --release ...` (docs/security.md, \"Building with CURVE\")"
+    )]
+    CurveUnavailable {
+        /// What needed it (a socket, or key generation).
+        socket: String,
+    },
+    /// A CURVE key file could not be created or read, or is not one.
+    #[error("key file {path}: {reason}")]
+    KeyFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong and what to do.
+        reason: String,
+    },
+    /// A CURVE allow-list file could not be read or is not valid.
+    #[error("allow-list {path}: {reason}")]
+    AllowList {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong and what was expected.
+        reason: String,
+    },
+    /// The ZAP handler (the thread that checks CURVE clients against the
+    /// allow-list) could not be started.
+    #[error("ZAP handler: {0}")]
+    Zap(String),
 }
 
 impl TransportError {

@@ -12,14 +12,17 @@
 //!   ([`SubSocket::monitor_connections`]);
 //! - [`EndpointConfig`]: what both sides share (`bind`, `connect`, `hwm`
 //!   and the [`SecurityConfig`]), flattened into both configurations;
-//! - [`check_endpoint`]: endpoints are checked before libzmq sees them.
+//! - [`check_endpoint`]: endpoints are checked before libzmq sees them;
+//! - [`KeyPair`], [`read_public_key`]: CURVE key files; a socket's
+//!   `security` table names them, and a CURVE server's allow-list (checked
+//!   by one ZAP handler thread per context, counted in
+//!   [`SecurityCounters`]); docs/security.md.
 //!
 //! The client and source publishers, the router's inputs and outputs, and
 //! subscribers are thin users of these types: no other module of the
 //! project opens a ZeroMQ socket. Every socket is prepared by one function
 //! (security options, then binds and connects), so a security option such as
-//! the ZAP domain (and, later, CURVE keys) is set in one place for every
-//! component.
+//! the ZAP domain or CURVE keys is set in one place for every component.
 //!
 //! ```
 //! use std::time::Duration;
@@ -45,6 +48,8 @@
 //! # Ok::<(), eventstorm_core::transport::TransportError>(())
 //! ```
 
+mod allow_list;
+mod curve;
 mod endpoint;
 mod endpoint_config;
 mod error;
@@ -59,7 +64,9 @@ mod receive_config;
 mod security;
 mod subscriptions;
 mod sys;
+mod zap;
 
+pub use curve::{KeyPair, curve_available, decode_z85_key, read_public_key};
 pub use endpoint::{check_all, check_endpoint};
 pub use endpoint_config::EndpointConfig;
 pub use error::{Result, TransportError};
@@ -67,11 +74,12 @@ pub use monitor::ConnectMonitor;
 pub use publish::{PubSocket, PublishCounters, SubscriptionChange, TrySend};
 pub use publish_config::PublishConfig;
 pub use raw_receive::{RawMessage, RawSubSocket};
-pub use receive::{ReceiveKind, Received, SubSocket};
+pub use receive::{PeerIdentity, ReceiveKind, Received, SubSocket};
 pub use receive_config::ReceiveConfig;
 pub use security::SecurityConfig;
 pub use subscriptions::Subscriptions;
 pub use sys::set_xpub_nodrop;
+pub use zap::SecurityCounters;
 pub use zmq;
 
 // The sockets' owners may move between threads, never be shared (a ZeroMQ

@@ -2,10 +2,37 @@
 //! [`PeerMonitor`]: the connections of a publishing socket, by file
 //! descriptor.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::error::{Result, TransportError};
 use super::receive::SubSocket;
+use super::zap::SecurityCounters;
+
+/// The handshake failures a CURVE server's monitor counts: a peer without
+/// CURVE, or with another server key (refusals by the allow-list are
+/// counted by the ZAP handler).
+fn handshake_failures() -> u16 {
+    zmq::SocketEvent::HANDSHAKE_FAILED_NO_DETAIL.to_raw()
+        | zmq::SocketEvent::HANDSHAKE_FAILED_PROTOCOL.to_raw()
+}
+
+/// Counts a handshake failure, with the endpoint it happened on; true when
+/// `event` was one.
+fn count_failure(event: u16, endpoint: &[u8], counters: Option<&SecurityCounters>) -> bool {
+    let Some(counters) = counters else {
+        return false;
+    };
+    if event & handshake_failures() == 0 {
+        return false;
+    }
+    counters.handshake_failed.inc();
+    tracing::debug!(
+        endpoint = %String::from_utf8_lossy(endpoint),
+        "CURVE handshake failed (a peer without CURVE, or with another server key)"
+    );
+    true
+}
 
 /// Tells when a peer connected to, or was accepted by, a [`SubSocket`]
 /// (libzmq's socket monitor, read through an inproc PAIR socket).
@@ -26,6 +53,8 @@ use super::receive::SubSocket;
 pub struct ConnectMonitor {
     pair: zmq::Socket,
     endpoint: String,
+    /// Where handshake failures are counted (a CURVE server).
+    security: Option<Arc<SecurityCounters>>,
 }
 
 impl std::fmt::Debug for ConnectMonitor {
@@ -66,8 +95,10 @@ fn open_monitor(
 }
 
 /// Reads one monitor event without waiting: its number and value (libzmq's
-/// first frame: 2 bytes of event, 4 of value, little-endian).
-fn next_event(pair: &zmq::Socket) -> Option<(u16, u32)> {
+/// first frame: 2 bytes of event, 4 of value, little-endian), and the
+/// endpoint it happened on (the second frame). Handshake failures are
+/// counted into `security` and skipped.
+fn next_event(pair: &zmq::Socket, security: Option<&SecurityCounters>) -> Option<(u16, u32)> {
     loop {
         let parts = match pair.recv_multipart(zmq::DONTWAIT) {
             Ok(parts) => parts,
@@ -79,6 +110,10 @@ fn next_event(pair: &zmq::Socket) -> Option<(u16, u32)> {
         {
             let event = u16::from_le_bytes([first[0], first[1]]);
             let value = u32::from_le_bytes([first[2], first[3], first[4], first[5]]);
+            let endpoint = parts.get(1).map_or(&[][..], Vec::as_slice);
+            if count_failure(event, endpoint, security) {
+                continue;
+            }
             return Some((event, value));
         }
     }
@@ -86,10 +121,20 @@ fn next_event(pair: &zmq::Socket) -> Option<(u16, u32)> {
 
 impl SubSocket {
     /// Starts reporting the connect and accept events of this socket.
+    /// On a CURVE server, it also counts failed handshakes
+    /// ([`SecurityCounters::handshake_failed`]).
     pub fn monitor_connections(&self, ctx: &zmq::Context) -> Result<ConnectMonitor> {
-        let events = zmq::SocketEvent::CONNECTED.to_raw() | zmq::SocketEvent::ACCEPTED.to_raw();
+        let security = self.security_counters();
+        let mut events = zmq::SocketEvent::CONNECTED.to_raw() | zmq::SocketEvent::ACCEPTED.to_raw();
+        if security.is_some() {
+            events |= handshake_failures();
+        }
         let (pair, endpoint) = open_monitor(ctx, self.socket(), events, 1000)?;
-        Ok(ConnectMonitor { pair, endpoint })
+        Ok(ConnectMonitor {
+            pair,
+            endpoint,
+            security,
+        })
     }
 }
 
@@ -103,7 +148,7 @@ impl ConnectMonitor {
     /// connected or was accepted since the last call.
     pub fn peer_connected(&mut self) -> bool {
         let mut connected = false;
-        while let Some((event, _)) = next_event(&self.pair) {
+        while let Some((event, _)) = next_event(&self.pair, self.security.as_deref()) {
             connected |= event == zmq::SocketEvent::CONNECTED.to_raw()
                 || event == zmq::SocketEvent::ACCEPTED.to_raw();
         }
@@ -125,6 +170,8 @@ pub(crate) enum PeerEvent {
 /// it, before the connection's first message.
 pub(crate) struct PeerMonitor {
     pair: zmq::Socket,
+    /// Where handshake failures are counted (a CURVE server).
+    security: Option<Arc<SecurityCounters>>,
 }
 
 impl std::fmt::Debug for PeerMonitor {
@@ -141,12 +188,20 @@ impl PeerMonitor {
 
     /// Starts monitoring `socket`'s connections. Call it before the socket
     /// binds or connects, so that every connection is seen.
-    pub(crate) fn open(ctx: &zmq::Context, socket: &zmq::Socket) -> Result<PeerMonitor> {
-        let events = zmq::SocketEvent::CONNECTED.to_raw()
+    /// With `security` (a CURVE server), failed handshakes are counted there.
+    pub(crate) fn open(
+        ctx: &zmq::Context,
+        socket: &zmq::Socket,
+        security: Option<Arc<SecurityCounters>>,
+    ) -> Result<PeerMonitor> {
+        let mut events = zmq::SocketEvent::CONNECTED.to_raw()
             | zmq::SocketEvent::ACCEPTED.to_raw()
             | zmq::SocketEvent::DISCONNECTED.to_raw();
+        if security.is_some() {
+            events |= handshake_failures();
+        }
         let (pair, _) = open_monitor(ctx, socket, events, Self::HWM)?;
-        Ok(PeerMonitor { pair })
+        Ok(PeerMonitor { pair, security })
     }
 
     /// The monitor's socket, for polling.
@@ -156,7 +211,7 @@ impl PeerMonitor {
 
     /// The next event waiting, without blocking.
     pub(crate) fn next(&self) -> Option<PeerEvent> {
-        while let Some((event, value)) = next_event(&self.pair) {
+        while let Some((event, value)) = next_event(&self.pair, self.security.as_deref()) {
             let fd = i32::try_from(value).unwrap_or(-1);
             if event == zmq::SocketEvent::DISCONNECTED.to_raw() {
                 return Some(PeerEvent::Closed(fd));

@@ -8,7 +8,9 @@ use super::error::{Result, TransportError};
 use super::monitor::{PeerEvent, PeerMonitor};
 use super::peers::{Host, PeerBook, Subscribed};
 use super::publish_config::PublishConfig;
+use super::security::Applied;
 use super::subscriptions::Subscriptions;
+use super::zap::SecurityCounters;
 use crate::{DeliveryMode, Header, Stamper, Stats};
 
 crate::counters! {
@@ -108,6 +110,11 @@ pub struct PubSocket {
     mark_interval: Option<Duration>,
     last_mark: Instant,
     marked: HashMap<Box<[u8]>, u64>,
+    security: Arc<SecurityCounters>,
+    /// Whether the socket is a CURVE server whose counters are reported.
+    reports_security: bool,
+    /// Kept as long as the socket, dropped after it.
+    _applied: Applied,
 }
 
 impl std::fmt::Debug for PubSocket {
@@ -120,6 +127,10 @@ impl std::fmt::Debug for PubSocket {
             .finish_non_exhaustive()
     }
 }
+
+/// Room added to `ZMQ_MAXMSGSIZE` on a CURVE socket for the handshake's
+/// largest command and the encryption's envelope on each message.
+const CURVE_ROOM: usize = 1024;
 
 fn clamp_ms(ms: u64) -> i32 {
     i32::try_from(ms).unwrap_or(i32::MAX)
@@ -153,15 +164,35 @@ impl PubSocket {
         socket
             .set_linger(linger_ms)
             .map_err(|e| TransportError::socket("setting linger", e))?;
-        // Subscription messages are 1 byte plus the prefix.
-        let max_msg =
-            i64::try_from(config.max_subscription_len.saturating_add(1)).unwrap_or(i64::MAX);
+        // Subscription messages are 1 byte plus the prefix. libzmq applies
+        // the limit to what arrives on the wire, CURVE's handshake commands
+        // (INITIATE: about 300 bytes) and its per-message envelope
+        // included: a CURVE socket needs room for them.
+        let curve_room = if config.endpoint.security.uses_curve() {
+            CURVE_ROOM
+        } else {
+            0
+        };
+        let max_msg = i64::try_from(
+            config
+                .max_subscription_len
+                .saturating_add(1)
+                .saturating_add(curve_room),
+        )
+        .unwrap_or(i64::MAX);
         socket
             .set_maxmsgsize(max_msg)
             .map_err(|e| TransportError::socket("setting ZMQ_MAXMSGSIZE", e))?;
         // Before any bind or connect: every connection must be seen.
-        let monitor = PeerMonitor::open(ctx, &socket)?;
-        let endpoints = super::endpoint::attach(&socket, name, &config.endpoint)?;
+        let security = Arc::new(SecurityCounters::default());
+        let reports_security = config.endpoint.security.is_curve_server();
+        let monitor = PeerMonitor::open(
+            ctx,
+            &socket,
+            reports_security.then(|| Arc::clone(&security)),
+        )?;
+        let (endpoints, applied) =
+            super::endpoint::attach(ctx, &socket, name, &config.endpoint, &security)?;
         let mut publisher = PubSocket {
             socket,
             name: name.to_string(),
@@ -182,6 +213,9 @@ impl PubSocket {
                 .then(|| Duration::from_millis(config.mark_interval_ms)),
             last_mark: Instant::now(),
             marked: HashMap::new(),
+            security,
+            reports_security,
+            _applied: applied,
         };
         if config.wait_for_subscriber_ms > 0 {
             let wait = Duration::from_millis(config.wait_for_subscriber_ms);
@@ -232,9 +266,21 @@ impl PubSocket {
         Arc::clone(&self.subscriptions)
     }
 
-    /// A snapshot of the counters under the socket's name.
+    /// A snapshot of the counters under the socket's name (with the
+    /// [`SecurityCounters`] of a CURVE server).
     pub fn stats(&self) -> Stats {
-        self.counters.snapshot(&self.name)
+        let mut stats = self.counters.snapshot(&self.name);
+        if let Some(security) = self.security_counters() {
+            security.append_to(&mut stats);
+        }
+        stats
+    }
+
+    /// The counters of the CURVE handshakes (`zap_accepted`, `zap_refused`,
+    /// `handshake_failed`, ...) when the socket is a CURVE server, readable
+    /// from any thread.
+    pub fn security_counters(&self) -> Option<Arc<SecurityCounters>> {
+        self.reports_security.then(|| Arc::clone(&self.security))
     }
 
     /// The socket, for polling it ([`zmq::Socket::as_poll_item`]): it is

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::error::{Result, TransportError};
 use super::receive::{ReceiveKind, SubSocket};
 use super::receive_config::ReceiveConfig;
+use super::security::Applied;
 
 // Like every socket's owner: may move between threads, never be shared.
 crate::assert_send!(RawSubSocket);
@@ -55,6 +56,8 @@ pub struct RawSubSocket {
     first: zmq::Message,
     /// The last frame of the last message (when it had two or more).
     last: zmq::Message,
+    /// Kept as long as the socket, dropped after it.
+    _applied: Applied,
 }
 
 impl std::fmt::Debug for RawSubSocket {
@@ -116,13 +119,14 @@ impl RawSubSocket {
         let kind = ReceiveKind::Sub {
             subscribe: subscribe.to_vec(),
         };
-        let (socket, endpoints) = SubSocket::open(ctx, name, kind, config)?.into_parts();
+        let (socket, endpoints, applied) = SubSocket::open(ctx, name, kind, config)?.into_parts();
         Ok(RawSubSocket {
             socket,
             name: name.to_string(),
             endpoints,
             first: zmq::Message::new(),
             last: zmq::Message::new(),
+            _applied: applied,
         })
     }
 

@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use super::error::{Result, TransportError};
 use super::receive_config::ReceiveConfig;
+use super::security::Applied;
+use super::zap::{SecurityCounters, TENANT_PROPERTY, TRUSTED_PROPERTY};
 use crate::wire::{self, Message};
 use crate::{DecodeError, RawEventRef, ReceiveCounters, SequenceTracker, Stats};
 
@@ -34,6 +36,21 @@ pub enum Received<'a> {
     /// A message that is not an event: counted as `undecodable` and logged
     /// (at most once per interval).
     Undecodable,
+}
+
+/// Who sent a message, as the CURVE server's allow-list said when it
+/// accepted the sender's connection (ZAP metadata, read from the message).
+/// Known only on a socket with `security.curve_allow_list`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerIdentity {
+    /// The client's name on the allow-list (its `User-Id`).
+    pub user_id: String,
+    /// The tenant the allow-list gives the client's key.
+    pub tenant: Option<String>,
+    /// Whether the allow-list trusts the key with Eventstorm's own
+    /// `_eventstorm.*` events.
+    pub trusted: bool,
 }
 
 /// How often an undecodable-message warning is logged at most.
@@ -70,6 +87,13 @@ pub struct SubSocket {
     counters: Arc<ReceiveCounters>,
     endpoints: Vec<String>,
     warnings: Warnings,
+    security: Arc<SecurityCounters>,
+    /// Whether the socket is a CURVE server whose counters are reported.
+    reports_security: bool,
+    /// The sender of the last message, when the socket has an allow-list.
+    peer: Option<PeerIdentity>,
+    /// Kept as long as the socket, dropped after it.
+    applied: Applied,
 }
 
 /// The rate limit of undecodable-message warnings.
@@ -123,7 +147,10 @@ impl SubSocket {
                     .map_err(|e| TransportError::socket("subscribing", e))?;
             }
         }
-        let endpoints = super::endpoint::attach(&socket, name, &config.endpoint)?;
+        let security = Arc::new(SecurityCounters::default());
+        let (endpoints, applied) =
+            super::endpoint::attach(ctx, &socket, name, &config.endpoint, &security)?;
+        let has_allow_list = config.endpoint.security.has_allow_list();
         Ok(SubSocket {
             socket,
             name: name.to_string(),
@@ -133,6 +160,10 @@ impl SubSocket {
             counters: Arc::new(ReceiveCounters::default()),
             endpoints,
             warnings: Warnings::default(),
+            security,
+            reports_security: config.endpoint.security.is_curve_server(),
+            peer: has_allow_list.then(PeerIdentity::default),
+            applied,
         })
     }
 
@@ -151,9 +182,20 @@ impl SubSocket {
         Arc::clone(&self.counters)
     }
 
-    /// A snapshot of the counters under the socket's name.
+    /// A snapshot of the counters under the socket's name (with the
+    /// [`SecurityCounters`] of a CURVE server).
     pub fn stats(&self) -> Stats {
-        self.counters.snapshot(&self.name)
+        let mut stats = self.counters.snapshot(&self.name);
+        if let Some(security) = self.security_counters() {
+            security.append_to(&mut stats);
+        }
+        stats
+    }
+
+    /// The counters of the CURVE handshakes (`zap_accepted`, `zap_refused`,
+    /// ...) when the socket is a CURVE server, readable from any thread.
+    pub fn security_counters(&self) -> Option<Arc<SecurityCounters>> {
+        self.reports_security.then(|| Arc::clone(&self.security))
     }
 
     /// The socket, for polling it ([`zmq::Socket::as_poll_item`]). For the
@@ -197,15 +239,29 @@ impl SubSocket {
     /// counts it. `None` when no message is queued.
     #[inline]
     pub fn try_recv(&mut self) -> Result<Option<Received<'_>>> {
+        Ok(self.try_recv_from()?.map(|(received, _)| received))
+    }
+
+    /// As [`try_recv`](Self::try_recv), with who sent the message: the
+    /// identity the allow-list gave its connection, on a socket with
+    /// `security.curve_allow_list` (`None` otherwise, and for a peer that
+    /// did not pass the ZAP handler, such as an `inproc://` one).
+    #[inline]
+    pub fn try_recv_from(&mut self) -> Result<Option<(Received<'_>, Option<&PeerIdentity>)>> {
         if !self.recv_frames()? {
             return Ok(None);
         }
+        let known = match &mut self.peer {
+            Some(peer) => read_identity(&mut self.frames[0], peer),
+            None => false,
+        };
         let decoded = decode(&self.frames, self.count, &mut self.tracker, &self.counters);
+        let peer = self.peer.as_ref().filter(|_| known);
         match decoded {
-            Ok(received) => Ok(Some(received)),
+            Ok(received) => Ok(Some((received, peer))),
             Err(e) => {
                 undecodable(&self.name, &self.counters, &mut self.warnings, &e);
-                Ok(Some(Received::Undecodable))
+                Ok(Some((Received::Undecodable, peer)))
             }
         }
     }
@@ -228,8 +284,8 @@ impl SubSocket {
 
     /// The socket and its endpoints, for a reader of foreign messages
     /// ([`RawSubSocket`](super::RawSubSocket)) opened the same way.
-    pub(super) fn into_parts(self) -> (zmq::Socket, Vec<String>) {
-        (self.socket, self.endpoints)
+    pub(super) fn into_parts(self) -> (zmq::Socket, Vec<String>, Applied) {
+        (self.socket, self.endpoints, self.applied)
     }
 
     /// Receives one message into the reused frame buffers; false when none
@@ -260,6 +316,26 @@ impl SubSocket {
         self.count = count;
         Ok(true)
     }
+}
+
+/// Reads the sender's identity from a message's ZAP metadata into `peer`
+/// (its strings reused); false when the message carries none.
+fn read_identity(frame: &mut zmq::Message, peer: &mut PeerIdentity) -> bool {
+    let Some(user_id) = frame.gets("User-Id") else {
+        return false;
+    };
+    peer.user_id.clear();
+    peer.user_id.push_str(user_id);
+    match frame.gets(TENANT_PROPERTY) {
+        Some(tenant) => {
+            let own = peer.tenant.get_or_insert_with(String::new);
+            own.clear();
+            own.push_str(tenant);
+        }
+        None => peer.tenant = None,
+    }
+    peer.trusted = frame.gets(TRUSTED_PROPERTY) == Some("true");
+    true
 }
 
 /// Decodes the frames of one message, accounts for it and counts it.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use eventstorm_core::config::ConfigError;
 
 pub use rules::{RuleConfig, TransformConfig};
-pub use sockets::{DeliveryMode, InputConfig, OutputConfig};
+pub use sockets::{DeliveryMode, InputConfig, OutputConfig, TenantBinding};
 pub(crate) use validate::normalize_set;
 
 /// A whole router: settings, inputs, outputs and rules.

@@ -11,6 +11,26 @@ use serde::{Deserialize, Serialize};
 /// subscriber slows the whole router.
 pub use eventstorm_core::DeliveryMode;
 
+/// How a router input binds each event's `tenant` to the CURVE key that
+/// sent it (`tenant_from_key`; needs `security.curve_allow_list`, whose
+/// entries give each key its tenant).
+///
+/// Either way, an event that claims another tenant than its key's is
+/// refused and counted (`in.NAME.refused_tenant`), and so is every event
+/// from a key without a tenant. Keys marked `trusted` on the allow-list
+/// (other routers, Eventstorm's own components) are not bound: their events
+/// keep the tenant they carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantBinding {
+    /// An event without a `tenant` gets its key's (the event is re-encoded);
+    /// one with its key's tenant passes unchanged.
+    Set,
+    /// Only events that already carry their key's tenant pass; an event
+    /// without one is refused too.
+    Verify,
+}
+
 /// One input: an XSUB socket that binds and/or connects (`[[inputs]]`).
 ///
 /// Its socket settings (`bind`, `connect`, `hwm`, `max_publishers`,
@@ -27,7 +47,16 @@ pub struct InputConfig {
     /// `in.NAME.refused_reserved`, so that a forged stats event cannot pass
     /// for a router's own). Set it on an input that reads another router
     /// whose stats events should travel on.
+    ///
+    /// On an input with `security.curve_allow_list`, trust comes from the
+    /// keys instead (their `trusted` on the allow-list), and this must stay
+    /// `false`.
     pub trusted: bool,
+    /// Binds each event's `tenant` to the CURVE key that sent it: `"set"`
+    /// or `"verify"` ([`TenantBinding`]). Default: none (events keep the
+    /// tenant they carry). Needs `security.curve_allow_list`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant_from_key: Option<TenantBinding>,
     /// The socket.
     #[serde(flatten)]
     pub socket: ReceiveConfig,
@@ -42,6 +71,7 @@ impl InputConfig {
         InputConfig {
             name: name.into(),
             trusted: false,
+            tenant_from_key: None,
             socket: ReceiveConfig::bind(endpoint),
         }
     }
@@ -51,6 +81,7 @@ impl InputConfig {
         InputConfig {
             name: name.into(),
             trusted: false,
+            tenant_from_key: None,
             socket: ReceiveConfig::connect(endpoint),
         }
     }
@@ -61,6 +92,13 @@ impl InputConfig {
         self.trusted = trusted;
         self
     }
+
+    /// Binds each event's tenant to the CURVE key that sent it (see the
+    /// `tenant_from_key` field).
+    pub fn with_tenant_from_key(mut self, binding: TenantBinding) -> Self {
+        self.tenant_from_key = Some(binding);
+        self
+    }
 }
 
 impl Default for InputConfig {
@@ -68,6 +106,7 @@ impl Default for InputConfig {
         InputConfig {
             name: "input".into(),
             trusted: false,
+            tenant_from_key: None,
             socket: ReceiveConfig::default(),
         }
     }

@@ -32,6 +32,21 @@ impl RouterConfig {
         let mut names = HashSet::new();
         for (i, input) in self.inputs.iter().enumerate() {
             check_socket(&format!("inputs[{i}]"), input.socket.validate(&input.name))?;
+            let keys = input.socket.endpoint.security.has_allow_list();
+            if input.tenant_from_key.is_some() && !keys {
+                return Err(ConfigError::new(
+                    format!("inputs[{i}].tenant_from_key"),
+                    "needs `security.curve_allow_list` (and `security.curve_secret_key`): \
+                     the tenant comes from the allow-list entry of the key that sent the event",
+                ));
+            }
+            if input.trusted && keys {
+                return Err(ConfigError::new(
+                    format!("inputs[{i}].trusted"),
+                    "must stay false on an input with `security.curve_allow_list`: trust then \
+                     comes from the keys (set `trusted = true` on their allow-list entries)",
+                ));
+            }
             if !names.insert(input.name.as_str()) {
                 return Err(ConfigError::new(
                     format!("inputs[{i}].name"),

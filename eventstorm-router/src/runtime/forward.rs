@@ -5,10 +5,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use eventstorm_core::transport::Received;
-use eventstorm_core::{EventRouter, Routed, Stats};
+use eventstorm_core::{EventRouter, RawEvent, Routed, Stats};
 
 use super::{BATCH, RouterRuntime};
 use crate::error::Result;
+use crate::input::TenantVerdict;
 use crate::stats::Counters;
 
 impl RouterRuntime {
@@ -45,25 +46,36 @@ impl RouterRuntime {
     /// Receives one message of input `i`, routes it and sends it; false when
     /// none was queued. Marks and undecodable messages are counted by the
     /// input and go no further, and so are events of a reserved type from an
-    /// input that is not trusted (`refused_reserved`).
+    /// input (or a CURVE key) that is not trusted (`refused_reserved`) and
+    /// events the tenant binding refuses (`refused_tenant`).
     #[inline]
     fn forward(&mut self, i: usize, stop: &AtomicBool) -> Result<bool> {
         self.routes.clear();
         let input = &mut self.inputs[i];
-        match input.socket.try_recv()? {
+        // The event with its key's tenant, when the tenant binding set it:
+        // sent instead of the received bytes.
+        let mut rebound: Option<RawEvent> = None;
+        match input.socket.try_recv_from()? {
             None => return Ok(false),
-            Some(Received::Mark | Received::Undecodable) => return Ok(true),
-            // Checked before any rule sees it: a reserved type from an
-            // untrusted input could pass for this router's own stats.
-            Some(Received::Event(raw))
+            Some((Received::Mark | Received::Undecodable, _)) => return Ok(true),
+            Some((Received::Event(raw), peer)) => {
+                // Checked before any rule sees it: a reserved type from an
+                // untrusted input could pass for this router's own stats.
                 if input
                     .reserved
-                    .refuses(&input.name, raw.event_type().as_bytes()) =>
-            {
-                return Ok(true);
-            }
-            Some(Received::Event(raw)) => {
-                if let Err(e) = self.router.route(raw, &mut self.routes) {
+                    .refuses(&input.name, raw.event_type().as_bytes(), peer)
+                {
+                    return Ok(true);
+                }
+                if let Some(tenants) = &mut input.tenants {
+                    match tenants.check(&input.name, raw, peer) {
+                        TenantVerdict::Keep => {}
+                        TenantVerdict::Refuse => return Ok(true),
+                        TenantVerdict::Set(event) => rebound = Some(event),
+                    }
+                }
+                let event = rebound.as_ref().map_or(raw, RawEvent::view);
+                if let Err(e) = self.router.route(event, &mut self.routes) {
                     self.counters.runtime.route_errors.inc();
                     tracing::debug!("router error: {e}");
                 }
@@ -92,7 +104,17 @@ impl RouterRuntime {
                         continue;
                     };
                     let input = &mut self.inputs[i];
-                    if Some(k) == last_original {
+                    if rebound.is_some() {
+                        // The last original route takes the bytes; the
+                        // others copy them.
+                        let body = if Some(k) == last_original {
+                            rebound.take().map(RawEvent::into_bytes)
+                        } else {
+                            rebound.as_ref().map(|e| e.as_bytes().to_vec())
+                        }
+                        .unwrap_or_default();
+                        output.send(input.socket.topic(), body, stop, &mut while_stalled)?
+                    } else if Some(k) == last_original {
                         let body = input.socket.take_body();
                         output.send(input.socket.topic(), body, stop, &mut while_stalled)?
                     } else {

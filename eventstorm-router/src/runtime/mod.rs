@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 use crate::input::Input;
 use crate::output::Output;
 use crate::rules::Rules;
-use crate::stats::{Counters, RuntimeCounters};
+use crate::stats::{Counters, InputCounters, RuntimeCounters};
 
 /// Most messages read from one input before the others get a turn.
 const BATCH: usize = 4096;
@@ -162,11 +162,17 @@ impl RouterRuntime {
             name: config.router.name.clone(),
             inputs: inputs
                 .iter()
-                .map(|i| (i.name.clone(), i.counters(), i.refused_reserved()))
+                .map(|i| InputCounters {
+                    name: i.name.clone(),
+                    socket: i.counters(),
+                    refused_reserved: i.refused_reserved(),
+                    refused_tenant: i.refused_tenant(),
+                    security: i.security_counters(),
+                })
                 .collect(),
             outputs: outputs
                 .iter()
-                .map(|o| (o.name.clone(), o.counters()))
+                .map(|o| (o.name.clone(), o.counters(), o.socket.security_counters()))
                 .collect(),
             rules: None,
             runtime: Arc::new(RuntimeCounters::default()),

@@ -54,6 +54,13 @@ pub use names::MAX_NAMESPACE_BYTES;
 pub use query::{EventQuery, MongoReader};
 pub use sink::MongoSink;
 
+// The usage sink stores its entities through the same private runtime and
+// error classification.
+#[cfg(feature = "usage")]
+pub(crate) use client::Connection;
+#[cfg(feature = "usage")]
+pub(crate) use indexes::is_transient;
+
 /// What can go wrong when building the MongoDB sink or querying events.
 /// (Write failures of the sink itself are [`SinkError`](eventstorm_core::SinkError)s.)
 #[derive(Debug, thiserror::Error)]

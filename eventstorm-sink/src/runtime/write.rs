@@ -52,6 +52,11 @@ pub(super) fn write_loop(
                 } else if writer.unflushed {
                     flush(writer.sink, counters, sink_stats);
                     writer.unflushed = false;
+                } else {
+                    // Idle: counters a sink moves on its own (webhook
+                    // deliveries, expiries) are read again.
+                    counters.set_pending(writer.sink.pending());
+                    *sink_stats.lock().unwrap_or_else(|e| e.into_inner()) = writer.sink.stats();
                 }
             }
             Err(RecvTimeoutError::Disconnected) => break,

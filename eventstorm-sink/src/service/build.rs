@@ -54,12 +54,26 @@ pub fn build_sink(entry: &SinkEntry) -> Result<BuiltSink> {
     let handler =
         || -> Option<Box<dyn DeadLetterHandler>> { dead_letters.clone().map(|d| Box::new(d) as _) };
     let name = entry.name.clone();
-    #[cfg_attr(not(feature = "dashboard"), allow(unused_mut))]
+    #[cfg_attr(
+        not(any(
+            feature = "dashboard",
+            feature = "mongodb",
+            feature = "streams",
+            feature = "usage"
+        )),
+        allow(unused_mut)
+    )]
     let mut routes = None;
     let sink: Box<dyn EventSink> = match entry.kind {
         #[cfg(feature = "mongodb")]
         SinkKind::Mongodb => {
             let config = entry.mongodb.clone().unwrap_or_default();
+            if let Some(search) = &entry.search {
+                routes = Some(
+                    crate::search::search_routes(&config, search)
+                        .map_err(|e| sink_error(&name, e))?,
+                );
+            }
             let mut sink = crate::mongo::MongoSink::new(config)
                 .map_err(|e| sink_error(&name, e))?
                 .with_name(name.clone());
@@ -99,6 +113,38 @@ pub fn build_sink(entry: &SinkEntry) -> Result<BuiltSink> {
                 })?;
             routes = Some(handle.router());
             Box::new(sink.with_name(name.clone()))
+        }
+        #[cfg(feature = "streams")]
+        SinkKind::Streams => {
+            let config = entry.streams.clone().unwrap_or_default();
+            let (mut sink, handle) =
+                crate::streams::StreamsSink::new(config).map_err(|e| match e {
+                    Error::Config { key, message } => {
+                        Error::config(format!("sinks.{name}.{key}"), message)
+                    }
+                    other => other,
+                })?;
+            if let Some(h) = handler() {
+                sink = sink.with_dead_letters(h);
+            }
+            routes = Some(handle.router());
+            Box::new(sink.with_name(name.clone()))
+        }
+        #[cfg(feature = "usage")]
+        SinkKind::Usage => {
+            let config = entry.usage.clone().unwrap_or_default();
+            let (mut sink, handle) = crate::usage::UsageSink::new(config).map_err(|e| match e {
+                Error::Config { key, message } => {
+                    Error::config(format!("sinks.{name}.{key}"), message)
+                }
+                other => other,
+            })?;
+            routes = Some(handle.router());
+            sink = sink.with_name(name.clone());
+            if let Some(h) = handler() {
+                sink = sink.with_dead_letters(h);
+            }
+            Box::new(sink)
         }
         #[allow(unreachable_patterns)]
         other => {

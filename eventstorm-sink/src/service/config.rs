@@ -108,6 +108,14 @@ pub enum SinkKind {
     /// [`DashboardConfig`](crate::dashboard::DashboardConfig); feature
     /// `dashboard`).
     Dashboard,
+    /// The stream engine, its API on the `[http]` listener
+    /// (`[sinks.streams]`: [`StreamsConfig`](crate::streams::StreamsConfig);
+    /// feature `streams`).
+    Streams,
+    /// Usage accounting for OpenStack tenants, its API served on the
+    /// `[http]` listener (`[sinks.usage]`:
+    /// [`UsageConfig`](crate::usage::UsageConfig); feature `usage`).
+    Usage,
 }
 
 impl SinkKind {
@@ -120,6 +128,8 @@ impl SinkKind {
             SinkKind::Stdout => "stdout",
             SinkKind::Null => "null",
             SinkKind::Dashboard => "dashboard",
+            SinkKind::Streams => "streams",
+            SinkKind::Usage => "usage",
         }
     }
 }
@@ -151,6 +161,12 @@ pub struct SinkEntry {
     #[cfg(feature = "mongodb")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mongodb: Option<crate::mongo::MongoSinkConfig>,
+    /// `[sinks.search]`, on a `type = "mongodb"` sink: serve the per-tenant
+    /// search over what it stores on the `[http]` listener
+    /// ([`SearchConfig`](crate::search::SearchConfig)).
+    #[cfg(feature = "mongodb")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<crate::search::SearchConfig>,
     /// `[sinks.cql]`, for `type = "cql"`.
     #[cfg(feature = "cql")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -165,6 +181,14 @@ pub struct SinkEntry {
     #[cfg(feature = "dashboard")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dashboard: Option<crate::dashboard::DashboardConfig>,
+    /// `[sinks.streams]`, for `type = "streams"` (optional).
+    #[cfg(feature = "streams")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streams: Option<crate::streams::StreamsConfig>,
+    /// `[sinks.usage]`, for `type = "usage"` (required: `token`).
+    #[cfg(feature = "usage")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<crate::usage::UsageConfig>,
     /// `[sinks.dead_letter]`: where the events this sink gives up are kept
     /// (default: they are only counted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -194,12 +218,18 @@ impl<'de> Deserialize<'de> for SinkEntry {
         let kind = take(&mut table, "type")?.ok_or_else(|| D::Error::missing_field("type"))?;
         #[cfg(feature = "mongodb")]
         let mongodb = take(&mut table, "mongodb")?;
+        #[cfg(feature = "mongodb")]
+        let search = take(&mut table, "search")?;
         #[cfg(feature = "cql")]
         let cql = take(&mut table, "cql")?;
         let file = take(&mut table, "file")?;
         let stdout = take(&mut table, "stdout")?;
         #[cfg(feature = "dashboard")]
         let dashboard = take(&mut table, "dashboard")?;
+        #[cfg(feature = "streams")]
+        let streams = take(&mut table, "streams")?;
+        #[cfg(feature = "usage")]
+        let usage = take(&mut table, "usage")?;
         let dead_letter = take(&mut table, "dead_letter")?;
         let runtime = RuntimeConfig::deserialize(toml::Value::Table(table))
             .map_err(|e| D::Error::custom(e.message()))?;
@@ -209,12 +239,18 @@ impl<'de> Deserialize<'de> for SinkEntry {
             runtime,
             #[cfg(feature = "mongodb")]
             mongodb,
+            #[cfg(feature = "mongodb")]
+            search,
             #[cfg(feature = "cql")]
             cql,
             file,
             stdout,
             #[cfg(feature = "dashboard")]
             dashboard,
+            #[cfg(feature = "streams")]
+            streams,
+            #[cfg(feature = "usage")]
+            usage,
             dead_letter,
         })
     }
@@ -241,6 +277,14 @@ impl SinkEntry {
         #[cfg(feature = "dashboard")]
         if self.dashboard.is_some() {
             present.push(SinkKind::Dashboard);
+        }
+        #[cfg(feature = "streams")]
+        if self.streams.is_some() {
+            present.push(SinkKind::Streams);
+        }
+        #[cfg(feature = "usage")]
+        if self.usage.is_some() {
+            present.push(SinkKind::Usage);
         }
         present
     }
@@ -335,7 +379,7 @@ impl SinksConfig {
                 return Err(ConfigError::new(
                     format!("{key}.type"),
                     format!(
-                        "a `{}` sink serves its page on the process's HTTP listener: \
+                        "a `{}` sink serves `{mount}` on the process's HTTP listener: \
                          add an `[http]` table with `listen = \"127.0.0.1:8080\"`",
                         sink.kind.as_str()
                     ),
@@ -362,6 +406,14 @@ impl SinkEntry {
         match self.kind {
             #[cfg(feature = "dashboard")]
             SinkKind::Dashboard => Some(self.dashboard.clone().unwrap_or_default().mount),
+            #[cfg(feature = "mongodb")]
+            SinkKind::Mongodb if self.search.is_some() => {
+                Some(crate::search::SEARCH_PATH.to_owned())
+            }
+            #[cfg(feature = "streams")]
+            SinkKind::Streams => Some("/v1/stream-definitions".into()),
+            #[cfg(feature = "usage")]
+            SinkKind::Usage => Some(self.usage.clone().unwrap_or_default().mount),
             _ => None,
         }
     }
@@ -392,6 +444,16 @@ fn check_name(name: &str) -> Result<(), String> {
 
 fn check_entry(key: &str, sink: &SinkEntry) -> Result<(), ConfigError> {
     let kind = sink.kind;
+    #[cfg(feature = "mongodb")]
+    if sink.search.is_some() && kind != SinkKind::Mongodb {
+        return Err(ConfigError::new(
+            format!("{key}.search"),
+            format!(
+                "a `search` table in a sink of type `{}`: the search serves what a `mongodb` sink stores",
+                kind.as_str()
+            ),
+        ));
+    }
     for table in sink.tables() {
         if table != kind {
             return Err(ConfigError::new(
@@ -446,6 +508,14 @@ fn check_entry(key: &str, sink: &SinkEntry) -> Result<(), ConfigError> {
                 }
                 other => ConfigError::new(format!("{key}.mongodb"), other.to_string()),
             })?;
+            if let Some(search) = &sink.search {
+                search.validate().map_err(|e| match e {
+                    crate::mongo::MongoError::Config { key: k, message } => {
+                        setting("search", (k, message))
+                    }
+                    other => ConfigError::new(format!("{key}.search"), other.to_string()),
+                })?;
+            }
         }
         #[cfg(feature = "cql")]
         SinkKind::Cql => {
@@ -470,6 +540,21 @@ fn check_entry(key: &str, sink: &SinkEntry) -> Result<(), ConfigError> {
             let config = sink.dashboard.clone().unwrap_or_default();
             config.validate().map_err(|e| setting("dashboard", e))?;
         }
+        #[cfg(feature = "streams")]
+        SinkKind::Streams => {
+            let config = sink.streams.clone().unwrap_or_default();
+            config.validate().map_err(|e| setting("streams", e))?;
+        }
+        #[cfg(feature = "usage")]
+        SinkKind::Usage => match &sink.usage {
+            Some(usage) => usage.validate().map_err(|e| setting("usage", e))?,
+            None => {
+                return Err(ConfigError::new(
+                    key,
+                    "a sink of type `usage` needs a `[sinks.usage]` table with `uri` and `token`",
+                ));
+            }
+        },
         #[allow(unreachable_patterns)]
         other => {
             return Err(ConfigError::new(

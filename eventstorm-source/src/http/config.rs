@@ -1,5 +1,6 @@
 //! Configuration of an [`HttpSource`](super::HttpSource).
 
+use eventstorm_core::auth::{TokenStore, TokensConfig};
 use eventstorm_core::http::{HttpConfig, HttpError};
 use serde::Deserialize;
 
@@ -40,8 +41,14 @@ pub struct HttpSourceConfig {
     /// `type_field`, ...; see [`ParserConfig`]).
     pub parser_options: ParserConfig,
     /// The HTTP server: `listen`, `max_connections`, timeouts,
-    /// `max_body_bytes`, ... (a `[http.server]` table; see [`HttpConfig`]).
+    /// `max_body_bytes`, `tls`, ... (a `[http.server]` table; see [`HttpConfig`]).
     pub server: HttpConfig,
+    /// The tenants' tokens (an `[http.auth]` table: `tokens`, `tokens_file`;
+    /// see [`TokensConfig`]). Default: none, and then every request is
+    /// accepted and events keep the tenant they carry. With tokens, a
+    /// request without a valid one is answered 401, and each token's tenant
+    /// is stamped on its events.
+    pub auth: TokensConfig,
 }
 
 impl HttpSourceConfig {
@@ -80,7 +87,27 @@ impl HttpSourceConfig {
             parser_by_name(name, &self.parser_options)
                 .map_err(|e| Error::config("parser_options", e.to_string()))?;
         }
-        self.server.validate().map_err(server_error)
+        self.server.validate().map_err(server_error)?;
+        self.tokens().map(drop)
+    }
+
+    /// The token store, when tokens are configured; errors name the key
+    /// under `auth.`.
+    pub(crate) fn tokens(&self) -> Result<Option<TokenStore>> {
+        if !self.auth.is_enabled() {
+            return Ok(None);
+        }
+        TokenStore::new(&self.auth)
+            .map(Some)
+            .map_err(|e| Error::config(format!("auth.{}", e.key), e.message))
+    }
+
+    /// Requires a token: `token` stamps `tenant` on the events it sends.
+    pub fn with_token(mut self, tenant: impl Into<String>, token: impl Into<String>) -> Self {
+        self.auth
+            .tokens
+            .push(eventstorm_core::auth::TokenEntry::new(tenant, token));
+        self
     }
 
     /// Sets the body limit (of the server).
@@ -104,6 +131,7 @@ impl Default for HttpSourceConfig {
             max_depth: Self::DEFAULT_MAX_DEPTH,
             parser_options: ParserConfig::default(),
             server: HttpConfig::default(),
+            auth: TokensConfig::default(),
         }
     }
 }

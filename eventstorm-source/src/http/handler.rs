@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Sender, TrySendError};
 use eventstorm_core::Event;
+use eventstorm_core::auth::{AuthError, TokenStore};
 use eventstorm_core::http::{Request, Response};
 use serde_json::{Value, json};
 
@@ -34,19 +35,64 @@ pub(crate) struct Ingest {
     pub(crate) counters: Arc<HttpCounters>,
     pub(crate) max_depth: usize,
     pub(crate) parsers: Vec<Box<dyn Parser>>,
+    /// The tenants' tokens; none: every request is accepted.
+    pub(crate) tokens: Option<TokenStore>,
+    pub(crate) warn: std::sync::Mutex<crate::ratelimit::RateLimitedWarn>,
+    pub(crate) name: String,
+}
+
+/// Whom a request speaks for.
+enum Caller {
+    /// No tokens are configured: events keep the tenant they carry.
+    Anyone,
+    /// A valid token of this tenant.
+    Tenant(String),
 }
 
 impl Ingest {
     /// `POST /v1/events`.
     pub(crate) fn events(&self, request: &Request) -> Response {
         self.counters.requests.inc();
+        let caller = match self.authenticate(request) {
+            Ok(caller) => caller,
+            Err(answer) => return answer,
+        };
         let layout = Layout::from_content_type(request.header("content-type"));
-        self.finish(parse_body(request.body(), layout, self.max_depth))
+        self.finish(parse_body(request.body(), layout, self.max_depth), &caller)
+    }
+
+    /// The caller, or the 401 answer (counted in `unauthorized`, logged at
+    /// most once per interval with the peer's address).
+    fn authenticate(&self, request: &Request) -> Result<Caller, Response> {
+        let Some(tokens) = &self.tokens else {
+            return Ok(Caller::Anyone);
+        };
+        match tokens.verify(request.auth_token()) {
+            Ok(tenant) => Ok(Caller::Tenant(tenant)),
+            Err(e) => {
+                self.counters.unauthorized.inc();
+                let peer = request.peer();
+                if let Ok(mut warn) = self.warn.lock() {
+                    warn.warn(&self.name, || {
+                        format!("request from {peer} refused (401): {e}")
+                    });
+                }
+                let message = match e {
+                    AuthError::Missing => e.to_string(),
+                    _ => AuthError::Unknown.to_string(),
+                };
+                Err(Response::unauthorized(&message))
+            }
+        }
     }
 
     /// `POST /v1/events/{parser}`.
     pub(crate) fn parsed(&self, request: &Request) -> Response {
         self.counters.requests.inc();
+        let caller = match self.authenticate(request) {
+            Ok(caller) => caller,
+            Err(answer) => return answer,
+        };
         let name = request.param("parser").unwrap_or("");
         let Some(parser) = self.parsers.iter().find(|p| p.name() == name) else {
             self.counters.unknown_parser.inc();
@@ -57,18 +103,33 @@ impl Ingest {
             return Response::json(404, &json!({"error": message, "accepted": 0}));
         };
         let layout = Layout::from_content_type(request.header("content-type"));
-        self.finish(parse_with(
-            parser.as_ref(),
-            request.body(),
-            layout,
-            self.max_depth,
-        ))
+        self.finish(
+            parse_with(parser.as_ref(), request.body(), layout, self.max_depth),
+            &caller,
+        )
     }
 
-    /// Refuses reserved types, queues the rest, answers.
-    fn finish(&self, (parsed, mut errors): Parsed) -> Response {
+    /// Refuses reserved types and other tenants' events, stamps the
+    /// caller's tenant, queues the rest, answers.
+    fn finish(&self, (parsed, mut errors): Parsed, caller: &Caller) -> Response {
         let mut events = Vec::with_capacity(parsed.len());
-        for (index, event) in parsed {
+        for (index, mut event) in parsed {
+            if let Caller::Tenant(tenant) = caller {
+                if let Some(claimed) = event.tenant()
+                    && claimed != tenant
+                {
+                    self.counters.tenant_mismatch.inc();
+                    errors.push(ItemError {
+                        index: Some(index),
+                        error: format!(
+                            "`tenant` is {claimed:?} but the token is tenant {tenant:?}'s: \
+                             leave `tenant` out (the token's is stamped) or use that tenant's token"
+                        ),
+                    });
+                    continue;
+                }
+                event.set_tenant(tenant.as_str());
+            }
             if event.event_type().starts_with(RESERVED_PREFIX) {
                 self.counters.reserved_types.inc();
                 errors.push(ItemError {

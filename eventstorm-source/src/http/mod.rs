@@ -32,12 +32,25 @@
 //! (400), and events whose type starts with `_eventstorm.` are refused (HTTP
 //! is not a trusted input) and counted in `reserved_types`.
 //!
+//! **Tenants and tokens.** With tokens configured
+//! ([`auth`](HttpSourceConfig::auth)), every request must carry one, as
+//! `X-Auth-Token: TOKEN` or `Authorization: Bearer TOKEN`; without a valid
+//! one the answer is 401 (counted in `unauthorized`) and nothing is parsed.
+//! The token's tenant is stamped on each event of the request; an item that
+//! claims another `tenant` is refused like any bad item (400 with its index,
+//! counted in `tenant_mismatch`): a token speaks for one tenant only, and a
+//! client that sends the wrong tenant learns it instead of having its
+//! events filed under another name. Without tokens (the default) every
+//! request is accepted and events keep the tenant they carry: bind such a
+//! listener to a trusted network only.
+//!
 //! Answers:
 //!
 //! | status | when | body |
 //! |---|---|---|
 //! | 202 | every item was accepted | `{"accepted": N}` |
 //! | 400 | some item (or the whole body) is bad | `{"errors": [{"index": 3, "error": "..."}], "accepted": N}` |
+//! | 401 | tokens are configured and the request has no valid one | `{"error": "..."}`, `WWW-Authenticate: Bearer` |
 //! | 404 | an unknown parser, or another path | `{"error": "..."}` |
 //! | 405 | another method | `{"error": "..."}`, `Allow: POST` |
 //! | 408 | the body did not arrive within `body_timeout_ms` | `{"error": "..."}` |
@@ -56,8 +69,8 @@
 //! Counters ([`HttpCounters`], plus the server's
 //! [`ServerCounters`] under
 //! `server.`): for the requests that reach a route, `requests` =
-//! `accepted_requests` + `bad_requests` + `busy` + `unknown_parser`, and the
-//! items sent = `events` + `rejected_items` (+ the items of `busy` requests).
+//! `accepted_requests` + `bad_requests` + `busy` + `unknown_parser` +
+//! `unauthorized`, and the items sent = `events` + `rejected_items` (+ the items of `busy` requests).
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -121,6 +134,13 @@ eventstorm_core::counters! {
         busy,
         /// Requests to `/v1/events/{parser}` with an unknown parser (404).
         unknown_parser,
+        /// Requests answered 401: tokens are configured and the request had
+        /// none, or one that is not valid (a revoked one, a rotated token's
+        /// previous value past its `previous_valid_until`).
+        unauthorized,
+        /// Items refused because they claim a `tenant` other than their
+        /// token's; also counted in `rejected_items`.
+        tenant_mismatch,
     }
 }
 
@@ -146,6 +166,7 @@ impl HttpSource {
                 .map_err(|e| Error::config("parser_options", e.to_string()))?;
             parsers.push(parser);
         }
+        let tokens = config.tokens()?;
         let (tx, rx) = crossbeam_channel::bounded(config.queue_requests);
         let counters = Arc::new(HttpCounters::default());
         let ingest = Arc::new(Ingest {
@@ -153,6 +174,9 @@ impl HttpSource {
             counters: Arc::clone(&counters),
             max_depth: config.max_depth,
             parsers,
+            tokens,
+            warn: std::sync::Mutex::default(),
+            name: config.name.clone(),
         });
         let events = Arc::clone(&ingest);
         let router = Router::new()

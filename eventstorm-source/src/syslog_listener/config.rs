@@ -1,8 +1,10 @@
 //! Configuration of a [`SyslogSource`](super::SyslogSource).
 
+use eventstorm_core::auth::{TokenStore, TokensConfig, check_tenant};
 use serde::Deserialize;
 
-use crate::error::Result;
+use super::tenancy::{Tenancy, check_sd_name};
+use crate::error::{Error, Result};
 use crate::parse::ParserConfig;
 use crate::validate::in_range;
 
@@ -66,6 +68,21 @@ pub struct SyslogConfig {
     pub recv_buffer_bytes: usize,
     /// Adds the sender's address as the body field `peer` (default true).
     pub add_peer: bool,
+    /// A tenant stamped on every event of this listener (default: none).
+    /// An event whose parser found another tenant is refused (counted in
+    /// `tenant_mismatch`). Excludes `auth`.
+    pub tenant: Option<String>,
+    /// The SD-ID of the RFC 5424 structured-data element that carries the
+    /// tenant and its token, `[meniscus tenant="acme" token="..."]`
+    /// ([`Self::DEFAULT_TENANT_ELEMENT`]). Read only with `auth`.
+    pub tenant_element: String,
+    /// The tenants' tokens (`tokens`, `tokens_file`; see [`TokensConfig`]).
+    /// With tokens, every message must carry the `tenant_element` with a
+    /// valid `token` (its `tenant`, if given, must be the token's); others
+    /// are refused and counted in `unauthorized`. The token's tenant is
+    /// stamped on the event and the element is removed from it. Default:
+    /// none, messages are not checked.
+    pub auth: TokensConfig,
 }
 
 impl SyslogConfig {
@@ -77,6 +94,8 @@ impl SyslogConfig {
     pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
     /// Default idle time after which a TCP connection is closed (10 minutes).
     pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 600_000;
+    /// Default SD-ID of the element that carries the tenant and its token.
+    pub const DEFAULT_TENANT_ELEMENT: &'static str = "meniscus";
     /// Default UDP receive buffer (8 MiB: a burst of about 10,000 typical
     /// messages; the kernel reports twice this, its bookkeeping included).
     pub const DEFAULT_RECV_BUFFER_BYTES: usize = 8 << 20;
@@ -134,7 +153,52 @@ impl SyslogConfig {
             self.recv_buffer_bytes,
             Self::MIN_RECV_BUFFER_BYTES,
             Self::MAX_RECV_BUFFER_BYTES,
-        )
+        )?;
+        self.tenancy().map(drop)
+    }
+
+    /// How this listener finds the tenant of its messages; errors name the key.
+    pub(crate) fn tenancy(&self) -> Result<Tenancy> {
+        check_sd_name(&self.tenant_element).map_err(|m| Error::config("tenant_element", m))?;
+        match (&self.tenant, self.auth.is_enabled()) {
+            (Some(_), true) => Err(Error::config(
+                "tenant",
+                "a fixed `tenant` and `auth` tokens exclude each other: with tokens, \
+                 each message's token says its tenant",
+            )),
+            (Some(tenant), false) => {
+                check_tenant(tenant).map_err(|m| Error::config("tenant", m))?;
+                Ok(Tenancy::Fixed(tenant.clone()))
+            }
+            (None, true) => {
+                if !["syslog", "syslog5424"].contains(&self.parser.as_str()) {
+                    return Err(Error::config(
+                        "auth",
+                        format!(
+                            "the token is read from RFC 5424 structured data, which the {:?} \
+                             parser does not read: use parser \"syslog\" or \"syslog5424\"",
+                            self.parser
+                        ),
+                    ));
+                }
+                let store = TokenStore::new(&self.auth)
+                    .map_err(|e| Error::config(format!("auth.{}", e.key), e.message))?;
+                Ok(Tenancy::Tokens {
+                    element: self.tenant_element.clone(),
+                    store,
+                })
+            }
+            (None, false) => Ok(Tenancy::Open),
+        }
+    }
+
+    /// Requires a token in each message's `tenant_element`: `token` stands
+    /// for `tenant`.
+    pub fn with_token(mut self, tenant: impl Into<String>, token: impl Into<String>) -> Self {
+        self.auth
+            .tokens
+            .push(eventstorm_core::auth::TokenEntry::new(tenant, token));
+        self
     }
 
     /// Sets the connection limit and the idle timeout of TCP connections.
@@ -191,6 +255,9 @@ impl Default for SyslogConfig {
             idle_timeout_ms: Self::DEFAULT_IDLE_TIMEOUT_MS,
             recv_buffer_bytes: Self::DEFAULT_RECV_BUFFER_BYTES,
             add_peer: true,
+            tenant: None,
+            tenant_element: Self::DEFAULT_TENANT_ELEMENT.to_string(),
+            auth: TokensConfig::default(),
         }
     }
 }

@@ -12,6 +12,7 @@ use eventstorm_core::event::{BodyWriter, finish_event};
 
 use super::SyslogCounters;
 use super::config::WhenFull;
+use super::tenancy::{Refusal, Tenancy};
 use crate::parse::Parser;
 use crate::ratelimit::RateLimitedWarn;
 use crate::reserved::{RESERVED_PREFIX, is_reserved};
@@ -38,6 +39,9 @@ pub(crate) struct Ingest {
     pub(crate) add_peer: bool,
     pub(crate) counters: Arc<SyslogCounters>,
     pub(crate) stop: Arc<AtomicBool>,
+    /// How the tenant of each message is found ([`Tenancy::Open`] from
+    /// `new`).
+    pub(crate) tenancy: Tenancy,
     /// One rate limiter per [`WarnKind`].
     warn: [Mutex<RateLimitedWarn>; WarnKind::COUNT],
 }
@@ -56,10 +60,12 @@ pub(crate) enum WarnKind {
     Connection,
     /// The UDP socket: receive errors, kernel drops.
     Udp,
+    /// Messages refused for their tenant or token.
+    Unauthorized,
 }
 
 impl WarnKind {
-    const COUNT: usize = 5;
+    const COUNT: usize = 6;
 }
 
 impl Ingest {
@@ -73,6 +79,7 @@ impl Ingest {
         stop: Arc<AtomicBool>,
     ) -> Self {
         Ingest {
+            tenancy: Tenancy::Open,
             name,
             parser,
             tx,
@@ -111,7 +118,7 @@ impl Ingest {
         let text = text.trim_end_matches(['\n', '\r', '\0']);
         let event = WRITER.with_borrow_mut(|writer| {
             let Writer { body, peer_text } = writer;
-            let head = match self.parser.parse_into(text, body) {
+            let mut head = match self.parser.parse_into(text, body) {
                 Ok(head) => head,
                 Err(e) => {
                     self.counters.rejected.inc();
@@ -124,6 +131,22 @@ impl Ingest {
                     return None;
                 }
             };
+            if let Err(refusal) = self.tenancy.apply(&mut head, body) {
+                let reason = match refusal {
+                    Refusal::Unauthorized(reason) => {
+                        self.counters.unauthorized.inc();
+                        reason
+                    }
+                    Refusal::TenantMismatch(reason) => {
+                        self.counters.tenant_mismatch.inc();
+                        reason
+                    }
+                };
+                self.warn(WarnKind::Unauthorized, || {
+                    format!("message from {peer} refused: {reason}")
+                });
+                return None;
+            }
             if is_reserved(&head.event_type) {
                 self.counters.refused_reserved.inc();
                 self.warn(WarnKind::Reserved, || {

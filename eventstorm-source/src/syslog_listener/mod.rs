@@ -14,15 +14,28 @@
 //!
 //! Counters ([`SyslogCounters`]): `received` (messages framed), `events`
 //! (parsed), `rejected` (parser errors, over-long messages, bad framing),
-//! `refused_reserved` (events of a reserved `_eventstorm.*` type), `dropped`
+//! `refused_reserved` (events of a reserved `_eventstorm.*` type),
+//! `unauthorized` and `tenant_mismatch` (below), `dropped`
 //! (queue full), `dropped_kernel` (UDP datagrams the kernel dropped, its
 //! receive buffer full), `connections`, `connections_evicted` (closed at
 //! `max_connections` to admit a new one), `connections_idle_closed`,
 //! `connections_refused` (no thread could serve them). Every message
 //! received is an event, rejected, or refused:
-//! `received = events + rejected + refused_reserved` and `dropped <= events`;
+//! `received = events + rejected + refused_reserved + unauthorized +
+//! tenant_mismatch` and `dropped <= events`;
 //! every datagram sent is received or dropped by the kernel:
 //! `sent = received + dropped_kernel` (UDP).
+//!
+//! **Tenants.** By default events keep the tenant their parser found (none
+//! for syslog). A listener may stamp a fixed [`tenant`](SyslogConfig::tenant)
+//! on every event, or require tokens ([`auth`](SyslogConfig::auth)): then
+//! each message carries an RFC 5424 structured-data element, by default
+//! `[meniscus tenant="acme" token="..."]`
+//! ([`tenant_element`](SyslogConfig::tenant_element)), whose token must be
+//! valid (and whose `tenant`, if given, must be the token's). Its tenant is
+//! stamped on the event and the element is removed, so tokens are never
+//! stored. Messages without a valid one are refused and counted in
+//! `unauthorized`.
 //!
 //! TCP connections are bounded ([`max_connections`](SyslogConfig::max_connections),
 //! [`idle_timeout_ms`](SyslogConfig::idle_timeout_ms)): at the limit, the
@@ -48,6 +61,7 @@ mod config;
 mod framing;
 mod ingest;
 mod tcp;
+mod tenancy;
 mod udp;
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -76,6 +90,13 @@ eventstorm_core::counters! {
         rejected,
         /// Events of a reserved type (`_eventstorm.*`) refused.
         refused_reserved,
+        /// Messages refused because tokens are required and the message's
+        /// tenant element is missing, has no valid token, or names another
+        /// tenant than its token's.
+        unauthorized,
+        /// Events refused because their parser found a tenant other than
+        /// the listener's fixed `tenant`.
+        tenant_mismatch,
         /// Events dropped because the queue was full.
         dropped,
         /// UDP datagrams the kernel dropped because the receive buffer was
@@ -118,12 +139,13 @@ impl SyslogSource {
             ));
         }
         config.validate()?;
+        let tenancy = config.tenancy()?;
         let parser = parser_by_name(&config.parser, &config.parser_options)
             .map_err(|e| Error::config("parser", e.to_string()))?;
         let (tx, rx) = crossbeam_channel::bounded(config.channel_capacity);
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(SyslogCounters::default());
-        let ingest = Arc::new(Ingest::new(
+        let mut ingest = Ingest::new(
             config.name.clone(),
             parser,
             tx,
@@ -131,7 +153,9 @@ impl SyslogSource {
             config.add_peer,
             Arc::clone(&counters),
             Arc::clone(&stop),
-        ));
+        );
+        ingest.tenancy = tenancy;
+        let ingest = Arc::new(ingest);
         let mut source = SyslogSource {
             name: config.name.clone(),
             rx,

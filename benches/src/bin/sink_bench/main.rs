@@ -1,4 +1,4 @@
-//! cargo run --release -p eventstorm-benches --bin sink_bench -- mongo|cql|file [--quick] [--events N]
+//! cargo run --release -p eventstorm-benches --bin sink_bench -- mongo|cql|file|usage [--quick] [--events N]
 //!
 //! A database sink against a plain driver loop, same driver, batch size (or
 //! concurrency) and server, in one run: `mongo` compares `MongoSink` with an
@@ -6,7 +6,9 @@
 //! `CqlSink` with a loop of prepared inserts, as many in flight as the sink
 //! allows (scylla crate); `file` compares the JSON-lines `JsonLinesFileSink`
 //! (batches of 1000) with a loop that renders the same lines with the bson
-//! crate and serde_json into a buffered file. Runs alternate (sink, plain, sink, plain, ...) and
+//! crate and serde_json into a buffered file; `usage` compares the usage
+//! sink (applying OpenStack notifications) with `MongoSink` storing the same
+//! events raw. Runs alternate (sink, plain, sink, plain, ...) and
 //! the medians are compared, so the noise of a shared machine does not
 //! favour one side. The server is `EVENTSTORM_MONGODB_URI` /
 //! `EVENTSTORM_CQL_URI`, or the test server `scripts/services/*.sh start`
@@ -18,6 +20,7 @@ mod cql;
 mod file;
 mod mongo;
 mod service;
+mod usage;
 
 use std::time::Duration;
 
@@ -53,7 +56,7 @@ fn run(args: &[String]) -> Res<()> {
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "mongo" | "cql" | "file" => target = Some(arg.clone()),
+            "mongo" | "cql" | "file" | "usage" => target = Some(arg.clone()),
             "--quick" => quick = true,
             "--events" => {
                 events = Some(
@@ -64,12 +67,12 @@ fn run(args: &[String]) -> Res<()> {
             }
             other => {
                 return Err(format!(
-                    "unknown argument {other:?} (expected mongo|cql|file [--quick] [--events N])"
+                    "unknown argument {other:?} (expected mongo|cql|file|usage [--quick] [--events N])"
                 ));
             }
         }
     }
-    let target = target.ok_or("say which: sink_bench mongo | cql | file")?;
+    let target = target.ok_or("say which: sink_bench mongo | cql | file | usage")?;
     let rounds = if quick { 2 } else { 5 };
     if target == "file" {
         let ((sink, plain), _dir) = file::sides()?;
@@ -78,6 +81,13 @@ fn run(args: &[String]) -> Res<()> {
     }
     // Dropped last: the server outlives both sides.
     let service;
+    if target == "usage" {
+        service = Service::from_env_or_start("EVENTSTORM_MONGODB_URI", "mongo.sh")?;
+        let _cleanup = usage::Cleanup(service.uri.clone());
+        let (sink, plain) = usage::sides(&service.uri);
+        let n = events.unwrap_or(if quick { 2_000 } else { 8_000 });
+        return compare_events(sink, plain, usage::events(n)?, rounds);
+    }
     let ((sink, plain), n) = match target.as_str() {
         "mongo" => {
             service = Service::from_env_or_start("EVENTSTORM_MONGODB_URI", "mongo.sh")?;
@@ -93,10 +103,20 @@ fn run(args: &[String]) -> Res<()> {
     compare(sink, plain, events.unwrap_or(n), rounds)
 }
 
-fn compare(mut sink: Box<dyn Side>, mut plain: Box<dyn Side>, n: usize, rounds: usize) -> Res<()> {
+fn compare(sink: Box<dyn Side>, plain: Box<dyn Side>, n: usize, rounds: usize) -> Res<()> {
     let events: Vec<RawEvent> = (0..n as u64)
         .map(|i| RawEvent::from_event(&typical_event(i)).map_err(|e| format!("event: {e}")))
         .collect::<Res<_>>()?;
+    compare_events(sink, plain, events, rounds)
+}
+
+fn compare_events(
+    mut sink: Box<dyn Side>,
+    mut plain: Box<dyn Side>,
+    events: Vec<RawEvent>,
+    rounds: usize,
+) -> Res<()> {
+    let n = events.len();
     // One untimed warm-up of each (connections, first collection/table).
     sink.run(1000, &events[..events.len().min(500)])?;
     plain.run(1000, &events[..events.len().min(500)])?;

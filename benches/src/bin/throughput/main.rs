@@ -6,7 +6,10 @@
 //! raw proxy; source → router → null sink in drop and block modes over tcp
 //! and ipc against the raw routed baseline; `Client::emit` calls per second;
 //! latency at a fixed rate; the router's and the sink's memory while a
-//! publisher outruns the sink tenfold. Each throughput measurement runs
+//! publisher outruns the sink tenfold; with a libzmq that has CURVE
+//! (`scripts/cargo-curve.sh run --release -p eventstorm-benches --bin
+//! throughput`), the router with CURVE on every hop against the plain
+//! router. Each throughput measurement runs
 //! several times, interleaved (A B C A B C ...); a ratio is the median of the
 //! ratios within each round (measured seconds apart), so a noisy shared
 //! machine does not bias one side.
@@ -35,6 +38,8 @@ enum Kind {
     Emit {
         prebuilt: bool,
     },
+    /// The router with CURVE on every hop (needs a libzmq with CURVE).
+    RouterCurve(Transport),
 }
 
 impl Kind {
@@ -52,6 +57,7 @@ impl Kind {
             ),
             Kind::Emit { prebuilt: false } => "client_emit".into(),
             Kind::Emit { prebuilt: true } => "client_send_prebuilt".into(),
+            Kind::RouterCurve(t) => format!("router_curve_{}", t.name()),
         }
     }
 
@@ -61,6 +67,7 @@ impl Kind {
         match self {
             Kind::RawDirect(_) => true,
             Kind::Routed(_, _, drop) => !drop,
+            Kind::RouterCurve(_) => true,
             Kind::EndToEnd { block, .. } => block,
             // `emit` runs in drop mode, but in bursts that fit its queue.
             Kind::Emit { .. } => false,
@@ -73,6 +80,7 @@ impl Kind {
             Kind::Routed(m, t, drop) => pipeline::routed(m, t, drop, duration),
             Kind::EndToEnd { block, transport } => pipeline::end_to_end(block, transport, duration),
             Kind::Emit { prebuilt } => pipeline::emit_rate(prebuilt, duration),
+            Kind::RouterCurve(t) => pipeline::routed_curve(t, duration),
         }
     }
 }
@@ -145,7 +153,7 @@ fn run(options: &Options) -> pipeline::Res<()> {
     };
     let rounds = options.rounds.unwrap_or(rounds);
     let (tcp, ipc) = (Transport::Tcp, Transport::Ipc);
-    let plan = [
+    let mut plan = vec![
         // The raw proxy sits between the two measurements compared with it.
         Kind::RawDirect(tcp),
         Kind::Routed(Middle::Router, tcp, false),
@@ -175,6 +183,12 @@ fn run(options: &Options) -> pipeline::Res<()> {
         Kind::Emit { prebuilt: false },
         Kind::Emit { prebuilt: true },
     ];
+    if eventstorm_core::transport::curve_available() {
+        // Right after the plain router it is compared with.
+        plan.insert(2, Kind::RouterCurve(tcp));
+    } else if !options.json {
+        eprintln!("{CURVE_MISSING}");
+    }
     if let Some(only) = &options.only {
         let mut kinds = Vec::new();
         for name in only.split(',') {
@@ -329,6 +343,18 @@ const RATIOS: [(&str, &str, &str, f64); 10] = [
     ),
 ];
 
+/// The CURVE ratio: the router with CURVE on every hop ÷ the plain router,
+/// over tcp, in the same run. Measured only when libzmq has CURVE.
+const CURVE_RATIO: (&str, &str, &str) = (
+    "router_curve_vs_router_tcp",
+    "router_curve_tcp",
+    "router_tcp",
+);
+
+/// Printed instead of the CURVE ratio when libzmq has no CURVE.
+const CURVE_MISSING: &str = "router_curve_vs_router_tcp: not measured, this libzmq has no CURVE; \
+     run `scripts/cargo-curve.sh run --release -p eventstorm-benches --bin throughput` for it";
+
 /// Events lost in lossless (block-mode) measurements, over all runs: must be 0.
 fn block_mode_lost(results: &Results) -> u64 {
     results
@@ -414,6 +440,17 @@ fn to_json(
             }),
         );
     }
+    let (name, num, den) = CURVE_RATIO;
+    let curve = if runs(results, num).is_empty() {
+        json!({ "ratio": null, "note": CURVE_MISSING })
+    } else {
+        json!({
+            "ratio": (ratio(results, num, den) * 1000.0).round() / 1000.0,
+            "rounds": ratio_rounds(results, num, den),
+            "of": [num, den],
+        })
+    };
+    ratios.insert(name.into(), curve);
     json!({
         "rounds": rounds,
         "elapsed_s": (elapsed * 10.0).round() / 10.0,
@@ -479,6 +516,22 @@ fn print_table(
             .map(|r| format!("{r:.3}"))
             .collect();
         println!("{name:<34} {r:>8.3} {t:>7}  {met:<4} {}", rounds.join(" "));
+    }
+    let (name, num, den) = CURVE_RATIO;
+    if runs(results, num).is_empty() {
+        println!("{CURVE_MISSING}");
+    } else {
+        let r = ratio(results, num, den);
+        let rounds: Vec<String> = ratio_rounds(results, num, den)
+            .iter()
+            .map(|r| format!("{r:.3}"))
+            .collect();
+        println!(
+            "{name:<34} {r:>8.3} {:>7}  {:<4} {}",
+            "-",
+            "",
+            rounds.join(" ")
+        );
     }
     println!(
         "\n{:<22} {:>12} {:>9} {:>12} {:>12} {:>10} {:>10} {:>9}",

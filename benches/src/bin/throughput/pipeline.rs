@@ -4,7 +4,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use eventstorm_benches::raw::{Progress, RawProxy, RawPublisher, RawSubscriber, Transport};
+use eventstorm_benches::raw::{
+    CurveClient, Progress, RawProxy, RawPublisher, RawSubscriber, Transport,
+};
 use eventstorm_benches::typical_event;
 use eventstorm_core::{EventSink, RawEvent, SinkError, Stats};
 use eventstorm_router::{InputConfig, OutputConfig, RouterConfig, RouterHandle, RouterRuntime};
@@ -240,6 +242,69 @@ pub(crate) fn routed(
             ],
         ));
     }
+    Ok(run)
+}
+
+/// Raw publisher → router → raw SUB, as [`routed`] with the router (block
+/// mode), every hop encrypted and authenticated with CURVE: the router's
+/// input and output are CURVE servers with an allow-list, the publisher and
+/// the subscriber CURVE clients on it. Needs a libzmq with CURVE.
+pub(crate) fn routed_curve(transport: Transport, duration: Duration) -> Res<Run> {
+    use eventstorm_core::transport::{KeyPair, SecurityConfig};
+    let dir = std::env::temp_dir().join(format!(
+        "eventstorm-throughput-curve-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let server = KeyPair::generate().map_err(err("router key pair"))?;
+    let client = KeyPair::generate().map_err(err("client key pair"))?;
+    let (secret, _) = server
+        .write(&dir.join("router"))
+        .map_err(err("key files"))?;
+    let allow_list = dir.join("clients.toml");
+    std::fs::write(
+        &allow_list,
+        format!(
+            "[[clients]]\nkey = \"{}\"\nname = \"bench\"\n",
+            client.public_z85()
+        ),
+    )
+    .map_err(err("allow-list"))?;
+    let security = SecurityConfig::default().with_curve_server(secret, Some(allow_list));
+    let mut config = router_config(transport, eventstorm_router::DeliveryMode::Block);
+    config.inputs[0].socket.endpoint.security = security.clone();
+    config.outputs[0].socket.endpoint.security = security;
+    let ctx = zmq::Context::new();
+    let router = RouterRuntime::spawn(&ctx, config).map_err(err("router"))?;
+    let (frontend, backend) = (
+        router.endpoints().input("in")[0].clone(),
+        router.endpoints().output("out")[0].clone(),
+    );
+    let keys = CurveClient {
+        server: *server.public(),
+        public: *client.public(),
+        secret: *client.secret(),
+    };
+    let subscriber =
+        RawSubscriber::connect_with(&ctx, &backend, Some(&keys)).map_err(err("raw subscriber"))?;
+    let (mut publisher, _) =
+        RawPublisher::open_with(&ctx, &frontend, false, TYPE, body(), Some(&keys))
+            .map_err(err("raw publisher"))?;
+    if !publisher.wait_for_subscriber(JOIN_TIMEOUT) {
+        return Err("the subscription never reached the publisher (CURVE refused?)".into());
+    }
+    let mut run = measure_raw(&mut publisher, subscriber, duration)?;
+    let stats = router.shutdown().map_err(err("router shutdown"))?;
+    run.detail.extend(pick(
+        &stats,
+        &[
+            "in.in.received",
+            "in.in.lost",
+            "in.in.zap_accepted",
+            "out.out.sent",
+        ],
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(run)
 }
 
