@@ -108,6 +108,30 @@ pub(crate) fn head_and_body(event: &Event, body: &mut BodyWriter) -> EventHead<'
     }
 }
 
+/// `event` encoded with the event writer (the bytes
+/// [`Event::encode_into`] gives), for a caller that holds an [`Event`] and
+/// queues encoded events.
+pub(crate) fn write_event(
+    event: &Event,
+    body: &mut BodyWriter,
+) -> eventstorm_core::Result<eventstorm_core::RawEvent> {
+    body.clear();
+    for (key, value) in event.body() {
+        body.value(key, value);
+    }
+    let head = EventHead {
+        event_type: Cow::Borrowed(event.event_type()),
+        id: Some(event.id()),
+        timestamp: Some(event.timestamp()),
+        severity: event.severity(),
+        logger: event.logger().map(Cow::Borrowed),
+        hostname: event.hostname().map(Cow::Borrowed),
+        pid: event.pid(),
+        tenant: event.tenant().map(Cow::Borrowed),
+    };
+    finish_event(&head, body)
+}
+
 /// [`Parser::parse`] for parsers that implement [`Parser::parse_into`]:
 /// the written bytes, decoded.
 pub(crate) fn parse_by_writing(parser: &dyn Parser, line: &str) -> Result<Event, ParseError> {
