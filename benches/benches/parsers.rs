@@ -2,10 +2,13 @@
 //!
 //! Lines per second of each log parser over the sample inputs in
 //! `eventstorm-source/tests/data` (every line of the file per iteration, rejected lines
-//! included: they cost time too). Target for nginx: ≥ 1M lines/s on one core
-//! (not met yet; see `docs/performance.md`).
+//! included: they cost time too): `parse/NAME` is `Parser::parse` (an
+//! `Event`), `encode/NAME` what the syslog listener and the tail do per line
+//! (`parse_into` a reused body, then `finish_event`: the event's bytes).
+//! Target for nginx: ≥ 1M lines/s on one core (see `docs/performance.md`).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use eventstorm_core::event::{BodyWriter, finish_event};
 use eventstorm_source::parse::{ParserConfig, parser_by_name};
 use eventstorm_test_support::read_fixture;
 use std::hint::black_box;
@@ -44,6 +47,28 @@ fn parsers(c: &mut Criterion) {
                     ok += usize::from(parser.parse(black_box(line)).is_ok());
                 }
                 ok
+            })
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("encode");
+    for (name, file) in CASES {
+        let text = read_fixture(file);
+        let lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+        let parser = parser_by_name(name, &config).expect("parser");
+        let mut body = BodyWriter::new();
+        group.throughput(Throughput::Elements(lines.len() as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut bytes = 0usize;
+                for line in &lines {
+                    if let Ok(head) = parser.parse_into(black_box(line), &mut body)
+                        && let Ok(event) = finish_event(&head, &mut body)
+                    {
+                        bytes += event.as_bytes().len();
+                    }
+                }
+                bytes
             })
         });
     }

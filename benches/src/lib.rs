@@ -8,7 +8,8 @@
 //! `eventstorm_test_support::read_fixture`.
 //!
 //! The harnesses are binaries of this package: `throughput` (see
-//! `docs/performance.md`) and `sink_bench`.
+//! `docs/performance.md`), `sink_bench`, `capi_emit` and `collect_vs_rsyslog`
+//! (Eventstorm against rsyslog on the same input).
 
 pub mod raw;
 pub mod stats;

@@ -65,6 +65,21 @@ pub trait EventSource: Send {
     fn poll(&mut self, out: &mut Vec<Event>, max: usize, timeout: Duration)
     -> Result<SourceStatus>;
 
+    /// [`poll`](Self::poll) for sources whose events are encoded already
+    /// (their parsers write the bytes directly): appends them to `out` as
+    /// they are, and the runner publishes them without encoding them again.
+    /// The default returns `Ok(None)`: the source does not, and the runner
+    /// calls [`poll`](Self::poll).
+    fn poll_raw(
+        &mut self,
+        out: &mut Vec<RawEvent>,
+        max: usize,
+        timeout: Duration,
+    ) -> Result<Option<SourceStatus>> {
+        let _ = (out, max, timeout);
+        Ok(None)
+    }
+
     /// Every event appended so far has been accepted by the publisher.
     fn commit(&mut self) -> Result<()> {
         Ok(())

@@ -183,21 +183,28 @@ fn run(
     invalid: &Counter,
 ) -> Result<()> {
     let mut batch = Vec::with_capacity(BATCH);
+    let mut raw_batch = Vec::with_capacity(BATCH);
+    // Until the source says it does not hold encoded events.
+    let mut raw = true;
     while !stop.load(Ordering::Relaxed) {
-        let status = source.poll(&mut batch, BATCH, Duration::from_millis(100))?;
+        let timeout = Duration::from_millis(100);
+        let status = match raw.then(|| source.poll_raw(&mut raw_batch, BATCH, timeout)) {
+            Some(Ok(Some(status))) => status,
+            Some(Err(e)) => return Err(e.into()),
+            Some(Ok(None)) | None => {
+                raw = false;
+                source.poll(&mut batch, BATCH, timeout)?
+            }
+        };
+        for event in raw_batch.drain(..) {
+            // Encoded by the source's event writer, which checked the type.
+            if let Err(e) = publisher.send_raw(&event) {
+                warn_unpublished(source.name(), &e, invalid);
+            }
+        }
         for event in batch.drain(..) {
-            match publisher.send(&event) {
-                Ok(_) => {}
-                // Counted by the publisher (`send_errors`).
-                Err(Error::Transport(e)) => {
-                    tracing::warn!(source = source.name(), "event not published: {e}");
-                }
-                // A bad event (an invalid type, a body nested too deep) is
-                // the source's bug, not a reason to stop: counted and skipped.
-                Err(e) => {
-                    invalid.inc();
-                    tracing::warn!(source = source.name(), "event not published: {e}");
-                }
+            if let Err(e) = publisher.send(&event) {
+                warn_unpublished(source.name(), &e, invalid);
             }
         }
         source.commit()?;
@@ -208,6 +215,21 @@ fn run(
         }
     }
     Ok(())
+}
+
+/// Logs an event that was not published; counts it `invalid` unless the
+/// publisher counted it already.
+fn warn_unpublished(source: &str, e: &Error, invalid: &Counter) {
+    match e {
+        // Counted by the publisher (`send_errors`).
+        Error::Transport(e) => tracing::warn!(source, "event not published: {e}"),
+        // A bad event (an invalid type, a body nested too deep) is the
+        // source's bug, not a reason to stop: counted and skipped.
+        e => {
+            invalid.inc();
+            tracing::warn!(source, "event not published: {e}");
+        }
+    }
 }
 
 #[cfg(test)]

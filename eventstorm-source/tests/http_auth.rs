@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use eventstorm_core::auth::{TokenEntry, TokensConfig};
 use eventstorm_core::bson::DateTime;
-use eventstorm_core::{Event, EventSource};
+use eventstorm_core::{Event, EventSource, RawEvent};
 use eventstorm_source::http::HttpSourceConfig;
 
 mod common;
@@ -210,4 +210,58 @@ fn bad_token_settings_fail_at_start_naming_the_key() {
         err.contains("auth.tokens_file") && err.contains("/nonexistent/tokens.toml"),
         "{err}"
     );
+}
+
+#[test]
+fn the_runner_gets_the_events_encoded_and_stamped() {
+    with_timeout(Duration::from_secs(60), || {
+        let config = HttpSourceConfig::listen("127.0.0.1:0").with_token("acme", ACME);
+        let (mut source, addr) = source(config);
+        let (status, _, answer) = post_with(
+            addr,
+            &[("X-Auth-Token", ACME)],
+            r#"{"type":"order.placed","n":3}"#,
+        );
+        assert_eq!(status, 202, "{answer}");
+        let (status, _, answer) = exchange(
+            addr,
+            "POST",
+            "/v1/events/syslog5424",
+            &[("X-Auth-Token", ACME)],
+            b"<34>1 2026-03-01T09:00:00Z host app 7 - [x@1 a=\"b\"] hello",
+        );
+        assert_eq!(status, 202, "{answer}");
+        // What the runner calls: the events as the handlers encoded them.
+        let mut out: Vec<RawEvent> = Vec::new();
+        wait_until("both events", || {
+            let status = source
+                .poll_raw(&mut out, 10, Duration::from_millis(50))
+                .expect("poll_raw");
+            assert!(
+                status.is_some(),
+                "the HTTP source hands over encoded events"
+            );
+            out.len() >= 2
+        });
+        let seen: Vec<(&str, Option<&str>)> = out
+            .iter()
+            .map(|e| (e.event_type(), e.view().tenant()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("order.placed", Some("acme")),
+                ("syslog.auth", Some("acme"))
+            ]
+        );
+        assert_eq!(out[0].get("body.n").and_then(|v| v.as_i32()), Some(3));
+        assert_eq!(
+            out[1].get("body.message").and_then(|v| v.as_str()),
+            Some("hello")
+        );
+        // Bytes a receiver accepts.
+        for event in &out {
+            assert!(RawEvent::from_bytes(event.as_bytes().to_vec()).is_ok());
+        }
+    });
 }

@@ -151,7 +151,7 @@ fn write_nested(buf: &mut Vec<u8>, doc: &Document, depth: usize) -> Result<()> {
 }
 
 #[cold]
-fn too_deep() -> crate::Error {
+pub(super) fn too_deep() -> crate::Error {
     crate::Error::InvalidEvent(format!(
         "documents and arrays nest more than {MAX_DEPTH} levels deep (the event itself is \
          level 1): receivers refuse such an event, so it is not encoded; flatten its body"
@@ -186,7 +186,7 @@ fn string(buf: &mut Vec<u8>, k: &str, value: &str) {
 }
 
 /// Writes one element of a document at nesting `depth`.
-fn write_element(buf: &mut Vec<u8>, k: &str, value: &Bson, depth: usize) -> Result<()> {
+pub(super) fn write_element(buf: &mut Vec<u8>, k: &str, value: &Bson, depth: usize) -> Result<()> {
     // Keys are short: a plain loop beats a call to memchr here.
     if k.bytes().any(|b| b == 0) {
         // `bson` reports the key; the value does not matter (and is not

@@ -26,12 +26,14 @@ mod raw;
 mod scan;
 mod severity;
 mod validate;
+mod writer;
 
 pub use builder::EventBuilder;
 pub use decoded::Event;
 pub use encode::{CheckedBody, Envelope, encode_event, encode_event_checked, write_document};
 pub use raw::{RawEvent, RawEventRef};
 pub use severity::{ParseSeverityError, Severity};
+pub use writer::{BodyMark, BodyWriter, EventHead, finish_event};
 
 use crate::error::{Error, Result};
 

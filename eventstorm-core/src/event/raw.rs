@@ -172,6 +172,23 @@ impl RawEvent {
         })
     }
 
+    /// Bytes the event writer produced: valid by construction, so not
+    /// checked again.
+    pub(super) fn from_written(
+        bytes: Vec<u8>,
+        type_range: std::ops::Range<usize>,
+        id: ObjectId,
+        timestamp: DateTime,
+    ) -> Self {
+        debug_assert!(RawEventRef::from_bytes(&bytes).is_ok());
+        RawEvent {
+            bytes,
+            type_range,
+            id,
+            timestamp,
+        }
+    }
+
     /// Encodes an [`Event`] (an error when it cannot be encoded, see
     /// [`Event::encode_into`]).
     pub fn from_event(event: &Event) -> Result<Self> {

@@ -1,6 +1,14 @@
 //! Events as JSON (MongoDB relaxed extended JSON).
+//!
+//! [`write_json_line`] renders straight from the event's bytes: no
+//! `bson::Document`, no `serde_json::Value`, nothing allocated per event. It
+//! writes exactly what [`to_json`] gives (tests compare them); a document
+//! that names a key twice, or holds a value of a rare type (binary, regex,
+//! decimal, ...), is rendered through [`to_json`]'s conversion, which
+//! decides those cases.
 
-use bson::Bson;
+use bson::raw::{RawBsonRef, RawDocument};
+use bson::{Bson, DateTime};
 use eventstorm_core::RawEvent;
 
 /// The event as a JSON value in MongoDB's relaxed extended JSON: plain numbers
@@ -18,10 +26,406 @@ pub fn to_json(event: &RawEvent) -> serde_json::Value {
     }
 }
 
-/// Appends the event as one line of JSON to `out`.
+/// Appends the event as one line of JSON to `out`: what [`to_json`] gives,
+/// written from the raw bytes.
 pub(crate) fn write_json_line(out: &mut Vec<u8>, event: &RawEvent) {
-    let value = to_json(event);
-    // Writing a `serde_json::Value` into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, &value);
+    let start = out.len();
+    if write_document(out, event.as_bytes()).is_err() {
+        // Malformed nested bytes: the slow path says what is wrong.
+        out.truncate(start);
+        // Writing a `serde_json::Value` into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, &to_json(event));
+    }
     out.push(b'\n');
+}
+
+/// The bytes could not be read (the caller falls back to [`to_json`]).
+#[derive(Debug)]
+struct Malformed;
+
+/// Keys remembered per document to find a repeated one without
+/// allocating; a document with more keys is checked with a set.
+const KEYS_ON_STACK: usize = 32;
+
+/// Reads `N` bytes at `at`.
+fn take<const N: usize>(bytes: &[u8], at: usize) -> Result<[u8; N], Malformed> {
+    bytes
+        .get(at..at + N)
+        .and_then(|b| b.try_into().ok())
+        .ok_or(Malformed)
+}
+
+/// A length-prefixed part (string, document, array) at `at`: its bytes
+/// after the 4-byte length for a string (without the trailing NUL), the
+/// whole document for a document.
+fn sized(bytes: &[u8], at: usize) -> Result<usize, Malformed> {
+    let len = i32::from_le_bytes(take(bytes, at)?);
+    usize::try_from(len).map_err(|_| Malformed)
+}
+
+/// Writes the document `doc` (its bytes, length prefix to terminator) as a
+/// JSON object, or its elements as a JSON array. The event was validated
+/// when it was received (lengths, terminators, types, UTF-8 of keys and
+/// strings, depth at most [`eventstorm_core::event::MAX_DEPTH`]), so
+/// strings are written as bytes and recursion is bounded; a length that
+/// does not fit is still an error, never a panic.
+fn write_elements(out: &mut Vec<u8>, doc: &[u8], array: bool) -> Result<(), Malformed> {
+    let start = out.len();
+    let mut keys: [&[u8]; KEYS_ON_STACK] = [&[]; KEYS_ON_STACK];
+    let mut more: Option<std::collections::HashSet<&[u8]>> = None;
+    out.push(if array { b'[' } else { b'{' });
+    let mut pos = 4;
+    let mut i = 0;
+    loop {
+        let element_type = *doc.get(pos).ok_or(Malformed)?;
+        if element_type == 0 {
+            break;
+        }
+        let key_end = pos
+            + 1
+            + doc
+                .get(pos + 1..)
+                .and_then(|rest| rest.iter().position(|&b| b == 0))
+                .ok_or(Malformed)?;
+        let key = &doc[pos + 1..key_end];
+        let at = key_end + 1;
+        if !array {
+            let repeated = if i < KEYS_ON_STACK {
+                let seen = keys[..i].contains(&key);
+                keys[i] = key;
+                seen
+            } else {
+                let set = more.get_or_insert_with(|| keys.iter().copied().collect());
+                !set.insert(key)
+            };
+            if repeated {
+                // JSON objects keep one value per key: the last, in the
+                // first one's place, as the conversion does.
+                return converted_document(out, start, doc);
+            }
+        }
+        if i > 0 {
+            out.push(b',');
+        }
+        if !array {
+            write_escaped(out, key);
+            out.push(b':');
+        }
+        pos = match element_type {
+            0x01 => {
+                let v = f64::from_le_bytes(take(doc, at)?);
+                if v.is_finite() {
+                    let _ = serde_json::to_writer(&mut *out, &v);
+                } else {
+                    write_converted(out, RawBsonRef::Double(v))?;
+                }
+                at + 8
+            }
+            0x02 => {
+                let len = sized(doc, at)?;
+                let text = doc
+                    .get(at + 4..at + 4 + len.saturating_sub(1))
+                    .ok_or(Malformed)?;
+                write_escaped(out, text);
+                at + 4 + len
+            }
+            0x03 | 0x04 => {
+                let len = sized(doc, at)?;
+                let sub = doc.get(at..at + len).ok_or(Malformed)?;
+                write_elements(out, sub, element_type == 0x04)?;
+                at + len
+            }
+            0x07 => {
+                let id: [u8; 12] = take(doc, at)?;
+                out.extend_from_slice(b"{\"$oid\":\"");
+                for byte in id {
+                    out.push(HEX[usize::from(byte >> 4)]);
+                    out.push(HEX[usize::from(byte & 15)]);
+                }
+                out.extend_from_slice(b"\"}");
+                at + 12
+            }
+            0x08 => {
+                let [v] = take::<1>(doc, at)?;
+                out.extend_from_slice(if v != 0 { b"true" } else { b"false" });
+                at + 1
+            }
+            0x09 => {
+                let dt = DateTime::from_millis(i64::from_le_bytes(take(doc, at)?));
+                if !write_date(out, dt) {
+                    write_converted(out, RawBsonRef::DateTime(dt))?;
+                }
+                at + 8
+            }
+            0x0A => {
+                out.extend_from_slice(b"null");
+                at
+            }
+            0x10 => {
+                let _ = serde_json::to_writer(&mut *out, &i32::from_le_bytes(take(doc, at)?));
+                at + 4
+            }
+            0x12 => {
+                let _ = serde_json::to_writer(&mut *out, &i64::from_le_bytes(take(doc, at)?));
+                at + 8
+            }
+            // Rare types (binary, regex, decimal, timestamps, code, ...):
+            // the whole document through bson's conversion.
+            _ if array => return converted_array(out, start, doc),
+            _ => return converted_document(out, start, doc),
+        };
+        i += 1;
+    }
+    out.push(if array { b']' } else { b'}' });
+    Ok(())
+}
+
+/// Replaces what was written of `doc` since `start` by bson's conversion.
+fn converted_document(out: &mut Vec<u8>, start: usize, doc: &[u8]) -> Result<(), Malformed> {
+    out.truncate(start);
+    let doc = RawDocument::from_bytes(doc).map_err(|_| Malformed)?;
+    write_converted(out, RawBsonRef::Document(doc))
+}
+
+/// [`converted_document`] for an array.
+fn converted_array(out: &mut Vec<u8>, start: usize, doc: &[u8]) -> Result<(), Malformed> {
+    out.truncate(start);
+    let doc = RawDocument::from_bytes(doc).map_err(|_| Malformed)?;
+    let Ok(Bson::Document(items)) = Bson::try_from(RawBsonRef::Document(doc)) else {
+        return Err(Malformed);
+    };
+    let array = Bson::Array(items.into_iter().map(|(_, v)| v).collect());
+    let _ = serde_json::to_writer(&mut *out, &array.into_relaxed_extjson());
+    Ok(())
+}
+
+fn write_document(out: &mut Vec<u8>, doc: &[u8]) -> Result<(), Malformed> {
+    write_elements(out, doc, false)
+}
+
+/// How serde_json escapes each byte: 0 (as is), a short escape letter, or
+/// `u` (`\u00XX`).
+const ESCAPE: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = b'u';
+        b += 1;
+    }
+    table[0x08] = b'b';
+    table[0x09] = b't';
+    table[0x0A] = b'n';
+    table[0x0C] = b'f';
+    table[0x0D] = b'r';
+    table[b'"' as usize] = b'"';
+    table[b'\\' as usize] = b'\\';
+    table
+};
+
+/// Writes UTF-8 `text` as a JSON string, escaped as serde_json escapes.
+fn write_escaped(out: &mut Vec<u8>, text: &[u8]) {
+    out.push(b'"');
+    let mut run = 0;
+    for (i, &b) in text.iter().enumerate() {
+        let escape = ESCAPE[usize::from(b)];
+        if escape == 0 {
+            continue;
+        }
+        out.extend_from_slice(&text[run..i]);
+        run = i + 1;
+        out.push(b'\\');
+        out.push(escape);
+        if escape == b'u' {
+            out.extend_from_slice(b"00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 15)]);
+        }
+    }
+    out.extend_from_slice(&text[run..]);
+    out.push(b'"');
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// A value through `bson`'s own conversion (rare types, repeated keys).
+fn write_converted(out: &mut Vec<u8>, value: RawBsonRef<'_>) -> Result<(), Malformed> {
+    let value = Bson::try_from(value).map_err(|_| Malformed)?;
+    let _ = serde_json::to_writer(&mut *out, &value.into_relaxed_extjson());
+    Ok(())
+}
+
+/// `{"$date":"2026-03-01T09:00:02.792Z"}` for dates from 1970 to 9999,
+/// as `bson` formats them (RFC 3339, UTC, fractions without trailing
+/// zeros); false for others (written by the conversion).
+fn write_date(out: &mut Vec<u8>, dt: DateTime) -> bool {
+    let millis = dt.timestamp_millis();
+    // 10000-01-01T00:00:00Z
+    if !(0..253_402_300_800_000).contains(&millis) {
+        return false;
+    }
+    let days = millis.div_euclid(86_400_000);
+    let ms_of_day = millis.rem_euclid(86_400_000);
+    let (year, month, day) = civil_from_days(days);
+    let secs = ms_of_day / 1000;
+    let ms = ms_of_day % 1000;
+    out.extend_from_slice(b"{\"$date\":\"");
+    let two = |n: i64, out: &mut Vec<u8>| {
+        out.push(b'0' + (n / 10) as u8);
+        out.push(b'0' + (n % 10) as u8);
+    };
+    two(year / 100, out);
+    two(year % 100, out);
+    out.push(b'-');
+    two(month, out);
+    out.push(b'-');
+    two(day, out);
+    out.push(b'T');
+    two(secs / 3600, out);
+    out.push(b':');
+    two(secs / 60 % 60, out);
+    out.push(b':');
+    two(secs % 60, out);
+    if ms != 0 {
+        out.push(b'.');
+        let digits = [ms / 100, ms / 10 % 10, ms % 10];
+        let len = if ms % 100 == 0 {
+            1
+        } else if ms % 10 == 0 {
+            2
+        } else {
+            3
+        };
+        for d in &digits[..len] {
+            out.push(b'0' + *d as u8);
+        }
+    }
+    out.extend_from_slice(b"Z\"}");
+    true
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bson::oid::ObjectId;
+    use bson::{Binary, doc, spec::BinarySubtype};
+    use eventstorm_core::Event;
+
+    fn both(event: &Event) -> (String, String) {
+        let raw = RawEvent::from_event(event).expect("raw");
+        let mut ours = Vec::new();
+        write_json_line(&mut ours, &raw);
+        let mut theirs = serde_json::to_vec(&to_json(&raw)).expect("json");
+        theirs.push(b'\n');
+        (
+            String::from_utf8(ours).expect("utf-8"),
+            String::from_utf8(theirs).expect("utf-8"),
+        )
+    }
+
+    #[test]
+    fn the_same_text_as_the_conversion() {
+        let event = Event::builder("a.b")
+            .tenant("t")
+            .pid(7)
+            .fields(doc! {
+                "s": "q\"uote \\ \n\t\u{1} é ✓", "i": -5, "l": i64::MIN, "d": 0.1, "whole": 3.0,
+                "neg0": -0.0, "big": 1e300, "nan": f64::NAN, "inf": f64::NEG_INFINITY,
+                "t": true, "f": false, "n": null, "oid": ObjectId::new(),
+                "nested": { "a": [1, "x", { "b": [] }, [2.5]], "e": {} },
+                "bin": Binary { subtype: BinarySubtype::Generic, bytes: vec![1, 2, 3] },
+                "ts": bson::Timestamp { time: 5, increment: 6 },
+                "re": bson::Regex {
+                    pattern: bson::raw::CString::try_from("a+".to_owned()).expect("cstring"),
+                    options: bson::raw::CString::try_from("xi".to_owned()).expect("cstring"),
+                },
+                "old": DateTime::from_millis(-1), "far": DateTime::from_millis(253_402_300_800_000),
+                "last": DateTime::from_millis(253_402_300_799_999),
+                "": "empty key",
+                "rare_in_array": [1, Binary { subtype: BinarySubtype::Generic, bytes: vec![9] }],
+                "deep": { "x": [{ "ts": bson::Timestamp { time: 1, increment: 2 } }, "y"] },
+            })
+            .build();
+        let (ours, theirs) = both(&event);
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn strings_escaped_as_serde_json_escapes_them() {
+        let all: String = (0u8..128).map(char::from).chain("é✓😀".chars()).collect();
+        let mut ours = Vec::new();
+        write_escaped(&mut ours, all.as_bytes());
+        assert_eq!(
+            String::from_utf8(ours).expect("utf-8"),
+            serde_json::to_string(&all).expect("json")
+        );
+    }
+
+    #[test]
+    fn dates_as_bson_formats_them() {
+        let mut millis: i64 = 0;
+        while millis < 253_402_300_800_000 {
+            for ms in [0, 5, 10, 50, 100, 120, 123, 500, 999] {
+                let dt = DateTime::from_millis(millis - millis % 1000 + ms);
+                let mut ours = Vec::new();
+                assert!(write_date(&mut ours, dt));
+                let theirs =
+                    serde_json::to_vec(&Bson::DateTime(dt).into_relaxed_extjson()).expect("json");
+                assert_eq!(
+                    String::from_utf8_lossy(&ours),
+                    String::from_utf8_lossy(&theirs)
+                );
+            }
+            millis += 86_400_000 * 37 + 3_723_000;
+        }
+    }
+
+    #[test]
+    fn repeated_keys_keep_the_last_value_in_the_first_place() {
+        let mut bytes = Vec::new();
+        let mut body = Vec::new();
+        // {"a": 1, "b": 2, "a": 3} written by hand: a Document cannot hold it.
+        body.extend_from_slice(&[0; 4]);
+        for (k, v) in [("a", 1i32), ("b", 2), ("a", 3)] {
+            body.push(0x10);
+            body.extend_from_slice(k.as_bytes());
+            body.push(0);
+            body.extend_from_slice(&v.to_le_bytes());
+        }
+        body.push(0);
+        let len = body.len() as i32;
+        body[..4].copy_from_slice(&len.to_le_bytes());
+        Event::builder("t")
+            .build()
+            .encode_into(&mut bytes)
+            .expect("encode");
+        // Replace the empty body (the last 5 bytes before the terminator).
+        bytes.truncate(bytes.len() - 6);
+        bytes.extend_from_slice(&body);
+        bytes.push(0);
+        let len = bytes.len() as i32;
+        bytes[..4].copy_from_slice(&len.to_le_bytes());
+        let raw = RawEvent::from_bytes(bytes).expect("valid");
+        let mut ours = Vec::new();
+        write_json_line(&mut ours, &raw);
+        let text = String::from_utf8(ours).expect("utf-8");
+        assert!(text.contains(r#""body":{"a":3,"b":2}"#), "{text}");
+        let mut theirs = serde_json::to_vec(&to_json(&raw)).expect("json");
+        theirs.push(b'\n');
+        assert_eq!(text, String::from_utf8(theirs).expect("utf-8"));
+    }
 }

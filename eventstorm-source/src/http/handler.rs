@@ -3,15 +3,16 @@
 use std::sync::Arc;
 
 use crossbeam_channel::{Sender, TrySendError};
-use eventstorm_core::Event;
+use eventstorm_core::RawEvent;
 use eventstorm_core::auth::{AuthError, TokenStore};
+use eventstorm_core::event::BodyWriter;
 use eventstorm_core::http::{Request, Response};
 use serde_json::{Value, json};
 
 use super::HttpCounters;
-use super::items::{ItemError, Layout, Parsed, parse_body};
+use super::items::{ItemError, Layout, Parsed, Written, parse_body};
 use super::parsed::parse_with;
-use crate::parse::Parser;
+use crate::parse::{Parser, write_event};
 
 /// The names of the parsers behind `POST /v1/events/{parser}`.
 pub(crate) const PARSERS: [&str; 7] = [
@@ -31,7 +32,8 @@ pub(crate) const RESERVED_PREFIX: &str = "_eventstorm.";
 /// What the handlers share.
 #[derive(Debug)]
 pub(crate) struct Ingest {
-    pub(crate) tx: Sender<Vec<Event>>,
+    /// Each request's events, encoded.
+    pub(crate) tx: Sender<Vec<RawEvent>>,
     pub(crate) counters: Arc<HttpCounters>,
     pub(crate) max_depth: usize,
     pub(crate) parsers: Vec<Box<dyn Parser>>,
@@ -58,7 +60,8 @@ impl Ingest {
             Err(answer) => return answer,
         };
         let layout = Layout::from_content_type(request.header("content-type"));
-        self.finish(parse_body(request.body(), layout, self.max_depth), &caller)
+        let written = self.admit_all(parse_body(request.body(), layout, self.max_depth), &caller);
+        self.finish(written)
     }
 
     /// The caller, or the 401 answer (counted in `unauthorized`, logged at
@@ -103,46 +106,76 @@ impl Ingest {
             return Response::json(404, &json!({"error": message, "accepted": 0}));
         };
         let layout = Layout::from_content_type(request.header("content-type"));
-        self.finish(
-            parse_with(parser.as_ref(), request.body(), layout, self.max_depth),
-            &caller,
-        )
+        let mut admit =
+            |event_type: &str, claimed: Option<&str>| self.admit(event_type, claimed, &caller);
+        self.finish(parse_with(
+            parser.as_ref(),
+            request.body(),
+            layout,
+            self.max_depth,
+            &mut admit,
+        ))
     }
 
-    /// Refuses reserved types and other tenants' events, stamps the
-    /// caller's tenant, queues the rest, answers.
-    fn finish(&self, (parsed, mut errors): Parsed, caller: &Caller) -> Response {
-        let mut events = Vec::with_capacity(parsed.len());
-        for (index, mut event) in parsed {
-            if let Caller::Tenant(tenant) = caller {
-                if let Some(claimed) = event.tenant()
-                    && claimed != tenant
-                {
-                    self.counters.tenant_mismatch.inc();
-                    errors.push(ItemError {
-                        index: Some(index),
-                        error: format!(
-                            "`tenant` is {claimed:?} but the token is tenant {tenant:?}'s: \
-                             leave `tenant` out (the token's is stamped) or use that tenant's token"
-                        ),
-                    });
-                    continue;
-                }
-                event.set_tenant(tenant.as_str());
+    /// Lets an event of `event_type` claiming tenant `claimed` through for
+    /// `caller`, with the tenant to stamp on it; or the item's error
+    /// (reserved types, another tenant's events), counted.
+    fn admit(
+        &self,
+        event_type: &str,
+        claimed: Option<&str>,
+        caller: &Caller,
+    ) -> Result<Option<String>, String> {
+        let mut stamp = None;
+        if let Caller::Tenant(tenant) = caller {
+            if let Some(claimed) = claimed
+                && claimed != tenant
+            {
+                self.counters.tenant_mismatch.inc();
+                return Err(format!(
+                    "`tenant` is {claimed:?} but the token is tenant {tenant:?}'s: \
+                     leave `tenant` out (the token's is stamped) or use that tenant's token"
+                ));
             }
-            if event.event_type().starts_with(RESERVED_PREFIX) {
-                self.counters.reserved_types.inc();
-                errors.push(ItemError {
-                    index: Some(index),
-                    error: format!(
-                        "type {:?} is reserved for Eventstorm's own events ({RESERVED_PREFIX}*): use another type",
-                        event.event_type()
-                    ),
+            stamp = Some(tenant.clone());
+        }
+        if event_type.starts_with(RESERVED_PREFIX) {
+            self.counters.reserved_types.inc();
+            return Err(format!(
+                "type {event_type:?} is reserved for Eventstorm's own events ({RESERVED_PREFIX}*): use another type"
+            ));
+        }
+        Ok(stamp)
+    }
+
+    /// The events of `POST /v1/events` let through (see
+    /// [`admit`](Self::admit)), stamped and encoded.
+    fn admit_all(&self, (parsed, mut errors): Parsed, caller: &Caller) -> Written {
+        let mut events = Vec::with_capacity(parsed.len());
+        let mut writer = BodyWriter::new();
+        for (index, mut event) in parsed {
+            let written = self
+                .admit(event.event_type(), event.tenant(), caller)
+                .and_then(|stamp| {
+                    if let Some(tenant) = stamp {
+                        event.set_tenant(tenant);
+                    }
+                    write_event(&event, &mut writer)
+                        .map_err(|e| format!("cannot encode the event: {e}"))
                 });
-            } else {
-                events.push(event);
+            match written {
+                Ok(event) => events.push(event),
+                Err(error) => errors.push(ItemError {
+                    index: Some(index),
+                    error,
+                }),
             }
         }
+        (events, errors)
+    }
+
+    /// Queues the events, answers.
+    fn finish(&self, (events, mut errors): Written) -> Response {
         errors.sort_by_key(|e| e.index);
         self.counters.rejected_items.add(errors.len() as u64);
         let accepted = events.len();

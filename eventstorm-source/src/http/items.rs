@@ -3,7 +3,7 @@
 //! by sniffing.
 
 use eventstorm_core::event::{fields, validate_type};
-use eventstorm_core::{Event, Severity};
+use eventstorm_core::{Event, RawEvent, Severity};
 use serde_json::{Map, Value};
 
 use super::scan::scan;
@@ -20,6 +20,14 @@ pub(crate) struct ItemError {
 
 /// The events of a body and the errors of its bad items.
 pub(crate) type Parsed = (Vec<(usize, Event)>, Vec<ItemError>);
+
+/// The events of a body, encoded and let through, and the errors of its
+/// bad (or refused) items.
+pub(crate) type Written = (Vec<RawEvent>, Vec<ItemError>);
+
+/// Lets an event of a type (claiming a tenant) through, with the tenant to
+/// stamp on it, or says why not.
+pub(crate) type Admit<'a> = &'a mut dyn FnMut(&str, Option<&str>) -> Result<Option<String>, String>;
 
 /// How the body is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

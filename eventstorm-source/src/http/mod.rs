@@ -103,7 +103,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use eventstorm_core::http::{Request, Router, Server, ServerCounters};
-use eventstorm_core::{Event, EventSource, SourceStatus, Stats};
+use eventstorm_core::{Event, EventSource, RawEvent, SourceStatus, Stats};
 
 pub use config::HttpSourceConfig;
 
@@ -148,9 +148,10 @@ eventstorm_core::counters! {
 #[derive(Debug)]
 pub struct HttpSource {
     name: String,
-    rx: Receiver<Vec<Event>>,
+    /// Each request's events, encoded by the handler.
+    rx: Receiver<Vec<RawEvent>>,
     /// Events of a request that did not fit in the last poll.
-    pending: Vec<Event>,
+    pending: Vec<RawEvent>,
     server: Server,
     counters: Arc<HttpCounters>,
 }
@@ -219,9 +220,33 @@ impl HttpSource {
         self.server.active_connections()
     }
 
-    fn take_pending(&mut self, out: &mut Vec<Event>, max: usize) {
+    fn take_pending(&mut self, out: &mut Vec<RawEvent>, max: usize) {
         let n = self.pending.len().min(max);
         out.extend(self.pending.drain(..n));
+    }
+
+    /// Waits up to `timeout` for a request's events, then takes at most
+    /// `max` of those queued, without waiting.
+    fn read(&mut self, out: &mut Vec<RawEvent>, max: usize, timeout: Duration) -> SourceStatus {
+        let limit = out.len() + max;
+        if self.pending.is_empty() {
+            match self.rx.recv_timeout(timeout) {
+                Ok(batch) => self.pending = batch,
+                Err(RecvTimeoutError::Timeout) => return SourceStatus::Idle,
+                Err(RecvTimeoutError::Disconnected) => return SourceStatus::Finished,
+            }
+        }
+        loop {
+            self.take_pending(out, limit - out.len());
+            if out.len() >= limit {
+                break;
+            }
+            match self.rx.try_recv() {
+                Ok(batch) => self.pending = batch,
+                Err(_) => break,
+            }
+        }
+        SourceStatus::Ready
     }
 }
 
@@ -236,25 +261,31 @@ impl EventSource for HttpSource {
         max: usize,
         timeout: Duration,
     ) -> eventstorm_core::Result<SourceStatus> {
-        let limit = out.len() + max;
-        if self.pending.is_empty() {
-            match self.rx.recv_timeout(timeout) {
-                Ok(batch) => self.pending = batch,
-                Err(RecvTimeoutError::Timeout) => return Ok(SourceStatus::Idle),
-                Err(RecvTimeoutError::Disconnected) => return Ok(SourceStatus::Finished),
+        // The handlers queue encoded events (what the runner publishes,
+        // see `poll_raw`), decoded here for other callers.
+        let mut encoded = Vec::with_capacity(max.min(1024));
+        let status = self.read(&mut encoded, max, timeout);
+        for raw in encoded {
+            match raw.to_event() {
+                Ok(event) => out.push(event),
+                // Cannot happen (the writer's bytes are valid); counted
+                // all the same.
+                Err(e) => {
+                    self.counters.rejected_items.inc();
+                    tracing::error!(source = %self.name, "an event could not be decoded: {e}");
+                }
             }
         }
-        loop {
-            self.take_pending(out, limit - out.len());
-            if out.len() >= limit {
-                break;
-            }
-            match self.rx.try_recv() {
-                Ok(batch) => self.pending = batch,
-                Err(_) => break,
-            }
-        }
-        Ok(SourceStatus::Ready)
+        Ok(status)
+    }
+
+    fn poll_raw(
+        &mut self,
+        out: &mut Vec<RawEvent>,
+        max: usize,
+        timeout: Duration,
+    ) -> eventstorm_core::Result<Option<SourceStatus>> {
+        Ok(Some(self.read(out, max, timeout)))
     }
 
     fn stats(&self) -> Stats {

@@ -8,23 +8,26 @@
 //! body. For the line parsers (`nginx`, `syslog`, ...) each non-blank line is
 //! an item.
 
-use eventstorm_core::Event;
+use eventstorm_core::event::{BodyWriter, finish_event};
 use serde_json::Value;
 
-use super::items::{ItemError, Layout, Parsed, json_items, whole};
+use super::items::{Admit, ItemError, Layout, Written, json_items};
 use super::scan::scan;
 use crate::parse::Parser;
 
 /// The parsers whose items are JSON.
 const JSON_PARSERS: [&str; 2] = ["json", "openstack"];
 
-/// The events of a body parsed with `parser`.
+/// The events of a body parsed with `parser` (straight into their bytes,
+/// see [`Parser::parse_into`]), each let through by `admit`.
 pub(crate) fn parse_with(
     parser: &dyn Parser,
     body: &[u8],
     layout: Layout,
     max_depth: usize,
-) -> Parsed {
+    admit: Admit<'_>,
+) -> Written {
+    let whole = |error| (Vec::new(), super::items::whole(error).1);
     let Ok(text) = std::str::from_utf8(body) else {
         return whole(
             "the body is not UTF-8 (a compressed body needs Content-Encoding: gzip)".to_string(),
@@ -47,11 +50,21 @@ pub(crate) fn parse_with(
     if lines.is_empty() {
         return whole("no events in the body".to_string());
     }
-    let mut events: Vec<(usize, Event)> = Vec::new();
+    let mut events = Vec::with_capacity(lines.len());
     let mut errors = Vec::new();
+    let mut writer = BodyWriter::new();
     for (index, line) in lines.into_iter().enumerate() {
-        match line.and_then(|l| parser.parse(&l).map_err(|e| e.to_string())) {
-            Ok(event) => events.push((index, event)),
+        let written = line.and_then(|line| {
+            let mut head = parser
+                .parse_into(&line, &mut writer)
+                .map_err(|e| e.to_string())?;
+            if let Some(tenant) = admit(&head.event_type, head.tenant.as_deref())? {
+                head.tenant = Some(tenant.into());
+            }
+            finish_event(&head, &mut writer).map_err(|e| format!("cannot encode the event: {e}"))
+        });
+        match written {
+            Ok(event) => events.push(event),
             Err(error) => errors.push(ItemError {
                 index: Some(index),
                 error,

@@ -32,16 +32,18 @@
 //! | `$upstream_status`, `$upstream_bytes_*`, `$upstream_response_length` | same name | int64, or the string as logged for lists |
 //! | anything else (`$remote_addr`, `$remote_user`, `$http_referer`, `$http_user_agent`, ...) | same name | string |
 
+use std::borrow::Cow;
+
 use bson::oid::ObjectId;
 use bson::{Bson, DateTime, Document};
-use eventstorm_core::event::fields;
+use eventstorm_core::event::{BodyWriter, EventHead, fields};
 use eventstorm_core::{Event, Severity};
 
-use super::Parser;
 use super::error::{ConfigError, ParseError};
 use super::nginx_escape::unescape;
 use super::nginx_format::{Kind, Segment, compile};
 use super::time::{Civil, digits, expect_byte, month_from_abbrev, rfc3339};
+use super::{Parser, parse_by_writing};
 
 /// nginx's predefined `combined` log format.
 pub const COMBINED: &str = r#"$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent""#;
@@ -72,6 +74,10 @@ pub struct NginxParser {
     /// envelope, cloned per line (see [`with_room`]).
     body_room: Document,
     envelope_room: Document,
+    /// No two variables (nor `$request`'s `method`, `uri`, `protocol`) give
+    /// a field of the same name: the fields are then written straight into
+    /// the event's bytes, in the order of the format.
+    unique_fields: bool,
 }
 
 /// An empty document with room for `n` fields without growing. bson's
@@ -119,7 +125,21 @@ impl NginxParser {
                 Segment::Literal(_) => 0,
             })
             .sum();
+        let mut names: Vec<&str> = Vec::new();
+        for segment in &segments {
+            if let Segment::Var { name, kind } = segment {
+                names.push(name);
+                if *kind == Kind::Request {
+                    names.extend(["method", "uri", "protocol"]);
+                }
+            }
+        }
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        let unique_fields = names.len() == count;
         Ok(NginxParser {
+            unique_fields,
             segments,
             event_type: DEFAULT_TYPE.to_string(),
             body_room: with_room(fields),
@@ -266,19 +286,109 @@ fn parse_time_local(line: &str, at: usize, end: usize) -> Result<DateTime, Parse
     civil.to_datetime(line, at)
 }
 
+/// Where a line's body fields go: a `Document` (formats that name a field
+/// twice: the last value wins, in the first one's place) or straight into
+/// the event's bytes.
+trait Fields {
+    fn str(&mut self, key: &str, value: &str);
+    fn i64(&mut self, key: &str, value: i64);
+    fn f64(&mut self, key: &str, value: f64);
+}
+
+impl Fields for Document {
+    fn str(&mut self, key: &str, value: &str) {
+        self.insert(key, value);
+    }
+    fn i64(&mut self, key: &str, value: i64) {
+        self.insert(key, value);
+    }
+    fn f64(&mut self, key: &str, value: f64) {
+        self.insert(key, value);
+    }
+}
+
+impl Fields for BodyWriter {
+    fn str(&mut self, key: &str, value: &str) {
+        BodyWriter::str(self, key, value);
+    }
+    fn i64(&mut self, key: &str, value: i64) {
+        BodyWriter::i64(self, key, value);
+    }
+    fn f64(&mut self, key: &str, value: f64) {
+        BodyWriter::f64(self, key, value);
+    }
+}
+
+/// What a line gives the envelope.
+struct Scanned<'a> {
+    ts: Option<DateTime>,
+    severity: Severity,
+    hostname: Option<&'a str>,
+    pid: Option<i64>,
+}
+
 impl Parser for NginxParser {
     fn name(&self) -> &str {
         "nginx"
     }
 
     fn parse(&self, line: &str) -> Result<Event, ParseError> {
+        if self.unique_fields {
+            return parse_by_writing(self, line);
+        }
+        let mut body = self.body_room.clone();
+        let scanned = self.scan(line, &mut body)?;
+        // The envelope is written directly (as `EventBuilder::build` would)
+        // so that the body's fields are not inserted twice.
+        let mut doc = self.envelope_room.clone();
+        doc.insert(fields::ID, ObjectId::new());
+        doc.insert(fields::TYPE, self.event_type.as_str());
+        doc.insert(fields::TIMESTAMP, scanned.ts.unwrap_or_else(DateTime::now));
+        doc.insert(fields::SEVERITY, i32::from(scanned.severity.code()));
+        doc.insert(fields::LOGGER, "nginx");
+        if let Some(hostname) = scanned.hostname {
+            doc.insert(fields::HOSTNAME, hostname);
+        }
+        if let Some(pid) = scanned.pid {
+            doc.insert(fields::PID, pid);
+        }
+        doc.insert(fields::BODY, body);
+        Event::from_document(doc).map_err(|e| ParseError::invalid(line, 0, e))
+    }
+
+    fn parse_into<'a>(
+        &'a self,
+        line: &'a str,
+        body: &mut BodyWriter,
+    ) -> Result<EventHead<'a>, ParseError> {
+        if !self.unique_fields {
+            let event = self.parse(line)?;
+            return Ok(super::head_and_body(&event, body));
+        }
+        body.clear();
+        let scanned = self.scan(line, body)?;
+        let mut head = EventHead::new(self.event_type.as_str());
+        head.timestamp = scanned.ts;
+        head.severity = scanned.severity;
+        head.logger = Some(Cow::Borrowed("nginx"));
+        head.hostname = scanned.hostname.map(Cow::Borrowed);
+        head.pid = scanned.pid;
+        Ok(head)
+    }
+}
+
+impl NginxParser {
+    /// Matches `line` against the format, writing the body's fields into
+    /// `body`; returns what goes into the envelope.
+    fn scan<'a, F: Fields>(&self, line: &'a str, body: &mut F) -> Result<Scanned<'a>, ParseError> {
         let line = line.strip_suffix('\n').unwrap_or(line);
         let line = line.strip_suffix('\r').unwrap_or(line);
-        let mut body = self.body_room.clone();
-        let mut ts = None;
-        let mut severity = Severity::Informational;
-        let mut hostname = None;
-        let mut pid = None;
+        let mut scanned = Scanned {
+            ts: None,
+            severity: Severity::Informational,
+            hostname: None,
+            pid: None,
+        };
         let mut pos = 0;
         let n = self.segments.len();
         for (i, segment) in self.segments.iter().enumerate() {
@@ -324,17 +434,17 @@ impl Parser for NginxParser {
                     };
                     let value = &line[pos..end];
                     if value != "-" {
-                        self.store(line, pos, value, name, *kind, &mut body, &mut ts)?;
-                        match (&**name, *kind) {
-                            ("status", _) => {
-                                severity = match value.as_bytes().first() {
+                        let pid = store(line, pos, value, name, *kind, body, &mut scanned.ts)?;
+                        match &**name {
+                            "status" => {
+                                scanned.severity = match value.as_bytes().first() {
                                     Some(b'5') => Severity::Error,
                                     Some(b'4') => Severity::Warning,
                                     _ => Severity::Informational,
                                 };
                             }
-                            ("hostname", _) => hostname = Some(value.to_string()),
-                            ("pid", _) => pid = body.get_i64("pid").ok(),
+                            "hostname" => scanned.hostname = Some(value),
+                            "pid" => scanned.pid = pid,
                             _ => {}
                         }
                     }
@@ -345,84 +455,78 @@ impl Parser for NginxParser {
         if pos != line.len() {
             return Err(ParseError::expected(line, pos, "end of line"));
         }
-        // The envelope is written directly (as `EventBuilder::build` would)
-        // so that the body's fields are not inserted twice.
-        let mut doc = self.envelope_room.clone();
-        doc.insert(fields::ID, ObjectId::new());
-        doc.insert(fields::TYPE, self.event_type.as_str());
-        doc.insert(fields::TIMESTAMP, ts.unwrap_or_else(DateTime::now));
-        doc.insert(fields::SEVERITY, i32::from(severity.code()));
-        doc.insert(fields::LOGGER, "nginx");
-        if let Some(hostname) = hostname {
-            doc.insert(fields::HOSTNAME, hostname);
-        }
-        if let Some(pid) = pid {
-            doc.insert(fields::PID, pid);
-        }
-        doc.insert(fields::BODY, body);
-        Event::from_document(doc).map_err(|e| ParseError::invalid(line, 0, e))
+        Ok(scanned)
     }
 }
 
-impl NginxParser {
-    #[allow(clippy::too_many_arguments)]
-    fn store(
-        &self,
-        line: &str,
-        at: usize,
-        value: &str,
-        name: &str,
-        kind: Kind,
-        body: &mut Document,
-        ts: &mut Option<DateTime>,
-    ) -> Result<(), ParseError> {
-        let number_or_str = |v: Option<Bson>| v.unwrap_or_else(|| Bson::String(value.to_string()));
-        let bson = match kind {
-            Kind::Str => Bson::String(unescape(value).into_owned()),
-            Kind::Int => Bson::Int64(parse_int(line, at, value, name)?),
-            Kind::Float => {
-                Bson::Double(parse_float(value).ok_or_else(|| {
-                    ParseError::expected(line, at, format!("a number for ${name}"))
-                })?)
+/// Writes the field of one variable; returns its value when it is an int64
+/// (for `$pid`).
+fn store<F: Fields>(
+    line: &str,
+    at: usize,
+    value: &str,
+    name: &str,
+    kind: Kind,
+    body: &mut F,
+    ts: &mut Option<DateTime>,
+) -> Result<Option<i64>, ParseError> {
+    match kind {
+        Kind::Str => body.str(name, &unescape(value)),
+        Kind::Int => {
+            let n = parse_int(line, at, value, name)?;
+            body.i64(name, n);
+            return Ok(Some(n));
+        }
+        Kind::Float => body.f64(
+            name,
+            parse_float(value)
+                .ok_or_else(|| ParseError::expected(line, at, format!("a number for ${name}")))?,
+        ),
+        Kind::IntOrStr => match parse_int(line, at, value, name) {
+            Ok(n) => {
+                body.i64(name, n);
+                return Ok(Some(n));
             }
-            Kind::IntOrStr => number_or_str(parse_int(line, at, value, name).ok().map(Bson::Int64)),
-            Kind::FloatOrStr => number_or_str(parse_float(value).map(Bson::Double)),
-            Kind::Request => {
-                let request = unescape(value);
-                split_request(&request, body);
-                Bson::String(request.into_owned())
+            Err(_) => body.str(name, value),
+        },
+        Kind::FloatOrStr => match parse_float(value) {
+            Some(v) => body.f64(name, v),
+            None => body.str(name, value),
+        },
+        Kind::Request => {
+            let request = unescape(value);
+            split_request(&request, body);
+            body.str(name, &request);
+        }
+        Kind::TimeLocal => {
+            *ts = Some(parse_time_local(line, at, at + value.len())?);
+            body.str(name, value);
+        }
+        Kind::TimeIso8601 => {
+            let mut p = at;
+            *ts = Some(rfc3339(line, &mut p, false, false)?);
+            if p != at + value.len() {
+                return Err(ParseError::expected(line, p, "the end of $time_iso8601"));
             }
-            Kind::TimeLocal => {
-                *ts = Some(parse_time_local(line, at, at + value.len())?);
-                Bson::String(value.to_string())
-            }
-            Kind::TimeIso8601 => {
-                let mut p = at;
-                *ts = Some(rfc3339(line, &mut p, false, false)?);
-                if p != at + value.len() {
-                    return Err(ParseError::expected(line, p, "the end of $time_iso8601"));
-                }
-                Bson::String(value.to_string())
-            }
-            Kind::Msec => {
-                let secs = parse_float(value)
-                    .filter(|s| s.is_finite() && s.abs() < 1e14)
-                    .ok_or_else(|| {
-                        ParseError::expected(line, at, "seconds since the epoch for $msec")
-                    })?;
-                *ts = Some(DateTime::from_millis((secs * 1000.0).round() as i64));
-                Bson::Double(secs)
-            }
-        };
-        body.insert(name, bson);
-        Ok(())
+            body.str(name, value);
+        }
+        Kind::Msec => {
+            let secs = parse_float(value)
+                .filter(|s| s.is_finite() && s.abs() < 1e14)
+                .ok_or_else(|| {
+                    ParseError::expected(line, at, "seconds since the epoch for $msec")
+                })?;
+            *ts = Some(DateTime::from_millis((secs * 1000.0).round() as i64));
+            body.f64(name, secs);
+        }
     }
+    Ok(None)
 }
 
 /// Splits `GET /path HTTP/1.1` into `method`, `uri` and `protocol` when the
 /// request has that shape (the method all uppercase letters; the protocol, when
 /// present, starting with `HTTP/`).
-fn split_request(request: &str, body: &mut Document) {
+fn split_request<F: Fields>(request: &str, body: &mut F) {
     let Some((method, rest)) = request.split_once(' ') else {
         return;
     };
@@ -440,9 +544,9 @@ fn split_request(request: &str, body: &mut Document) {
     if uri.is_empty() {
         return;
     }
-    body.insert("method", method);
-    body.insert("uri", uri);
+    body.str("method", method);
+    body.str("uri", uri);
     if let Some(protocol) = protocol {
-        body.insert("protocol", protocol);
+        body.str("protocol", protocol);
     }
 }

@@ -13,6 +13,7 @@
 //! ([`Syslog3164Parser`]); see those for the fields.
 
 use bson::DateTime;
+use eventstorm_core::event::{BodyWriter, EventHead};
 use eventstorm_core::{Event, Severity};
 
 use super::error::ParseError;
@@ -188,6 +189,30 @@ impl Parser for SyslogParser {
     }
 
     fn parse(&self, line: &str) -> Result<Event, ParseError> {
+        if self.is_5424(line)? {
+            self.rfc5424.parse(line)
+        } else {
+            self.rfc3164.parse(line)
+        }
+    }
+
+    fn parse_into<'a>(
+        &'a self,
+        line: &'a str,
+        body: &mut BodyWriter,
+    ) -> Result<EventHead<'a>, ParseError> {
+        if self.is_5424(line)? {
+            self.rfc5424.parse_into(line, body)
+        } else {
+            self.rfc3164.parse_into(line, body)
+        }
+    }
+}
+
+impl SyslogParser {
+    /// Whether `line` is RFC 5424: a version number and a space after the
+    /// PRI (a bad PRI is an error either way).
+    fn is_5424(&self, line: &str) -> Result<bool, ParseError> {
         let mut pos = 0;
         parse_pri(line, &mut pos)?;
         let bytes = line.as_bytes();
@@ -195,10 +220,6 @@ impl Parser for SyslogParser {
             .iter()
             .take_while(|b| b.is_ascii_digit())
             .count();
-        if version_len > 0 && bytes.get(pos + version_len) == Some(&b' ') {
-            self.rfc5424.parse(line)
-        } else {
-            self.rfc3164.parse(line)
-        }
+        Ok(version_len > 0 && bytes.get(pos + version_len) == Some(&b' '))
     }
 }

@@ -18,13 +18,16 @@
 //!
 //! A `-` (nil) value omits the field (and its envelope counterpart).
 
+use std::borrow::Cow;
+
 use bson::{Bson, Document};
 use eventstorm_core::Event;
+use eventstorm_core::event::{BodyWriter, EventHead};
 
-use super::Parser;
 use super::error::ParseError;
 use super::syslog::parse_pri;
 use super::time::rfc3339;
+use super::{Parser, parse_by_writing};
 
 /// Parses RFC 5424 syslog lines.
 ///
@@ -175,12 +178,131 @@ fn structured_data(line: &str, pos: &mut usize) -> Result<Document, ParseError> 
     Ok(sd)
 }
 
+/// The most SD-ELEMENTs, and PARAMs per element, written without a
+/// `Document` (more, or a repeated SD-ID or PARAM-NAME, take the slower path
+/// that merges them).
+const FAST_SD_IDS: usize = 8;
+const FAST_SD_PARAMS: usize = 16;
+
+/// Reads a PARAM-VALUE after its opening quote, through the closing quote,
+/// without copying it: the value's span and whether it holds escapes.
+fn param_value_span(line: &str, pos: &mut usize) -> Result<(usize, usize, bool), ParseError> {
+    let bytes = line.as_bytes();
+    let start = *pos;
+    let mut escapes = false;
+    loop {
+        match bytes.get(*pos) {
+            None => {
+                return Err(ParseError::expected(
+                    line,
+                    *pos,
+                    "'\"' closing the PARAM-VALUE",
+                ));
+            }
+            Some(b'"') => {
+                *pos += 1;
+                return Ok((start, *pos - 1, escapes));
+            }
+            Some(b'\\') if matches!(bytes.get(*pos + 1), Some(b'"' | b'\\' | b']')) => {
+                escapes = true;
+                *pos += 2;
+            }
+            Some(_) => *pos += 1,
+        }
+    }
+}
+
+/// Writes STRUCTURED-DATA (not nil) at `*pos` as the `structured_data`
+/// document of `body`, straight from the line. Returns `false`, with
+/// nothing written and `*pos` unchanged, when an SD-ID or a PARAM-NAME
+/// repeats (or there are very many): [`structured_data`] merges those.
+fn write_structured_data(
+    line: &str,
+    pos: &mut usize,
+    body: &mut BodyWriter,
+) -> Result<bool, ParseError> {
+    let bytes = line.as_bytes();
+    let mark = body.mark();
+    let mut at = *pos;
+    let mut ids = [""; FAST_SD_IDS];
+    let mut n_ids = 0;
+    body.open_document("structured_data");
+    while bytes.get(at) == Some(&b'[') {
+        at += 1;
+        let id = sd_name(line, &mut at, "SD-ID")?;
+        if n_ids == FAST_SD_IDS || ids[..n_ids].contains(&id) {
+            body.rewind(mark);
+            return Ok(false);
+        }
+        ids[n_ids] = id;
+        n_ids += 1;
+        body.open_document(id);
+        let mut names = [""; FAST_SD_PARAMS];
+        let mut n_names = 0;
+        loop {
+            match bytes.get(at) {
+                Some(b']') => {
+                    at += 1;
+                    break;
+                }
+                Some(b' ') => at += 1,
+                _ => {
+                    return Err(ParseError::expected(
+                        line,
+                        at,
+                        "' ' or ']' in an SD-ELEMENT",
+                    ));
+                }
+            }
+            let name = sd_name(line, &mut at, "PARAM-NAME")?;
+            if bytes.get(at) != Some(&b'=') {
+                return Err(ParseError::expected(line, at, "'=' after the PARAM-NAME"));
+            }
+            if bytes.get(at + 1) != Some(&b'"') {
+                return Err(ParseError::expected(
+                    line,
+                    at + 1,
+                    "'\"' opening the PARAM-VALUE",
+                ));
+            }
+            at += 2;
+            let value_at = at;
+            let (start, end, escapes) = param_value_span(line, &mut at)?;
+            if n_names == FAST_SD_PARAMS || names[..n_names].contains(&name) {
+                body.rewind(mark);
+                return Ok(false);
+            }
+            names[n_names] = name;
+            n_names += 1;
+            if escapes {
+                let mut p = value_at;
+                body.str(name, &param_value(line, &mut p)?);
+            } else {
+                body.str(name, &line[start..end]);
+            }
+        }
+        body.close_document();
+    }
+    body.close_document();
+    *pos = at;
+    Ok(true)
+}
+
 impl Parser for Syslog5424Parser {
     fn name(&self) -> &str {
         "syslog5424"
     }
 
     fn parse(&self, line: &str) -> Result<Event, ParseError> {
+        parse_by_writing(self, line)
+    }
+
+    fn parse_into<'a>(
+        &'a self,
+        line: &'a str,
+        body: &mut BodyWriter,
+    ) -> Result<EventHead<'a>, ParseError> {
+        body.clear();
         let line = line.strip_suffix('\n').unwrap_or(line);
         let line = line.strip_suffix('\r').unwrap_or(line);
         let bytes = line.as_bytes();
@@ -224,12 +346,25 @@ impl Parser for Syslog5424Parser {
         let app_name = header_field(line, &mut pos, "APP-NAME")?;
         let procid = header_field(line, &mut pos, "PROCID")?;
         let msgid = header_field(line, &mut pos, "MSGID")?;
-        let sd = match bytes.get(pos) {
-            Some(b'-') => {
-                pos += 1;
-                None
+        body.i32("facility", i32::from(pri.facility));
+        body.i32("version", version);
+        if let Some(app_name) = app_name {
+            body.str("app_name", app_name);
+        }
+        if let Some(procid) = procid {
+            body.str("procid", procid);
+        }
+        if let Some(msgid) = msgid {
+            body.str("msgid", msgid);
+        }
+        match bytes.get(pos) {
+            Some(b'-') => pos += 1,
+            Some(b'[') => {
+                if !write_structured_data(line, &mut pos, body)? {
+                    let sd = structured_data(line, &mut pos)?;
+                    body.value("structured_data", &Bson::Document(sd));
+                }
             }
-            Some(b'[') => Some(structured_data(line, &mut pos)?),
             _ => {
                 return Err(ParseError::expected(
                     line,
@@ -237,12 +372,12 @@ impl Parser for Syslog5424Parser {
                     "'[' or '-' starting the STRUCTURED-DATA",
                 ));
             }
-        };
-        let message = match bytes.get(pos) {
-            None => None,
+        }
+        match bytes.get(pos) {
+            None => {}
             Some(b' ') => {
                 let msg = &line[pos + 1..];
-                Some(msg.strip_prefix('\u{feff}').unwrap_or(msg))
+                body.str("message", msg.strip_prefix('\u{feff}').unwrap_or(msg));
             }
             Some(_) => {
                 return Err(ParseError::expected(
@@ -251,39 +386,13 @@ impl Parser for Syslog5424Parser {
                     "' ' before the MSG, or end of line",
                 ));
             }
-        };
-
-        let mut builder = Event::builder(pri.event_type()).severity(pri.severity);
-        if let Some(ts) = ts {
-            builder = builder.timestamp(ts);
         }
-        if let Some(hostname) = hostname {
-            builder = builder.hostname(hostname);
-        }
-        if let Some(app_name) = app_name {
-            builder = builder.logger(app_name);
-        }
-        if let Some(pid) = procid.and_then(|p| p.parse::<i64>().ok()) {
-            builder = builder.pid(pid);
-        }
-        let mut body = Document::new();
-        body.insert("facility", i32::from(pri.facility));
-        body.insert("version", version);
-        if let Some(app_name) = app_name {
-            body.insert("app_name", app_name);
-        }
-        if let Some(procid) = procid {
-            body.insert("procid", procid);
-        }
-        if let Some(msgid) = msgid {
-            body.insert("msgid", msgid);
-        }
-        if let Some(sd) = sd {
-            body.insert("structured_data", sd);
-        }
-        if let Some(message) = message {
-            body.insert("message", message);
-        }
-        Ok(builder.fields(body).build())
+        let mut head = EventHead::new(pri.event_type());
+        head.severity = pri.severity;
+        head.timestamp = ts;
+        head.hostname = hostname.map(Cow::Borrowed);
+        head.logger = app_name.map(Cow::Borrowed);
+        head.pid = procid.and_then(|p| p.parse::<i64>().ok());
+        Ok(head)
     }
 }

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
-use eventstorm_core::Event;
+use eventstorm_core::RawEvent;
+use eventstorm_core::event::{BodyWriter, finish_event};
 
 use super::SyslogCounters;
 use super::config::WhenFull;
@@ -16,12 +17,24 @@ use crate::parse::Parser;
 use crate::ratelimit::RateLimitedWarn;
 use crate::reserved::{RESERVED_PREFIX, is_reserved};
 
+/// A socket thread's buffers, reused from one message to the next.
+#[derive(Debug, Default)]
+struct Writer {
+    body: BodyWriter,
+    /// The last peer's address as text.
+    peer_text: (Option<SocketAddr>, String),
+}
+
+thread_local! {
+    static WRITER: std::cell::RefCell<Writer> = std::cell::RefCell::default();
+}
+
 /// Shared by every socket thread of one source.
 #[derive(Debug)]
 pub(crate) struct Ingest {
     pub(crate) name: String,
     pub(crate) parser: Box<dyn Parser>,
-    pub(crate) tx: Sender<Event>,
+    pub(crate) tx: Sender<RawEvent>,
     pub(crate) when_full: WhenFull,
     pub(crate) add_peer: bool,
     pub(crate) counters: Arc<SyslogCounters>,
@@ -59,7 +72,7 @@ impl Ingest {
     pub(crate) fn new(
         name: String,
         parser: Box<dyn Parser>,
-        tx: Sender<Event>,
+        tx: Sender<RawEvent>,
         when_full: WhenFull,
         add_peer: bool,
         counters: Arc<SyslogCounters>,
@@ -97,58 +110,78 @@ impl Ingest {
         self.warn(WarnKind::Rejected, message);
     }
 
-    /// Parses one message from `peer` and queues the event.
+    /// Parses one message from `peer` and queues the event, written
+    /// straight into its bytes (no `Document`, the thread's buffers reused).
     pub(crate) fn message(&self, bytes: &[u8], peer: SocketAddr) {
         self.counters.received.inc();
         let text = String::from_utf8_lossy(bytes);
         let text = text.trim_end_matches(['\n', '\r', '\0']);
-        let mut event = match self.parser.parse(text) {
-            Ok(event) => event,
-            Err(e) => {
-                self.counters.rejected.inc();
-                self.warn(WarnKind::Rejected, || {
-                    format!(
-                        "message from {peer} rejected by the {} parser: {e}",
-                        self.parser.name()
-                    )
-                });
-                return;
-            }
-        };
-        if let Err(refusal) = self.tenancy.apply(&mut event) {
-            let reason = match refusal {
-                Refusal::Unauthorized(reason) => {
-                    self.counters.unauthorized.inc();
-                    reason
-                }
-                Refusal::TenantMismatch(reason) => {
-                    self.counters.tenant_mismatch.inc();
-                    reason
+        let event = WRITER.with_borrow_mut(|writer| {
+            let Writer { body, peer_text } = writer;
+            let mut head = match self.parser.parse_into(text, body) {
+                Ok(head) => head,
+                Err(e) => {
+                    self.counters.rejected.inc();
+                    self.warn(WarnKind::Rejected, || {
+                        format!(
+                            "message from {peer} rejected by the {} parser: {e}",
+                            self.parser.name()
+                        )
+                    });
+                    return None;
                 }
             };
-            self.warn(WarnKind::Unauthorized, || {
-                format!("message from {peer} refused: {reason}")
-            });
-            return;
+            if let Err(refusal) = self.tenancy.apply(&mut head, body) {
+                let reason = match refusal {
+                    Refusal::Unauthorized(reason) => {
+                        self.counters.unauthorized.inc();
+                        reason
+                    }
+                    Refusal::TenantMismatch(reason) => {
+                        self.counters.tenant_mismatch.inc();
+                        reason
+                    }
+                };
+                self.warn(WarnKind::Unauthorized, || {
+                    format!("message from {peer} refused: {reason}")
+                });
+                return None;
+            }
+            if is_reserved(&head.event_type) {
+                self.counters.refused_reserved.inc();
+                self.warn(WarnKind::Reserved, || {
+                    format!(
+                        "event of the reserved type {:?} from {peer} refused (types starting with `{RESERVED_PREFIX}` are Eventstorm's own)",
+                        head.event_type
+                    )
+                });
+                return None;
+            }
+            if self.add_peer {
+                if peer_text.0 != Some(peer) {
+                    *peer_text = (Some(peer), peer.to_string());
+                }
+                body.str("peer", &peer_text.1);
+            }
+            match finish_event(&head, body) {
+                Ok(event) => Some(event),
+                // A body the parser could not encode (a key with a NUL).
+                Err(e) => {
+                    self.counters.rejected.inc();
+                    self.warn(WarnKind::Rejected, || {
+                        format!("message from {peer} rejected: {e}")
+                    });
+                    None
+                }
+            }
+        });
+        if let Some(event) = event {
+            self.counters.events.inc();
+            self.send(event);
         }
-        if is_reserved(event.event_type()) {
-            self.counters.refused_reserved.inc();
-            self.warn(WarnKind::Reserved, || {
-                format!(
-                    "event of the reserved type {:?} from {peer} refused (types starting with `{RESERVED_PREFIX}` are Eventstorm's own)",
-                    event.event_type()
-                )
-            });
-            return;
-        }
-        if self.add_peer {
-            event.body_mut().insert("peer", peer.to_string());
-        }
-        self.counters.events.inc();
-        self.send(event);
     }
 
-    fn send(&self, event: Event) {
+    fn send(&self, event: RawEvent) {
         match self.when_full {
             WhenFull::Drop => match self.tx.try_send(event) {
                 Ok(()) => {}

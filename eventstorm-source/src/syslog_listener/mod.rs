@@ -71,7 +71,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use eventstorm_core::{Event, EventSource, SourceStatus, Stats};
+use eventstorm_core::{Event, EventSource, RawEvent, SourceStatus, Stats};
 
 pub use config::{SyslogConfig, WhenFull};
 
@@ -119,7 +119,7 @@ eventstorm_core::counters! {
 #[derive(Debug)]
 pub struct SyslogSource {
     name: String,
-    rx: Receiver<Event>,
+    rx: Receiver<RawEvent>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     udp_addr: Option<SocketAddr>,
@@ -253,13 +253,41 @@ impl EventSource for SyslogSource {
         if max == 0 {
             return Ok(SourceStatus::Ready);
         }
-        match self.rx.recv_timeout(timeout) {
-            Ok(event) => out.push(event),
+        let first = match self.rx.recv_timeout(timeout) {
+            Ok(event) => event,
             Err(RecvTimeoutError::Timeout) => return Ok(SourceStatus::Idle),
             Err(RecvTimeoutError::Disconnected) => return Ok(SourceStatus::Finished),
+        };
+        // The events are queued encoded (the runner publishes them as
+        // they are, see `poll_raw`); decoded here for other callers.
+        for raw in std::iter::once(first).chain(self.rx.try_iter().take(max - 1)) {
+            match raw.to_event() {
+                Ok(event) => out.push(event),
+                Err(e) => {
+                    self.counters.dropped.inc();
+                    tracing::error!(source = %self.name, "an event could not be decoded: {e}");
+                }
+            }
+        }
+        Ok(SourceStatus::Ready)
+    }
+
+    fn poll_raw(
+        &mut self,
+        out: &mut Vec<RawEvent>,
+        max: usize,
+        timeout: Duration,
+    ) -> eventstorm_core::Result<Option<SourceStatus>> {
+        if max == 0 {
+            return Ok(Some(SourceStatus::Ready));
+        }
+        match self.rx.recv_timeout(timeout) {
+            Ok(event) => out.push(event),
+            Err(RecvTimeoutError::Timeout) => return Ok(Some(SourceStatus::Idle)),
+            Err(RecvTimeoutError::Disconnected) => return Ok(Some(SourceStatus::Finished)),
         }
         out.extend(self.rx.try_iter().take(max - 1));
-        Ok(SourceStatus::Ready)
+        Ok(Some(SourceStatus::Ready))
     }
 
     fn stats(&self) -> Stats {

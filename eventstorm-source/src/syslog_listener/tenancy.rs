@@ -3,9 +3,11 @@
 //! RFC 5424 structured-data element (`[meniscus tenant="acme" token="..."]`)
 //! and checked against the listener's tokens.
 
-use bson::Bson;
-use eventstorm_core::Event;
+use std::borrow::Cow;
+
+use bson::RawBsonRef;
 use eventstorm_core::auth::{AuthError, TokenStore};
+use eventstorm_core::event::{BodyWriter, EventHead};
 
 /// How a listener finds the tenant of its messages.
 #[derive(Debug)]
@@ -35,23 +37,28 @@ pub(crate) enum Refusal {
 }
 
 impl Tenancy {
-    /// Sets the event's tenant, or says why the message is refused. The
-    /// element with the token is removed from the event, so the token is
-    /// never stored or forwarded.
-    pub(crate) fn apply(&self, event: &mut Event) -> Result<(), Refusal> {
+    /// Sets the tenant of the event being written (`head`, `body`, as
+    /// [`Parser::parse_into`](crate::parse::Parser::parse_into) left them),
+    /// or says why the message is refused. The element with the token is
+    /// removed from the body, so the token is never stored or forwarded.
+    pub(crate) fn apply<'a>(
+        &'a self,
+        head: &mut EventHead<'a>,
+        body: &mut BodyWriter,
+    ) -> Result<(), Refusal> {
         match self {
             Tenancy::Open => Ok(()),
-            Tenancy::Fixed(tenant) => match event.tenant() {
+            Tenancy::Fixed(tenant) => match head.tenant.as_deref() {
                 Some(claimed) if claimed != tenant => Err(Refusal::TenantMismatch(format!(
                     "the message claims tenant {claimed:?}, this listener's tenant is {tenant:?}"
                 ))),
                 _ => {
-                    event.set_tenant(tenant.as_str());
+                    head.tenant = Some(Cow::Borrowed(tenant.as_str()));
                     Ok(())
                 }
             },
             Tenancy::Tokens { element, store } => {
-                let (claimed, token) = take_element(event, element)?;
+                let (claimed, token) = take_element(body, element)?;
                 let tenant = store.verify(token.as_deref()).map_err(|e| {
                     Refusal::Unauthorized(match e {
                         AuthError::Missing => {
@@ -67,7 +74,7 @@ impl Tenancy {
                         "the [{element} ...] element names tenant {claimed:?} but its token is another tenant's"
                     )));
                 }
-                event.set_tenant(tenant);
+                head.tenant = Some(Cow::Owned(tenant));
                 Ok(())
             }
         }
@@ -78,7 +85,7 @@ impl Tenancy {
 /// `structured_data` when nothing else is left) and returns its `tenant` and
 /// `token` parameters.
 fn take_element(
-    event: &mut Event,
+    body: &mut BodyWriter,
     element: &str,
 ) -> Result<(Option<String>, Option<String>), Refusal> {
     let missing = || {
@@ -87,29 +94,26 @@ fn take_element(
              (an RFC 5424 message is needed)"
         ))
     };
-    let body = event.body_mut();
-    let Ok(sd) = body.get_document_mut("structured_data") else {
-        return Err(missing());
-    };
-    let Some(params) = sd.remove(element) else {
-        return Err(missing());
-    };
-    if sd.is_empty() {
-        body.remove("structured_data");
-    }
-    let Bson::Document(params) = params else {
-        return Err(missing());
-    };
+    let path = ["structured_data", element];
+    let params = body.get_document(&path).ok_or_else(missing)?;
     let one = |name: &str| -> Result<Option<String>, Refusal> {
         match params.get(name) {
-            None => Ok(None),
-            Some(Bson::String(value)) => Ok(Some(value.clone())),
-            Some(_) => Err(Refusal::Unauthorized(format!(
+            Ok(None) => Ok(None),
+            Ok(Some(RawBsonRef::String(value))) => Ok(Some(value.to_owned())),
+            _ => Err(Refusal::Unauthorized(format!(
                 "the [{element} ...] element has `{name}` more than once"
             ))),
         }
     };
-    Ok((one("tenant")?, one("token")?))
+    let found = (one("tenant")?, one("token")?);
+    body.remove(&path);
+    if body
+        .get_document(&path[..1])
+        .is_some_and(|sd| sd.is_empty())
+    {
+        body.remove(&path[..1]);
+    }
+    Ok(found)
 }
 
 /// An SD-NAME (RFC 5424): 1 to 32 printable ASCII characters other than

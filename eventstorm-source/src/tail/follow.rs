@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use eventstorm_core::Event;
+use eventstorm_core::RawEvent;
 
 use super::file::OpenFile;
 use super::state::{self, FileId, SavedPosition};
@@ -66,7 +66,7 @@ impl TailSource {
 
     /// At the end of the current file: follows a rotation or a truncation.
     /// Returns true when something changed (read again at once).
-    pub(super) fn check_path(&mut self, out: &mut Vec<Event>) -> bool {
+    pub(super) fn check_path(&mut self, out: &mut Vec<RawEvent>) -> bool {
         let path = self.config.path.clone();
         let Some(file) = self.current.as_mut() else {
             if path.exists() {

@@ -57,7 +57,8 @@ mod warnings;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use eventstorm_core::{Event, EventSource, SourceStatus, Stats};
+use eventstorm_core::event::{BodyWriter, finish_event};
+use eventstorm_core::{Event, EventSource, RawEvent, SourceStatus, Stats};
 
 pub use config::{StartAt, TailConfig};
 
@@ -110,6 +111,10 @@ pub struct TailSource {
     last_saved: Option<SavedPosition>,
     counters: Arc<TailCounters>,
     warn: Warnings,
+    /// The body being written, reused from one line to the next.
+    body: BodyWriter,
+    /// Events read for [`poll`](EventSource::poll), before decoding.
+    encoded: Vec<RawEvent>,
 }
 
 impl TailSource {
@@ -146,6 +151,8 @@ impl TailSource {
             counters: Arc::new(TailCounters::default()),
             warn: Warnings::new(Duration::from_millis(config.warn_interval_ms)),
             config,
+            body: BodyWriter::new(),
+            encoded: Vec::new(),
         };
         source.open_first(saved);
         if source.current.is_none() {
@@ -167,24 +174,35 @@ impl TailSource {
         }
     }
 
-    /// Parses one line into `out`, or counts it as rejected.
-    fn handle_line(&mut self, line: &[u8], out: &mut Vec<Event>) {
+    /// Parses one line into `out` (written straight into the event's bytes),
+    /// or counts it as rejected.
+    fn handle_line(&mut self, line: &[u8], out: &mut Vec<RawEvent>) {
         let text = String::from_utf8_lossy(line);
         if text.trim().is_empty() {
             return;
         }
         self.counters.lines.inc();
-        match self.parser.parse(&text) {
-            Ok(event) if is_reserved(event.event_type()) => {
+        let event = self
+            .parser
+            .parse_into(&text, &mut self.body)
+            .and_then(|head| {
+                if is_reserved(&head.event_type) {
+                    return Ok(Err(head.event_type.into_owned()));
+                }
+                finish_event(&head, &mut self.body)
+                    .map(Ok)
+                    .map_err(|e| crate::parse::ParseError::invalid(&text, 0, e))
+            });
+        match event {
+            Ok(Err(event_type)) => {
                 self.counters.refused_reserved.inc();
                 self.warn.reserved.warn(&self.name, || {
                     format!(
-                        "line with the reserved type {:?} refused (types starting with `{RESERVED_PREFIX}` are Eventstorm's own)",
-                        event.event_type()
+                        "line with the reserved type {event_type:?} refused (types starting with `{RESERVED_PREFIX}` are Eventstorm's own)"
                     )
                 });
             }
-            Ok(event) => {
+            Ok(Ok(event)) => {
                 self.counters.events.inc();
                 out.push(event);
             }
@@ -231,7 +249,7 @@ impl TailSource {
     }
 
     /// Moves complete lines of the current file into `out`.
-    fn drain_lines(&mut self, out: &mut Vec<Event>, max: usize) {
+    fn drain_lines(&mut self, out: &mut Vec<RawEvent>, max: usize) {
         while out.len() < max {
             let Some(file) = self.current.as_mut() else {
                 return;
@@ -243,26 +261,16 @@ impl TailSource {
             }
         }
     }
-}
-
-impl EventSource for TailSource {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn poll(
-        &mut self,
-        out: &mut Vec<Event>,
-        max: usize,
-        timeout: Duration,
-    ) -> eventstorm_core::Result<SourceStatus> {
+    /// Appends at most `max` events to `out`, waiting at most `timeout`
+    /// for some.
+    fn read(&mut self, out: &mut Vec<RawEvent>, max: usize, timeout: Duration) -> SourceStatus {
         let deadline = Instant::now() + timeout;
         let start_len = out.len();
         let max = start_len + max;
         loop {
             self.drain_lines(out, max);
             if out.len() >= max {
-                return Ok(SourceStatus::Ready);
+                return SourceStatus::Ready;
             }
             // New data may follow a truncation or a rotation: look before
             // reading it (a truncated file that grew past our offset would
@@ -278,19 +286,57 @@ impl EventSource for TailSource {
                 if let Some(line) = self.current.as_mut().and_then(OpenFile::take_partial) {
                     self.handle_line(&line, out);
                 }
-                return Ok(SourceStatus::Finished);
+                return SourceStatus::Finished;
             }
             if out.len() > start_len {
-                return Ok(SourceStatus::Ready);
+                return SourceStatus::Ready;
             }
             let now = Instant::now();
             self.check_state_dir();
             if now >= deadline {
-                return Ok(SourceStatus::Idle);
+                return SourceStatus::Idle;
             }
             let interval = Duration::from_millis(self.config.poll_interval_ms);
             std::thread::sleep((deadline - now).min(interval));
         }
+    }
+}
+
+impl EventSource for TailSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn poll(
+        &mut self,
+        out: &mut Vec<Event>,
+        max: usize,
+        timeout: Duration,
+    ) -> eventstorm_core::Result<SourceStatus> {
+        // The lines are parsed into encoded events (what the runner
+        // publishes, see `poll_raw`), decoded here for other callers.
+        let mut encoded = std::mem::take(&mut self.encoded);
+        let status = self.read(&mut encoded, max, timeout);
+        for raw in encoded.drain(..) {
+            match raw.to_event() {
+                Ok(event) => out.push(event),
+                Err(e) => {
+                    self.counters.rejected.inc();
+                    tracing::error!(source = %self.name, "an event could not be decoded: {e}");
+                }
+            }
+        }
+        self.encoded = encoded;
+        Ok(status)
+    }
+
+    fn poll_raw(
+        &mut self,
+        out: &mut Vec<RawEvent>,
+        max: usize,
+        timeout: Duration,
+    ) -> eventstorm_core::Result<Option<SourceStatus>> {
+        Ok(Some(self.read(out, max, timeout)))
     }
 
     fn commit(&mut self) -> eventstorm_core::Result<()> {

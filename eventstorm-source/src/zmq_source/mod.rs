@@ -62,8 +62,9 @@ mod config;
 use std::sync::Arc;
 use std::time::Duration;
 
+use eventstorm_core::event::{BodyWriter, finish_event};
 use eventstorm_core::transport::{RawMessage, RawSubSocket};
-use eventstorm_core::{Event, EventSource, SourceStatus, Stats};
+use eventstorm_core::{Event, EventSource, RawEvent, SourceStatus, Stats};
 
 pub use config::ZmqSourceConfig;
 
@@ -99,6 +100,9 @@ eventstorm_core::counters! {
 pub struct ZmqSource {
     socket: RawSubSocket,
     ingest: Ingest,
+    /// The events of a [`poll`](EventSource::poll), before they are
+    /// decoded (reused).
+    encoded: Vec<RawEvent>,
 }
 
 /// What turns a message into an event, apart from the socket (which the
@@ -110,6 +114,9 @@ struct Ingest {
     max_frames: usize,
     max_payload_bytes: usize,
     counters: Arc<ZmqCounters>,
+    /// The body of the event being written, reused from one message to
+    /// the next.
+    body: BodyWriter,
     /// One rate limiter per kind, so that one never hides another.
     warn_rejected: RateLimitedWarn,
     warn_framing: RateLimitedWarn,
@@ -142,11 +149,13 @@ impl ZmqSource {
                 max_frames: config.max_frames,
                 max_payload_bytes: config.max_payload_bytes,
                 counters: Arc::new(ZmqCounters::default()),
+                body: BodyWriter::new(),
                 warn_rejected: RateLimitedWarn::default(),
                 warn_framing: RateLimitedWarn::default(),
                 warn_too_long: RateLimitedWarn::default(),
                 warn_reserved: RateLimitedWarn::default(),
             },
+            encoded: Vec::new(),
         })
     }
 
@@ -175,6 +184,51 @@ impl EventSource for ZmqSource {
         max: usize,
         timeout: Duration,
     ) -> eventstorm_core::Result<SourceStatus> {
+        // The messages are parsed into encoded events (what the runner
+        // publishes, see `poll_raw`), decoded here for other callers.
+        let mut encoded = std::mem::take(&mut self.encoded);
+        let status = self.read(&mut encoded, max, timeout);
+        for raw in encoded.drain(..) {
+            match raw.to_event() {
+                Ok(event) => out.push(event),
+                // Cannot happen (the writer's bytes are valid); counted
+                // all the same.
+                Err(e) => {
+                    self.ingest.counters.rejected.inc_single_writer();
+                    tracing::error!(source = %self.ingest.name, "an event could not be decoded: {e}");
+                }
+            }
+        }
+        self.encoded = encoded;
+        status
+    }
+
+    /// As [`poll`](EventSource::poll), the events as the parser wrote
+    /// them: the runner publishes them without encoding them again.
+    fn poll_raw(
+        &mut self,
+        out: &mut Vec<RawEvent>,
+        max: usize,
+        timeout: Duration,
+    ) -> eventstorm_core::Result<Option<SourceStatus>> {
+        self.read(out, max, timeout).map(Some)
+    }
+
+    fn stats(&self) -> Stats {
+        self.ingest.counters.snapshot(&self.ingest.name)
+    }
+}
+
+impl ZmqSource {
+    /// Waits up to `timeout` for a message, then reads at most `max`
+    /// messages into `out` (each an event or counted as rejected) without
+    /// waiting.
+    fn read(
+        &mut self,
+        out: &mut Vec<RawEvent>,
+        max: usize,
+        timeout: Duration,
+    ) -> eventstorm_core::Result<SourceStatus> {
         if max == 0 {
             return Ok(SourceStatus::Ready);
         }
@@ -191,10 +245,6 @@ impl EventSource for ZmqSource {
         }
         Ok(SourceStatus::Ready)
     }
-
-    fn stats(&self) -> Stats {
-        self.ingest.counters.snapshot(&self.ingest.name)
-    }
 }
 
 /// A failed socket stops the source: say which operation failed.
@@ -207,7 +257,7 @@ fn socket_error(e: eventstorm_core::transport::TransportError) -> eventstorm_cor
 
 impl Ingest {
     /// Counts one message and turns it into an event, or counts why not.
-    fn message(&mut self, message: &mut RawMessage<'_>) -> Option<Event> {
+    fn message(&mut self, message: &mut RawMessage<'_>) -> Option<RawEvent> {
         let counters = &self.counters;
         counters.received.inc_single_writer();
         let payload_len = message.payload().len();
@@ -237,12 +287,33 @@ impl Ingest {
             });
             return None;
         }
-        let parsed = {
-            let text = String::from_utf8_lossy(message.payload());
-            self.parser.parse(text.trim_end_matches(['\n', '\r', '\0']))
-        };
-        let event = match parsed {
-            Ok(event) => event,
+        let text = String::from_utf8_lossy(message.payload());
+        let text = text.trim_end_matches(['\n', '\r', '\0']);
+        let written = self
+            .parser
+            .parse_into(text, &mut self.body)
+            .map_err(|e| e.to_string())
+            .and_then(|head| {
+                if is_reserved(&head.event_type) {
+                    return Ok(Err(head.event_type.into_owned()));
+                }
+                // A body the parser could not encode (a key with a NUL).
+                finish_event(&head, &mut self.body)
+                    .map(Ok)
+                    .map_err(|e| e.to_string())
+            });
+        let event = match written {
+            Ok(Ok(event)) => event,
+            Ok(Err(event_type)) => {
+                counters.refused_reserved.inc_single_writer();
+                self.warn_reserved.warn(&self.name, || {
+                    format!(
+                        "event of the reserved type {event_type:?} from {} refused (types starting with `{RESERVED_PREFIX}` are Eventstorm's own)",
+                        peer(message)
+                    )
+                });
+                return None;
+            }
             Err(e) => {
                 counters.rejected.inc_single_writer();
                 let parser = self.parser.name();
@@ -255,17 +326,6 @@ impl Ingest {
                 return None;
             }
         };
-        if is_reserved(event.event_type()) {
-            counters.refused_reserved.inc_single_writer();
-            self.warn_reserved.warn(&self.name, || {
-                format!(
-                    "event of the reserved type {:?} from {} refused (types starting with `{RESERVED_PREFIX}` are Eventstorm's own)",
-                    event.event_type(),
-                    peer(message)
-                )
-            });
-            return None;
-        }
         counters.events.inc_single_writer();
         Some(event)
     }
