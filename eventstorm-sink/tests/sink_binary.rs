@@ -1,7 +1,8 @@
 //! The `eventstorm-sink` binary end to end: `--check`, several named sinks
 //! in one process, `${VAR}` in the configuration, stats lines and stats
-//! events, SIGTERM writing everything received, databases down at start,
-//! and dead letters replayed once the cause is fixed.
+//! events, SIGTERM and SIGINT writing everything received, `--log-level`,
+//! databases down at start, and dead letters (refused by the sink or by the
+//! server) replayed once the cause is fixed.
 
 #![cfg(all(feature = "cli", feature = "mongodb", feature = "cql"))]
 #![allow(clippy::unwrap_used)] // the shared MongoDB test helpers unwrap
@@ -9,7 +10,7 @@
 mod common;
 mod mongo_support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -553,5 +554,160 @@ fn a_document_the_server_refuses_is_a_dead_letter_with_its_reason_and_replay_wri
             &expected,
         );
         drop(sink);
+    });
+}
+
+/// Sends SIGINT (Ctrl-C) through `kill(1)`.
+fn sigint(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("running kill(1)");
+    assert!(status.success(), "kill -INT {}: {status}", child.id());
+}
+
+/// One file sink that holds its events in one batch until it stops (a
+/// batch of 100,000 or an hour), and a CQL sink whose cluster is down
+/// (its start-up warning is logged at WARN).
+fn held_config(dir: &Path) -> String {
+    format!(
+        r#"
+[process]
+name = "test"
+stats_interval_ms = 100
+
+[[sinks]]
+name = "held"
+type = "file"
+bind = ["ipc://{dir}/held.sock"]
+batch_max_events = 100000
+batch_max_delay_ms = 3600000
+[sinks.file]
+path = "{dir}/out/held.jsonl"
+
+[[sinks]]
+name = "cql-down"
+type = "cql"
+bind = ["ipc://{dir}/cql.sock"]
+[sinks.cql]
+contact_points = ["127.0.0.1:1"]
+connect_timeout_ms = 200
+"#,
+        dir = dir.display()
+    )
+}
+
+/// Starts the binary on `held_config` with `args` and `RUST_LOG`, sends
+/// `n` events to the `held` sink and returns the child, its log file and
+/// the output file.
+fn start_held(dir: &Path, args: &[&str], rust_log: &str, n: i32) -> (Child, PathBuf, PathBuf) {
+    let path = dir.join("sinks.toml");
+    std::fs::write(&path, held_config(dir)).expect("write");
+    let log = dir.join("sink.log");
+    let child = Command::new(BIN)
+        .arg("--config")
+        .arg(&path)
+        .args(args)
+        .env("RUST_LOG", rust_log)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn eventstorm-sink");
+    let socket = dir.join("held.sock");
+    assert!(holds_within(WAIT, || socket.exists()), "never bound");
+    let client = Client::builder()
+        .context(zmq::Context::new())
+        .connect(format!("ipc://{}", socket.display()))
+        .mode(DeliveryMode::Block)
+        .build()
+        .expect("client");
+    assert!(holds_within(WAIT, || client.is_wanted("order.placed")));
+    for i in 0..n {
+        client.emit("order.placed", doc! { "i": i });
+    }
+    assert!(client.flush(WAIT));
+    client.close();
+    (child, log, dir.join("out/held.jsonl"))
+}
+
+fn line_count(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+#[test]
+fn sigint_writes_everything_received_and_logs_the_final_counters() {
+    with_timeout(LIMIT, || {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let n = 500;
+        let (mut child, log, out) = start_held(dir.path(), &[], "info", n);
+        // Every event received, none written yet: they wait in the batch.
+        let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            holds_within(WAIT, || read_log().lines().any(|l| l
+                .contains("test/held: received=500 ")
+                && l.contains(" handed_over=0 "))),
+            "{}",
+            read_log()
+        );
+        assert_eq!(line_count(&out), 0);
+
+        sigint(&child);
+        assert_eq!(
+            eventstorm_test_support::wait_exit(&mut child, WAIT).code(),
+            Some(0)
+        );
+        assert_eq!(
+            line_count(&out),
+            n as usize,
+            "everything received is written"
+        );
+        let log = read_log();
+        let last = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("final test/held:"))
+            .unwrap_or_else(|| panic!("no final stats line in:\n{log}"));
+        for counter in [
+            " received=500 ",
+            " lost=0 ",
+            " handed_over=500 ",
+            " written=500 ",
+            " pending=0 ",
+            " dropped_sink=0 ",
+            " sink.written=500 ",
+        ] {
+            assert!(last.contains(counter), "{counter} in {last}");
+        }
+    });
+}
+
+#[test]
+fn log_level_is_honoured_over_rust_log() {
+    with_timeout(LIMIT, || {
+        // `--log-level warn` over RUST_LOG=info: the warnings, not the
+        // stats lines.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut child, log, out) = start_held(dir.path(), &["--log-level", "warn"], "info", 10);
+        assert_eq!(terminate(&mut child), Some(0));
+        assert_eq!(line_count(&out), 10);
+        let text = std::fs::read_to_string(&log).expect("log");
+        assert!(
+            text.contains(" WARN ") && text.contains("cannot start the sink yet"),
+            "the CQL sink's warning at WARN: {text}"
+        );
+        assert!(
+            !text.contains(" INFO ") && !text.contains("final test/held:"),
+            "no INFO line at --log-level warn: {text}"
+        );
+
+        // `--log-level info` over RUST_LOG=warn: the stats lines too.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut child, log, _) = start_held(dir.path(), &["--log-level", "info"], "warn", 10);
+        assert_eq!(terminate(&mut child), Some(0));
+        let text = std::fs::read_to_string(&log).expect("log");
+        assert!(
+            text.contains(" INFO ") && text.contains("final test/held:"),
+            "the final stats line at --log-level info: {text}"
+        );
     });
 }
