@@ -143,8 +143,8 @@ if [[ "$quick" == false ]]; then
   run_example mongo_sink 300
   run_example cql_sink 300
 
-  # The two-process pair: the subscriber prints its counters after 2 s of
-  # quiet; wait until they account for every event the publisher numbered.
+  # The two-process pair: the subscriber prints its counters every 2 s;
+  # wait until they account for every event the publisher numbered.
   ipc_dir=$(mktemp -d)
   endpoint="ipc://$ipc_dir/pubsub"
   count=10000

@@ -1,7 +1,8 @@
 //! The `eventstorm-sink` binary end to end: `--check`, several named sinks
 //! in one process, `${VAR}` in the configuration, stats lines and stats
-//! events, SIGTERM writing everything received, databases down at start,
-//! and dead letters replayed once the cause is fixed.
+//! events, SIGTERM and SIGINT writing everything received, `--log-level`,
+//! databases down at start, and dead letters (refused by the sink or by the
+//! server) replayed once the cause is fixed.
 
 #![cfg(all(feature = "cli", feature = "mongodb", feature = "cql"))]
 #![allow(clippy::unwrap_used)] // the shared MongoDB test helpers unwrap
@@ -9,7 +10,7 @@
 mod common;
 mod mongo_support;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,7 @@ use bson::doc;
 use common::{holds_within, with_timeout};
 use eventstorm_core::{Event, STATS_TYPE};
 use eventstorm_sink::mongo::{EventQuery, MongoSink, MongoSinkConfig};
-use eventstorm_sink::{DeadLetterReader, GiveUp, Subscriber, SubscriberConfig};
+use eventstorm_sink::{DeadLetterReader, DeadLetterRecord, GiveUp, Subscriber, SubscriberConfig};
 use eventstorm_source::{Client, DeliveryMode};
 
 const BIN: &str = env!("CARGO_BIN_EXE_eventstorm-sink");
@@ -298,17 +299,11 @@ fn runs_every_sink_reports_and_writes_everything_on_sigterm() {
     });
 }
 
-#[test]
-fn a_refused_event_is_a_dead_letter_and_replay_writes_it_once() {
-    let Some(uri) = mongo_support::server_uri() else {
-        return;
-    };
-    with_timeout(LIMIT, move || {
-        let db = mongo_support::TestDb::new(&uri, "dead_letters");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = |collection: &str| {
-            format!(
-                r#"
+/// A MongoDB sink of the binary writing into `collection` of `db`, with a
+/// dead-letter file, in `dir`.
+fn mongo_sink_config(dir: &Path, db: &str, collection: &str) -> String {
+    format!(
+        r#"
 [[sinks]]
 name = "mongo"
 type = "mongodb"
@@ -321,98 +316,398 @@ collection = "{collection}"
 [sinks.dead_letter]
 path = "{dir}/dead/mongo.jsonl"
 "#,
-                dir = dir.path().display(),
-                db = db.name,
-            )
-        };
+        dir = dir.display(),
+    )
+}
+
+/// Runs the binary with `config`, sends `order.placed` `{i: 1}`, `poison`
+/// and `{i: 2}` in one batch, waits for the one dead letter, stops the
+/// binary with SIGTERM and returns the dead letters.
+fn dead_letters_of(uri: &str, dir: &Path, config: &Path, poison: &Event) -> Vec<DeadLetterRecord> {
+    let log = dir.join("sink.log");
+    let mut child = Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .env("EVENTSTORM_MONGODB_URI", uri)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn");
+    let socket = dir.join("mongo.sock");
+    assert!(holds_within(WAIT, || socket.exists()));
+    let ctx = zmq::Context::new();
+    let client = Client::builder()
+        .context(ctx.clone())
+        .connect(format!("ipc://{}", socket.display()))
+        .mode(DeliveryMode::Block)
+        .build()
+        .expect("client");
+    assert!(holds_within(WAIT, || client.is_wanted("order.placed")));
+    client.emit("order.placed", doc! { "i": 1, "total": 20.0 });
+    client.send(poison);
+    client.emit("order.placed", doc! { "i": 2, "total": 30.0 });
+    assert!(client.flush(WAIT));
+    client.close();
+    let dead = dir.join("dead/mongo.jsonl");
+    assert!(
+        holds_within(WAIT, || DeadLetterReader::open(&dead)
+            .map_or(0, |r| r.count())
+            == 1),
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert_eq!(terminate(&mut child), Some(0));
+    let final_line = std::fs::read_to_string(&log)
+        .expect("log")
+        .lines()
+        .rev()
+        .find(|l| l.contains("final eventstorm-sink/mongo:"))
+        .map(str::to_owned)
+        .unwrap_or_default();
+    for counter in [
+        " received=3",
+        " written=2",
+        " dropped_sink=1",
+        " dead_letter.written=1",
+    ] {
+        assert!(final_line.contains(counter), "{counter} in {final_line:?}");
+    }
+    DeadLetterReader::open(&dead)
+        .expect("open")
+        .map(|r| r.expect("a dead letter"))
+        .collect()
+}
+
+/// Replays `dead` with `config` twice: each run reports one event read and
+/// written, and afterwards `stored()` returns the ids of the events stored.
+fn replay_twice_stores_once(
+    uri: &str,
+    config: &Path,
+    dead: &Path,
+    stored: impl Fn() -> Vec<bson::oid::ObjectId>,
+    expected: &[bson::oid::ObjectId],
+) {
+    for round in 0..2 {
+        let out = Command::new(BIN)
+            .args(["replay", "--sink", "mongo", "--config"])
+            .arg(config)
+            .arg(dead)
+            .env("EVENTSTORM_MONGODB_URI", uri)
+            .output()
+            .expect("replay");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "round {round}: {stdout} {}",
+            stderr(&out)
+        );
+        assert!(
+            stdout.contains("read=1 written=1 given_up=0 unreadable_lines=0"),
+            "round {round}: {stdout}"
+        );
+        let mut ids = stored();
+        ids.sort();
+        let mut expected = expected.to_vec();
+        expected.sort();
+        assert_eq!(ids, expected, "round {round}");
+    }
+}
+
+#[test]
+fn a_namespace_the_sink_refuses_is_a_dead_letter_and_replay_writes_it_once() {
+    let Some(uri) = mongo_support::server_uri() else {
+        return;
+    };
+    with_timeout(LIMIT, move || {
+        let db = mongo_support::TestDb::new(&uri, "dead_letters");
+        let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("sinks.toml");
-        std::fs::write(&path, config("{tenant}_events")).expect("write");
-        let log = dir.path().join("sink.log");
-        let mut child = Command::new(BIN)
-            .arg("--config")
-            .arg(&path)
-            .env("EVENTSTORM_MONGODB_URI", &uri)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .spawn()
-            .expect("spawn");
-        let socket = dir.path().join("mongo.sock");
-        assert!(holds_within(WAIT, || socket.exists()));
-        let ctx = zmq::Context::new();
-        let client = Client::builder()
-            .context(ctx.clone())
-            .connect(format!("ipc://{}", socket.display()))
-            .mode(DeliveryMode::Block)
-            .build()
-            .expect("client");
-        assert!(holds_within(WAIT, || client.is_wanted("order.placed")));
-        // A tenant too long for a collection name: the server refuses the
-        // namespace; the events around it are written.
+        std::fs::write(
+            &path,
+            mongo_sink_config(dir.path(), &db.name, "{tenant}_events"),
+        )
+        .expect("write");
+        // A tenant too long for a collection name: the sink refuses it
+        // before the server sees it (MongoDB would refuse the namespace);
+        // the events around it are written.
+        let tenant = "t".repeat(300);
         let poison = Event::builder("order.placed")
-            .tenant("t".repeat(300))
+            .tenant(tenant.clone())
             .field("total", 1.5)
             .build();
-        client.emit("order.placed", doc! { "i": 1 });
-        client.send(&poison);
-        client.emit("order.placed", doc! { "i": 2 });
-        assert!(client.flush(WAIT));
-        client.close();
-        let dead = dir.path().join("dead/mongo.jsonl");
-        assert!(
-            holds_within(WAIT, || DeadLetterReader::open(&dead)
-                .map_or(0, |r| r.count())
-                == 1),
-            "{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        assert_eq!(terminate(&mut child), Some(0));
-        let letters: Vec<_> = DeadLetterReader::open(&dead)
-            .expect("open")
-            .map(|r| r.expect("a dead letter"))
-            .collect();
+        let letters = dead_letters_of(&uri, dir.path(), &path, &poison);
         assert_eq!(letters.len(), 1);
         assert_eq!(letters[0].event.id(), poison.id());
         assert_eq!(letters[0].cause, Some(GiveUp::Refused));
-        assert!(
-            letters[0].reason.to_lowercase().contains("namespace")
-                || letters[0].reason.contains("too long"),
-            "the server's reason: {}",
-            letters[0].reason
+        let collection = format!("{tenant}_events");
+        assert_eq!(letters[0].destination, format!("{}.{collection}", db.name));
+        assert_eq!(
+            letters[0].reason,
+            format!(
+                "namespace {}.{}... is {} bytes, more than MongoDB's 255 \
+                 (shorten the tenant or type, or the collection template)",
+                db.name,
+                &collection[..40],
+                db.name.len() + 1 + collection.len()
+            )
         );
 
         // The cause fixed (one collection for every tenant), replay twice:
         // the event is stored once.
-        std::fs::write(&path, config("events")).expect("write");
+        std::fs::write(&path, mongo_sink_config(dir.path(), &db.name, "events")).expect("write");
         let fixed = MongoSink::new(MongoSinkConfig {
             collection: "events".into(),
             ..db.config()
         })
         .expect("reader sink");
-        for round in 0..2 {
-            let out = Command::new(BIN)
-                .args(["replay", "--sink", "mongo", "--config"])
-                .arg(&path)
-                .arg(&dead)
-                .env("EVENTSTORM_MONGODB_URI", &uri)
-                .output()
-                .expect("replay");
-            let stdout = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                out.status.success(),
-                "round {round}: {stdout} {}",
-                stderr(&out)
-            );
-            assert!(
-                stdout.contains("read=1 written=1 given_up=0 unreadable_lines=0"),
-                "round {round}: {stdout}"
-            );
-            let found = fixed
+        let stored = || {
+            fixed
                 .reader()
                 .find(&EventQuery::new().type_prefix("order."))
-                .expect("find");
-            let ids: Vec<_> = found.iter().map(|e| e.id()).collect();
-            assert_eq!(ids, vec![poison.id()], "round {round}");
-        }
+                .expect("find")
+                .iter()
+                .map(|e| e.id())
+                .collect()
+        };
+        replay_twice_stores_once(
+            &uri,
+            &path,
+            &dir.path().join("dead/mongo.jsonl"),
+            stored,
+            &[poison.id()],
+        );
         drop(fixed);
+    });
+}
+
+#[test]
+fn a_document_the_server_refuses_is_a_dead_letter_with_its_reason_and_replay_writes_it_once() {
+    let Some(uri) = mongo_support::server_uri() else {
+        return;
+    };
+    with_timeout(LIMIT, move || {
+        let db = mongo_support::TestDb::new(&uri, "server_refusal");
+        // The collection exists with a validator: an order's total is at
+        // most 1000. The server refuses the document that breaks it and
+        // writes the others of the batch.
+        db.with_db(async |db| {
+            db.create_collection("orders")
+                .validator(doc! { "$jsonSchema": {
+                    "bsonType": "object",
+                    "properties": { "body": {
+                        "bsonType": "object",
+                        "properties": { "total": { "bsonType": "double", "maximum": 1000 } },
+                    } },
+                } })
+                .await
+                .expect("create the collection with a validator");
+        });
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("sinks.toml");
+        std::fs::write(&path, mongo_sink_config(dir.path(), &db.name, "orders")).expect("write");
+        let poison = Event::builder("order.placed")
+            .field("total", 5000.0)
+            .build();
+        let letters = dead_letters_of(&uri, dir.path(), &path, &poison);
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0].event.id(), poison.id());
+        assert_eq!(letters[0].cause, Some(GiveUp::Refused));
+        assert_eq!(letters[0].destination, format!("{}.orders", db.name));
+        // The server's own reason, with its error code.
+        assert_eq!(letters[0].reason, "error 121: Document failed validation");
+
+        let sink = MongoSink::new(MongoSinkConfig {
+            collection: "orders".into(),
+            ..db.config()
+        })
+        .expect("reader sink");
+        let stored = || -> Vec<bson::oid::ObjectId> {
+            sink.reader()
+                .find(&EventQuery::new().type_prefix("order."))
+                .expect("find")
+                .iter()
+                .map(|e| e.id())
+                .collect()
+        };
+        let neighbours = stored();
+        assert_eq!(
+            neighbours.len(),
+            2,
+            "the other events of the batch are written"
+        );
+        assert!(!neighbours.contains(&poison.id()));
+
+        // The cause removed (the validator dropped), replay twice: the
+        // event is stored once, next to the two written before.
+        db.with_db(async |db| {
+            db.run_command(doc! { "collMod": "orders", "validator": {} })
+                .await
+                .expect("remove the validator");
+        });
+        let mut expected = neighbours;
+        expected.push(poison.id());
+        replay_twice_stores_once(
+            &uri,
+            &path,
+            &dir.path().join("dead/mongo.jsonl"),
+            stored,
+            &expected,
+        );
+        drop(sink);
+    });
+}
+
+/// Sends SIGINT (Ctrl-C) through `kill(1)`.
+fn sigint(child: &Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("running kill(1)");
+    assert!(status.success(), "kill -INT {}: {status}", child.id());
+}
+
+/// One file sink that holds its events in one batch until it stops (a
+/// batch of 100,000 or an hour), and a CQL sink whose cluster is down
+/// (its start-up warning is logged at WARN).
+fn held_config(dir: &Path) -> String {
+    format!(
+        r#"
+[process]
+name = "test"
+stats_interval_ms = 100
+
+[[sinks]]
+name = "held"
+type = "file"
+bind = ["ipc://{dir}/held.sock"]
+batch_max_events = 100000
+batch_max_delay_ms = 3600000
+[sinks.file]
+path = "{dir}/out/held.jsonl"
+
+[[sinks]]
+name = "cql-down"
+type = "cql"
+bind = ["ipc://{dir}/cql.sock"]
+[sinks.cql]
+contact_points = ["127.0.0.1:1"]
+connect_timeout_ms = 200
+"#,
+        dir = dir.display()
+    )
+}
+
+/// Starts the binary on `held_config` with `args` and `RUST_LOG`, sends
+/// `n` events to the `held` sink and returns the child, its log file and
+/// the output file.
+fn start_held(dir: &Path, args: &[&str], rust_log: &str, n: i32) -> (Child, PathBuf, PathBuf) {
+    let path = dir.join("sinks.toml");
+    std::fs::write(&path, held_config(dir)).expect("write");
+    let log = dir.join("sink.log");
+    let child = Command::new(BIN)
+        .arg("--config")
+        .arg(&path)
+        .args(args)
+        .env("RUST_LOG", rust_log)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("spawn eventstorm-sink");
+    let socket = dir.join("held.sock");
+    assert!(holds_within(WAIT, || socket.exists()), "never bound");
+    let client = Client::builder()
+        .context(zmq::Context::new())
+        .connect(format!("ipc://{}", socket.display()))
+        .mode(DeliveryMode::Block)
+        .build()
+        .expect("client");
+    assert!(holds_within(WAIT, || client.is_wanted("order.placed")));
+    for i in 0..n {
+        client.emit("order.placed", doc! { "i": i });
+    }
+    assert!(client.flush(WAIT));
+    client.close();
+    (child, log, dir.join("out/held.jsonl"))
+}
+
+fn line_count(path: &Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+#[test]
+fn sigint_writes_everything_received_and_logs_the_final_counters() {
+    with_timeout(LIMIT, || {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let n = 500;
+        let (mut child, log, out) = start_held(dir.path(), &[], "info", n);
+        // Every event received, none written yet: they wait in the batch.
+        let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            holds_within(WAIT, || read_log().lines().any(|l| l
+                .contains("test/held: received=500 ")
+                && l.contains(" handed_over=0 "))),
+            "{}",
+            read_log()
+        );
+        assert_eq!(line_count(&out), 0);
+
+        sigint(&child);
+        assert_eq!(
+            eventstorm_test_support::wait_exit(&mut child, WAIT).code(),
+            Some(0)
+        );
+        assert_eq!(
+            line_count(&out),
+            n as usize,
+            "everything received is written"
+        );
+        let log = read_log();
+        let last = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("final test/held:"))
+            .unwrap_or_else(|| panic!("no final stats line in:\n{log}"));
+        for counter in [
+            " received=500 ",
+            " lost=0 ",
+            " handed_over=500 ",
+            " written=500 ",
+            " pending=0 ",
+            " dropped_sink=0 ",
+            " sink.written=500 ",
+        ] {
+            assert!(last.contains(counter), "{counter} in {last}");
+        }
+    });
+}
+
+#[test]
+fn log_level_is_honoured_over_rust_log() {
+    with_timeout(LIMIT, || {
+        // `--log-level warn` over RUST_LOG=info: the warnings, not the
+        // stats lines.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut child, log, out) = start_held(dir.path(), &["--log-level", "warn"], "info", 10);
+        assert_eq!(terminate(&mut child), Some(0));
+        assert_eq!(line_count(&out), 10);
+        let text = std::fs::read_to_string(&log).expect("log");
+        assert!(
+            text.contains(" WARN ") && text.contains("cannot start the sink yet"),
+            "the CQL sink's warning at WARN: {text}"
+        );
+        assert!(
+            !text.contains(" INFO ") && !text.contains("final test/held:"),
+            "no INFO line at --log-level warn: {text}"
+        );
+
+        // `--log-level info` over RUST_LOG=warn: the stats lines too.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut child, log, _) = start_held(dir.path(), &["--log-level", "info"], "warn", 10);
+        assert_eq!(terminate(&mut child), Some(0));
+        let text = std::fs::read_to_string(&log).expect("log");
+        assert!(
+            text.contains(" INFO ") && text.contains("final test/held:"),
+            "the final stats line at --log-level info: {text}"
+        );
     });
 }
