@@ -53,5 +53,5 @@ pub use flow::{DeliveryMode, WhenFull};
 pub use loss::{ReceiveCounters, SequenceTracker, Stamper};
 pub use matcher::Matcher;
 pub use stats::{Counter, STATS_TYPE, Stats};
-pub use traits::{EventRouter, EventSink, EventSource, Routed, SourceStatus};
+pub use traits::{EventRouter, EventSink, EventSource, Routed, SourceStatus, decode_polled};
 pub use wire::Header;

@@ -91,6 +91,24 @@ pub trait EventSource: Send {
     }
 }
 
+/// For a source that writes its events as bytes ([`EventSource::poll_raw`]):
+/// decodes them into `out` for callers of [`EventSource::poll`], handing each
+/// event that cannot be decoded to `failed` (for the source to count and
+/// log; a source's writer produces valid bytes, so this is a guard, not an
+/// expected path).
+pub fn decode_polled(
+    encoded: impl IntoIterator<Item = RawEvent>,
+    out: &mut Vec<Event>,
+    mut failed: impl FnMut(crate::Error),
+) {
+    for raw in encoded {
+        match raw.to_event() {
+            Ok(event) => out.push(event),
+            Err(e) => failed(e),
+        }
+    }
+}
+
 /// Consumes batches of received events: a database, a file, a dashboard.
 ///
 /// Events arrive as [`RawEvent`]s, the bytes as received: a sink that stores BSON

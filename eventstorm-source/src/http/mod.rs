@@ -265,17 +265,10 @@ impl EventSource for HttpSource {
         // see `poll_raw`), decoded here for other callers.
         let mut encoded = Vec::with_capacity(max.min(1024));
         let status = self.read(&mut encoded, max, timeout);
-        for raw in encoded {
-            match raw.to_event() {
-                Ok(event) => out.push(event),
-                // Cannot happen (the writer's bytes are valid); counted
-                // all the same.
-                Err(e) => {
-                    self.counters.rejected_items.inc();
-                    tracing::error!(source = %self.name, "an event could not be decoded: {e}");
-                }
-            }
-        }
+        eventstorm_core::decode_polled(encoded, out, |e| {
+            self.counters.rejected_items.inc();
+            tracing::error!(source = %self.name, "an event could not be decoded: {e}");
+        });
         Ok(status)
     }
 

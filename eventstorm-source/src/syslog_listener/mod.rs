@@ -260,15 +260,11 @@ impl EventSource for SyslogSource {
         };
         // The events are queued encoded (the runner publishes them as
         // they are, see `poll_raw`); decoded here for other callers.
-        for raw in std::iter::once(first).chain(self.rx.try_iter().take(max - 1)) {
-            match raw.to_event() {
-                Ok(event) => out.push(event),
-                Err(e) => {
-                    self.counters.dropped.inc();
-                    tracing::error!(source = %self.name, "an event could not be decoded: {e}");
-                }
-            }
-        }
+        let polled = std::iter::once(first).chain(self.rx.try_iter().take(max - 1));
+        eventstorm_core::decode_polled(polled, out, |e| {
+            self.counters.dropped.inc();
+            tracing::error!(source = %self.name, "an event could not be decoded: {e}");
+        });
         Ok(SourceStatus::Ready)
     }
 

@@ -317,15 +317,10 @@ impl EventSource for TailSource {
         // publishes, see `poll_raw`), decoded here for other callers.
         let mut encoded = std::mem::take(&mut self.encoded);
         let status = self.read(&mut encoded, max, timeout);
-        for raw in encoded.drain(..) {
-            match raw.to_event() {
-                Ok(event) => out.push(event),
-                Err(e) => {
-                    self.counters.rejected.inc();
-                    tracing::error!(source = %self.name, "an event could not be decoded: {e}");
-                }
-            }
-        }
+        eventstorm_core::decode_polled(encoded.drain(..), out, |e| {
+            self.counters.rejected.inc();
+            tracing::error!(source = %self.name, "an event could not be decoded: {e}");
+        });
         self.encoded = encoded;
         Ok(status)
     }

@@ -188,17 +188,10 @@ impl EventSource for ZmqSource {
         // publishes, see `poll_raw`), decoded here for other callers.
         let mut encoded = std::mem::take(&mut self.encoded);
         let status = self.read(&mut encoded, max, timeout);
-        for raw in encoded.drain(..) {
-            match raw.to_event() {
-                Ok(event) => out.push(event),
-                // Cannot happen (the writer's bytes are valid); counted
-                // all the same.
-                Err(e) => {
-                    self.ingest.counters.rejected.inc_single_writer();
-                    tracing::error!(source = %self.ingest.name, "an event could not be decoded: {e}");
-                }
-            }
-        }
+        eventstorm_core::decode_polled(encoded.drain(..), out, |e| {
+            self.ingest.counters.rejected.inc_single_writer();
+            tracing::error!(source = %self.ingest.name, "an event could not be decoded: {e}");
+        });
         self.encoded = encoded;
         status
     }
