@@ -21,6 +21,7 @@
 mod builder;
 mod decoded;
 mod encode;
+mod lookup;
 mod optional;
 mod raw;
 mod scan;

@@ -78,7 +78,7 @@ impl<'a> RawEventRef<'a> {
 
     /// The severity, when present and in range.
     pub fn severity(&self) -> Option<Severity> {
-        match self.doc.get(fields::SEVERITY).ok()?? {
+        match super::lookup::get(self.doc, fields::SEVERITY)? {
             RawBsonRef::Int32(v) => Severity::from_code(i64::from(v)),
             RawBsonRef::Int64(v) => Severity::from_code(v),
             _ => None,
@@ -87,27 +87,24 @@ impl<'a> RawEventRef<'a> {
 
     /// The tenant, when present.
     pub fn tenant(&self) -> Option<&'a str> {
-        self.doc.get_str(fields::TENANT).ok()
+        match super::lookup::get(self.doc, fields::TENANT)? {
+            RawBsonRef::String(tenant) => Some(tenant),
+            _ => None,
+        }
     }
 
     /// The body document (empty documents have no body field).
     pub fn body(&self) -> Option<&'a RawDocument> {
-        self.doc.get_document(fields::BODY).ok()
+        match super::lookup::get(self.doc, fields::BODY)? {
+            RawBsonRef::Document(body) => Some(body),
+            _ => None,
+        }
     }
 
     /// A value by dotted path from the document root (`tenant`,
     /// `body.instance.flavor`, `body.tags.0`), without decoding anything else.
     pub fn get(&self, path: &str) -> Option<RawBsonRef<'a>> {
-        let mut segments = path.split('.');
-        let mut current = self.doc.get(segments.next()?).ok()??;
-        for segment in segments {
-            current = match current {
-                RawBsonRef::Document(doc) => doc.get(segment).ok()??,
-                RawBsonRef::Array(array) => array.get(segment.parse::<usize>().ok()?).ok()??,
-                _ => return None,
-            };
-        }
-        Some(current)
+        super::lookup::path(self.doc, path)
     }
 
     /// Deserializes the body into a typed payload, borrowing strings from the
