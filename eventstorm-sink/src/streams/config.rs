@@ -68,8 +68,9 @@ pub struct StreamsConfig {
     /// Events a stream's action carries (the first ones kept)
     /// ([`Self::DEFAULT_MAX_ACTION_EVENTS`], 0 to `max_events_per_stream`).
     pub max_action_events: usize,
-    /// Event ids remembered to ignore duplicates: the most recent ones, for
-    /// every definition together ([`Self::DEFAULT_DEDUPE_WINDOW`], 0 (off)
+    /// Event ids remembered to ignore duplicates: at least this many of the
+    /// most recent ones and at most twice as many, for every definition
+    /// together ([`Self::DEFAULT_DEDUPE_WINDOW`], 0 (off)
     /// to 10 000 000).
     pub dedupe_window: usize,
     /// Largest definition accepted over the API, in bytes of JSON

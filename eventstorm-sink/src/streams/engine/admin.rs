@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::{ApiAnswer, Def, Engine, FastMap, now_ms, segments};
 use crate::streams::definition::{DefinitionSpec, FieldError};
-use crate::streams::store::{STATE_SEQ, StoreError, event_id, records};
+use crate::streams::store::{CLOSED_SEQ, STATE_SEQ, StoreError, event_id, records};
 use crate::streams::stream::{Stream, parse_stream_id, rfc3339, view};
 
 /// An API request for the engine.
@@ -145,7 +145,10 @@ impl Engine {
             let mut total = 0;
             for (num, seq, bytes) in records(blob) {
                 total += 1;
-                if seq == STATE_SEQ {
+                if seq == CLOSED_SEQ {
+                    // Closed before the stop; its row was not deleted yet.
+                    self.forget_closed(num);
+                } else if seq == STATE_SEQ {
                     // Segments are in order: the last one read is the latest.
                     if self.streams.contains_key(&num) {
                         states.insert(num, (*seg, bytes));
@@ -231,6 +234,21 @@ impl Engine {
         for seg in dead {
             self.segs.remove(&seg);
             self.batch.dead_segments.push(seg);
+        }
+    }
+
+    /// A stream whose closed record was found: it is not loaded, and its
+    /// row is deleted.
+    fn forget_closed(&mut self, num: u64) {
+        let Some(stream) = self.streams.remove(&num) else {
+            return;
+        };
+        self.batch.streams.push((num, None));
+        if let Some(def) = self.defs[stream.def as usize].as_mut() {
+            def.order.remove(&num);
+            if def.streams.get(&stream.key) == Some(&num) {
+                def.streams.remove(&stream.key);
+            }
         }
     }
 

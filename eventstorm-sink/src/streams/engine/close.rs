@@ -1,6 +1,7 @@
 //! Closing streams: every stream that fell due in a round of commands is
 //! closed together, its state change committed (one commit for all of
-//! them), then the actions run, so an action never runs twice for one fire
+//! them: a closed record each, the rows deleted by later commits in chunks
+//! of [`super::DELETE_CHUNK`]), then the actions run, so an action never runs twice for one fire
 //! (a crash before the commit fires the stream again after the restart; a
 //! crash after it leaves only unconfirmed webhook deliveries, which are
 //! dead-lettered at the next start rather than sent again). The events an
@@ -13,6 +14,7 @@ use bson::{Bson, doc};
 use super::{Closing, Engine, now_ms, segments};
 use crate::dead_letter::{DeadLetter, GiveUp};
 use crate::streams::actions::Payload;
+use crate::streams::store::{CLOSED_SEQ, push_record};
 use crate::streams::stream::{Outcome, group_doc, stream_id};
 
 impl Engine {
@@ -25,7 +27,13 @@ impl Engine {
                 continue;
             };
             if stream.stored {
-                self.batch.streams.push((c.num, None));
+                // A closed record now, the row's deletion later.
+                push_record(&mut self.seg_buf, c.num, CLOSED_SEQ, &[]);
+                self.seg_records += 1;
+                let info = self.segs.entry(self.seg).or_default();
+                info.add(c.num, 1);
+                info.closed += 1;
+                self.closed_new.push((c.num, self.seg));
             }
             segments::release(&mut self.segs, &mut self.batch, self.seg, &stream);
             self.memory.release(&stream);

@@ -1,22 +1,28 @@
 //! The dedupe window: the ids of the most recent events, every definition
 //! together.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 
-/// Remembers the last `capacity` event ids.
+type Ids = HashSet<[u8; 12], foldhash::fast::RandomState>;
+
+/// Remembers at least the last `capacity` event ids, and at most twice as
+/// many: ids go into the current generation; when it holds `capacity`, it
+/// becomes the previous one and the previous one is forgotten. This costs
+/// one lookup and one insert per event, where forgetting each oldest id as
+/// a new one arrives cost a second hash-table update and a queue.
 #[derive(Debug)]
 pub(crate) struct Dedupe {
     capacity: usize,
-    seen: HashSet<[u8; 12], foldhash::fast::RandomState>,
-    order: VecDeque<[u8; 12]>,
+    current: Ids,
+    previous: Ids,
 }
 
 impl Dedupe {
     pub(crate) fn new(capacity: usize) -> Dedupe {
         Dedupe {
             capacity,
-            seen: HashSet::default(),
-            order: VecDeque::new(),
+            current: Ids::default(),
+            previous: Ids::default(),
         }
     }
 
@@ -25,15 +31,14 @@ impl Dedupe {
         if self.capacity == 0 {
             return true;
         }
-        if !self.seen.insert(id) {
+        if self.previous.contains(&id) || !self.current.insert(id) {
             return false;
         }
-        if self.order.len() == self.capacity
-            && let Some(old) = self.order.pop_front()
-        {
-            self.seen.remove(&old);
+        if self.current.len() >= self.capacity {
+            // The allocations are kept: the tables are reused, not rebuilt.
+            std::mem::swap(&mut self.current, &mut self.previous);
+            self.current.clear();
         }
-        self.order.push_back(id);
         true
     }
 }
@@ -42,14 +47,39 @@ impl Dedupe {
 mod tests {
     use super::*;
 
+    fn id(n: u32) -> [u8; 12] {
+        let mut id = [0u8; 12];
+        id[..4].copy_from_slice(&n.to_le_bytes());
+        id
+    }
+
     #[test]
-    fn remembers_the_last_ids_only() {
+    fn remembers_at_least_the_last_ids_and_at_most_twice_as_many() {
         let mut d = Dedupe::new(2);
-        assert!(d.first_time([1; 12]));
-        assert!(!d.first_time([1; 12]));
-        assert!(d.first_time([2; 12]));
-        assert!(d.first_time([3; 12]));
-        assert!(d.first_time([1; 12]), "forgotten after two newer ids");
-        assert!(Dedupe::new(0).first_time([1; 12]));
+        assert!(d.first_time(id(1)));
+        assert!(!d.first_time(id(1)));
+        assert!(d.first_time(id(2)));
+        assert!(!d.first_time(id(1)), "within the window");
+        assert!(d.first_time(id(3)));
+        assert!(!d.first_time(id(2)), "among the last two");
+        assert!(d.first_time(id(4)));
+        assert!(!d.first_time(id(3)), "among the last two");
+        assert!(d.first_time(id(1)), "forgotten after three newer ids");
+        assert!(Dedupe::new(0).first_time(id(1)));
+        assert!(Dedupe::new(0).first_time(id(1)));
+    }
+
+    #[test]
+    fn every_one_of_the_last_capacity_ids_is_a_duplicate() {
+        let capacity = 100;
+        let mut d = Dedupe::new(capacity);
+        for n in 0..10_000u32 {
+            assert!(d.first_time(id(n)));
+            let from = (n + 1).saturating_sub(capacity as u32);
+            for old in from..=n {
+                assert!(!d.first_time(id(old)), "{old} after {n}");
+            }
+            assert!(d.current.len() + d.previous.len() <= 2 * capacity);
+        }
     }
 }

@@ -22,13 +22,13 @@ mod memory;
 mod segments;
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use eventstorm_core::RawEvent;
+use eventstorm_core::{RawEvent, RawEventRef};
 use serde_json::Value;
 
 use super::actions::{Actions, SharedDeadLetters};
@@ -122,6 +122,12 @@ pub(crate) struct Engine {
     /// Events of `batch` (they are confirmed when it commits).
     pub(crate) batch_events: u64,
     pub(crate) dirty: Vec<u64>,
+    /// Streams closed with a closed record not committed yet: stream and
+    /// the segment of its record.
+    pub(crate) closed_new: Vec<(u64, u64)>,
+    /// Streams whose closed record is committed: their rows are deleted by
+    /// the next commits, [`DELETE_CHUNK`] at a time.
+    pub(crate) closed_stored: VecDeque<(u64, u64)>,
     pub(crate) last_commit: Instant,
     /// Fire number → webhook deliveries not finished.
     pub(crate) outbox: FastMap<u64, usize>,
@@ -150,6 +156,12 @@ const TICK: Duration = Duration::from_millis(100);
 /// How long the thread keeps taking waiting commands before it closes the
 /// streams that fell due (and commits).
 const DRAIN: Duration = Duration::from_millis(10);
+
+/// Rows of closed streams deleted per commit at most: a burst of closes
+/// costs the commits that follow it a few milliseconds each, instead of
+/// one long commit that every action (and every stream falling due
+/// meanwhile) waits for.
+pub(crate) const DELETE_CHUNK: usize = 1_000;
 
 impl Engine {
     pub(crate) fn new(
@@ -180,6 +192,8 @@ impl Engine {
             kept: Vec::new(),
             batch_events: 0,
             dirty: Vec::new(),
+            closed_new: Vec::new(),
+            closed_stored: VecDeque::new(),
             last_commit: Instant::now(),
             outbox: FastMap::default(),
             next_fire: 1,
@@ -246,6 +260,10 @@ impl Engine {
             self.on_done(fire);
         }
         self.commit();
+        // The closed streams' rows too, while commits succeed.
+        while !self.closed_stored.is_empty() && self.batch.is_empty() {
+            self.commit();
+        }
     }
 
     /// Handles one command; `false` to stop.
@@ -282,7 +300,14 @@ impl Engine {
             let ms = (*at - now_ms()).max(0) as u64;
             wait = wait.min(Duration::from_millis(ms));
         }
-        if !self.batch.is_empty() || !self.dirty.is_empty() || self.seg_records > 0 {
+        if self.closed_stored.len() >= DELETE_CHUNK {
+            return Duration::ZERO;
+        }
+        if !self.batch.is_empty()
+            || !self.dirty.is_empty()
+            || self.seg_records > 0
+            || !self.closed_stored.is_empty()
+        {
             let interval = Duration::from_millis(self.config.commit_interval_ms);
             wait = wait.min(interval.saturating_sub(self.last_commit.elapsed()));
         }
@@ -290,15 +315,25 @@ impl Engine {
     }
 
     fn commit_due(&self) -> bool {
-        let changes = self.batch.len() + self.dirty.len() + self.seg_records;
+        let changes =
+            self.batch.len() + self.dirty.len() + self.seg_records + self.closed_stored.len();
         changes > 0
             && (changes >= self.config.commit_max_changes
+                || self.closed_stored.len() >= DELETE_CHUNK
                 || self.last_commit.elapsed()
                     >= Duration::from_millis(self.config.commit_interval_ms))
     }
 
     /// Writes the batch, the open segment and every changed stream.
     pub(crate) fn commit(&mut self) {
+        let n = self.closed_stored.len().min(DELETE_CHUNK);
+        for (num, seg) in self.closed_stored.drain(..n) {
+            self.batch.streams.push((num, None));
+            if let Some(info) = self.segs.get_mut(&seg) {
+                info.closed = info.closed.saturating_sub(1);
+            }
+            segments::unref(&mut self.segs, &mut self.batch, self.seg, seg, 1);
+        }
         for num in std::mem::take(&mut self.dirty) {
             let Some(s) = self.streams.get_mut(&num) else {
                 continue;
@@ -335,6 +370,7 @@ impl Engine {
             Ok(()) => {
                 self.counters.commits.inc();
                 self.batch = Batch::default();
+                self.closed_stored.extend(self.closed_new.drain(..));
                 self.gauges
                     .unconfirmed
                     .fetch_sub(self.batch_events, Ordering::Relaxed);
@@ -383,7 +419,7 @@ impl Engine {
             let mut joined = 0;
             let mut kept = std::mem::take(&mut self.kept);
             for d in 0..self.defs.len() {
-                if self.join(d, &event, now, &mut closing, &mut kept) {
+                if self.join(d, view, now, &mut closing, &mut kept) {
                     joined += 1;
                 }
             }
@@ -430,7 +466,7 @@ impl Engine {
     fn join(
         &mut self,
         d: usize,
-        event: &RawEvent,
+        view: RawEventRef<'_>,
         now: i64,
         closing: &mut Vec<Closing>,
         kept: &mut Vec<(u64, u64)>,
@@ -438,7 +474,6 @@ impl Engine {
         let Some(def) = self.defs[d].as_mut() else {
             return false;
         };
-        let view = event.view();
         let spec = &def.spec;
         if let Some(tenant) = &spec.tenant
             && view.tenant() != Some(tenant.as_str())
@@ -532,7 +567,7 @@ impl Engine {
                 *n += 1;
             }
         }
-        let bytes = event.as_bytes();
+        let bytes = view.as_bytes();
         if stream.events.len() >= self.config.max_events_per_stream {
             self.counters.events_not_kept.inc_single_writer();
         } else if !self.memory.take(bytes.len()) {

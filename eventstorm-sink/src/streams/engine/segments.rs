@@ -30,6 +30,10 @@ pub(crate) struct SegInfo {
     pub(crate) streams: Vec<u64>,
     /// When it was written (ms since the epoch).
     pub(crate) born: i64,
+    /// Closed records whose stream's row is not deleted yet (also counted
+    /// in `live`): such a segment is not compacted, so the record stays
+    /// until the row is gone.
+    pub(crate) closed: u32,
 }
 
 impl SegInfo {
@@ -117,7 +121,10 @@ impl Engine {
             .iter()
             .take(COMPACT_SCAN)
             .filter(|(seg, info)| {
-                **seg != self.seg && info.born <= old && info.live * 4 <= info.total
+                **seg != self.seg
+                    && info.born <= old
+                    && info.live * 4 <= info.total
+                    && info.closed == 0
             })
             .map(|(seg, _)| *seg)
             .collect();
@@ -168,7 +175,7 @@ mod tests {
     use eventstorm_core::{Event, EventSink, RawEvent};
     use serde_json::json;
 
-    use crate::streams::store::{RedbStore, STATE_SEQ, StateStore, records};
+    use crate::streams::store::{Batch, CLOSED_SEQ, RedbStore, StateStore, push_record, records};
     use crate::streams::{StreamsConfig, StreamsSink};
 
     fn event(t: &str, group: &str) -> RawEvent {
@@ -219,7 +226,7 @@ mod tests {
                 .segments
                 .iter()
                 .flat_map(|(_, s)| records(s))
-                .filter(|(_, seq, _)| *seq != STATE_SEQ)
+                .filter(|(_, seq, _)| *seq < CLOSED_SEQ)
                 .map(|(num, seq, _)| (num, seq))
                 .collect();
             assert_eq!(
@@ -235,6 +242,108 @@ mod tests {
             sink.flush().expect("flush");
             assert_eq!(handle.active_streams(), 0);
             assert_eq!(sink.stats().get("streams_fired"), Some(1));
+        });
+    }
+
+    fn fire_config(path: &std::path::Path) -> StreamsConfig {
+        serde_json::from_value(json!({
+            "store": {"type": "redb", "path": path},
+            "definitions": [{
+                "name": "d",
+                "select": ["t.*"],
+                "group_by": ["body.g"],
+                "expiration": "last + 1h",
+                "fire_criteria": [{"match": "t.end"}],
+            }],
+        }))
+        .expect("config")
+    }
+
+    /// A stop between the commit of a stream's closed record and the one
+    /// deleting its row: the next start does not bring the stream back, and
+    /// deletes the row.
+    #[test]
+    fn a_closed_record_keeps_a_closed_stream_closed_after_a_restart() {
+        eventstorm_test_support::with_timeout(Duration::from_secs(120), || {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("closed.redb");
+            let (mut sink, handle) = StreamsSink::new(fire_config(&path)).expect("sink");
+            sink.write(&[event("t.start", "a"), event("t.start", "b")])
+                .expect("write");
+            sink.flush().expect("flush");
+            assert_eq!(handle.active_streams(), 2);
+            drop(sink);
+
+            // What a stop right after closing stream `a` leaves: its row,
+            // and a segment with its closed record.
+            let mut store = RedbStore::open(&path).expect("open");
+            let snap = store.load().expect("load");
+            assert_eq!(snap.streams.len(), 2);
+            let a = snap
+                .streams
+                .iter()
+                .map(|(num, _)| *num)
+                .min()
+                .expect("a stream");
+            let last = snap.segments.iter().map(|(n, _)| *n).max().unwrap_or(0);
+            let mut closed = Vec::new();
+            push_record(&mut closed, a, CLOSED_SEQ, &[]);
+            let batch = Batch {
+                segments: vec![(last + 1, closed)],
+                next_stream: snap.next_stream,
+                ..Batch::default()
+            };
+            store.commit(&batch).expect("commit");
+            drop(store);
+
+            let (mut sink, handle) = StreamsSink::new(fire_config(&path)).expect("again");
+            assert_eq!(handle.active_streams(), 1, "stream a stays closed");
+            // A later `a` event opens a new stream; `b` is still the old one.
+            sink.write(&[event("t.end", "a"), event("t.end", "b")])
+                .expect("write");
+            sink.flush().expect("flush");
+            assert_eq!(sink.stats().get("streams_fired"), Some(2));
+            assert_eq!(sink.stats().get("streams_created"), Some(1));
+            drop(sink);
+            let mut store = RedbStore::open(&path).expect("open");
+            let snap = store.load().expect("load");
+            assert!(snap.streams.is_empty(), "{:?}", snap.streams);
+            let records: Vec<u32> = snap
+                .segments
+                .iter()
+                .flat_map(|(_, s)| records(s).map(|(_, seq, _)| seq))
+                .collect();
+            assert!(records.is_empty(), "segments left: {records:?}");
+        });
+    }
+
+    /// More closes at once than one commit deletes rows for: every row is
+    /// deleted by the commits that follow, and nothing is left at the stop.
+    #[test]
+    fn a_burst_of_closes_deletes_every_row_in_chunks() {
+        eventstorm_test_support::with_timeout(Duration::from_secs(120), || {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("burst.redb");
+            let n = super::super::DELETE_CHUNK * 2 + 7;
+            let (mut sink, handle) = StreamsSink::new(fire_config(&path)).expect("sink");
+            let starts: Vec<RawEvent> = (0..n).map(|i| event("t.start", &i.to_string())).collect();
+            sink.write(&starts).expect("write");
+            sink.flush().expect("flush");
+            assert_eq!(handle.active_streams(), n as u64);
+            let ends: Vec<RawEvent> = (0..n).map(|i| event("t.end", &i.to_string())).collect();
+            sink.write(&ends).expect("write");
+            sink.flush().expect("flush");
+            assert_eq!(handle.active_streams(), 0);
+            assert_eq!(sink.stats().get("streams_fired"), Some(n as u64));
+            drop(sink);
+            let mut store = RedbStore::open(&path).expect("open");
+            let snap = store.load().expect("load");
+            assert!(snap.streams.is_empty(), "{} rows left", snap.streams.len());
+            assert!(
+                snap.segments.is_empty(),
+                "{} segments left",
+                snap.segments.len()
+            );
         });
     }
 }

@@ -47,6 +47,13 @@ pub const SEGMENT_MAX_BYTES: usize = 4 << 20;
 /// stream's latest state record wins.
 pub const STATE_SEQ: u32 = u32::MAX;
 
+/// The sequence of a **closed record** (no bytes): its stream closed, and
+/// its row is deleted by a later commit. Closing thousands of streams at
+/// once then costs one small record each in the commit their actions wait
+/// for, not a row deletion each; a load that finds the record treats the
+/// stream as closed (and deletes the row).
+pub const CLOSED_SEQ: u32 = u32::MAX - 1;
+
 /// Bytes of a record's header: stream (u64), sequence (u32), length (u32).
 const RECORD_HEADER: usize = 16;
 
