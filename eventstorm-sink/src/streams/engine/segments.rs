@@ -190,19 +190,7 @@ mod tests {
         eventstorm_test_support::with_timeout(Duration::from_secs(120), || {
             let dir = tempfile::tempdir().expect("tempdir");
             let path = dir.path().join("c.redb");
-            let config = || -> StreamsConfig {
-                serde_json::from_value(json!({
-                    "store": {"type": "redb", "path": path},
-                    "definitions": [{
-                        "name": "d",
-                        "select": ["t.*"],
-                        "group_by": ["body.g"],
-                        "expiration": "last + 1h",
-                        "fire_criteria": [{"match": "t.end"}],
-                    }],
-                }))
-                .expect("config")
-            };
+            let config = || fire_config(&path);
             let (mut sink, handle) = StreamsSink::new(config()).expect("sink");
             let mut first: Vec<RawEvent> = vec![event("t.start", "long")];
             first.extend((0..9).map(|n| event("t.start", &format!("s{n}"))));
@@ -245,6 +233,8 @@ mod tests {
         });
     }
 
+    /// One definition on a redb file at `path`: `t.*` grouped by `body.g`,
+    /// fired by `t.end`.
     fn fire_config(path: &std::path::Path) -> StreamsConfig {
         serde_json::from_value(json!({
             "store": {"type": "redb", "path": path},
