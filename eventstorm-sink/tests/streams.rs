@@ -179,18 +179,7 @@ fn a_stream_survives_restart_and_kill_9_and_fires_with_every_event() {
         assert_eq!(posts[0]["count"], 4);
         assert_eq!(posts[0]["duration_ms"], 5_000);
         assert_eq!(posts[0]["events"].as_array().map(Vec::len), Some(4));
-        let at: Vec<i64> = posts[0]["events"]
-            .as_array()
-            .expect("events")
-            .iter()
-            .map(|e| {
-                let ts = e["ts"]["$date"].as_str().expect("ts");
-                bson::DateTime::parse_rfc3339_str(ts)
-                    .expect("rfc3339")
-                    .timestamp_millis()
-                    - t0
-            })
-            .collect();
+        let at = event_times(&posts[0], t0);
         assert_eq!(at, [0, 100, 200, 5_000], "every event, in order");
         assert!(engine.streams("").is_empty());
         std::thread::sleep(Duration::from_millis(300));
@@ -594,18 +583,7 @@ fn a_restart_loads_the_kept_events_that_fit_in_a_smaller_budget() {
             ),
             (Some(5), Some(2))
         );
-        let at: Vec<i64> = posts[0]["events"]
-            .as_array()
-            .expect("events")
-            .iter()
-            .map(|e| {
-                let ts = e["ts"]["$date"].as_str().expect("ts");
-                bson::DateTime::parse_rfc3339_str(ts)
-                    .expect("rfc3339")
-                    .timestamp_millis()
-                    - t0
-            })
-            .collect();
+        let at = event_times(&posts[0], t0);
         assert_eq!(at, [0, 1], "the first events, in order");
         wait_for("nothing accounted", WAIT, || {
             engine.stat("kept_bytes") == Some(0)

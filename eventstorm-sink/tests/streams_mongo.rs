@@ -97,18 +97,7 @@ fn the_mongodb_store_keeps_a_stream_across_restart_and_kill_9() {
         let posts = hook.wait(1);
         assert_eq!(posts[0]["count"], 4);
         assert_eq!(posts[0]["duration_ms"], 5_000);
-        let at: Vec<i64> = posts[0]["events"]
-            .as_array()
-            .expect("events")
-            .iter()
-            .map(|e| {
-                let ts = e["ts"]["$date"].as_str().expect("ts");
-                bson::DateTime::parse_rfc3339_str(ts)
-                    .expect("rfc3339")
-                    .timestamp_millis()
-                    - t0
-            })
-            .collect();
+        let at = event_times(&posts[0], t0);
         assert_eq!(at, [0, 100, 200, 5_000], "every event, in order");
         let fired = bus.wait(1);
         assert_eq!(fired[0].event_type(), "stream.fire");

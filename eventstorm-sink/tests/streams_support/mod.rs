@@ -348,6 +348,23 @@ fn serve(conn: TcpStream, bodies: &Mutex<Vec<Value>>, status: u16) {
 
 /// The seed's definition: `compute.instance.create.*` grouped by
 /// `body.instance_id`, fired by `create.end`.
+/// The times of the events a stream action carried (its JSON `events`),
+/// in milliseconds after `t0`, in the order carried.
+pub(crate) fn event_times(post: &Value, t0: i64) -> Vec<i64> {
+    post["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| {
+            let ts = e["ts"]["$date"].as_str().expect("ts");
+            bson::DateTime::parse_rfc3339_str(ts)
+                .expect("rfc3339")
+                .timestamp_millis()
+                - t0
+        })
+        .collect()
+}
+
 pub(crate) fn instance_create(name: &str) -> Value {
     serde_json::json!({
         "name": name,
