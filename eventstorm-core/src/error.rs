@@ -159,7 +159,7 @@ pub enum DecodeError {
     #[error("header frame is {0} bytes, expected {expected}", expected = crate::wire::HEADER_LEN)]
     HeaderLength(usize),
     /// The header announces a wire version this receiver does not speak.
-    #[error("wire version {0} is not supported (this receiver speaks version {supported})", supported = crate::wire::VERSION)]
+    #[error("wire version {0} is not supported (this receiver speaks versions {supported} and {batch})", supported = crate::wire::VERSION, batch = crate::wire::VERSION_BATCH)]
     UnsupportedVersion(u8),
     /// The body is not a well-formed BSON document.
     #[error("body is not a BSON document: {0}")]
@@ -189,6 +189,14 @@ pub enum DecodeError {
     /// A sequence mark arrived where an event was expected.
     #[error("a sequence mark arrived where an event was expected")]
     UnexpectedMark,
+    /// A batch of events arrived where one event was expected
+    /// ([`wire::decode`](crate::wire::decode)).
+    #[error("a batch (wire version 2) arrived where one event was expected")]
+    UnexpectedBatch,
+    /// A batch (wire version 2) that is not well formed: what is wrong and
+    /// where.
+    #[error("malformed batch: {0}")]
+    Batch(String),
     /// A sequence mark (header flag 0x01) whose body frame is not empty.
     #[error("a sequence mark must have an empty body frame, this one has {0} bytes")]
     MarkWithBody(usize),

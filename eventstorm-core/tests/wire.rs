@@ -88,7 +88,7 @@ fn header_version_errors() {
         sequence: 1,
     }
     .encode();
-    for version in [0, 2, 255] {
+    for version in [0, 3, 255] {
         bytes[0] = version;
         assert_eq!(
             Header::decode(&bytes),
@@ -97,12 +97,12 @@ fn header_version_errors() {
     }
     // Another version's frame may have another length: the version is reported.
     assert_eq!(
-        Header::decode(&[2, 0, 0]),
-        Err(DecodeError::UnsupportedVersion(2))
+        Header::decode(&[3, 0, 0]),
+        Err(DecodeError::UnsupportedVersion(3))
     );
-    let message = DecodeError::UnsupportedVersion(2).to_string();
+    let message = DecodeError::UnsupportedVersion(3).to_string();
     assert!(
-        message.contains("version 2") && message.contains("version 1"),
+        message.contains("version 3") && message.contains("versions 1 and 2"),
         "{message}"
     );
 }

@@ -145,12 +145,17 @@ impl Publisher {
 
     /// Sends a body the caller has validated as an event of type `event_type`
     /// (for example with [`eventstorm_core::RawEventRef::from_bytes`]).
+    ///
+    /// A batching publisher (`batch_events` above 1) adds the event to its
+    /// batch (see [`flush`](Self::flush)): [`SendOutcome::Sent`] then means
+    /// queued in the batch. When the batch before it finds a full queue in
+    /// drop mode, that batch is dropped (its events counted as
+    /// `dropped_hwm`) and this event starts the next one.
     pub fn send_bytes(&mut self, event_type: &str, body: &[u8]) -> Result<SendOutcome> {
-        let flags = match self.mode() {
-            DeliveryMode::Drop if self.drop_wait && !self.congested => 0,
-            DeliveryMode::Drop => zmq::DONTWAIT,
-            DeliveryMode::Block => 0,
-        };
+        let flags = self.send_flags();
+        if self.socket.batching() {
+            return self.push(event_type, body, flags);
+        }
         if self.send_frames(event_type, body, flags)? {
             self.congested = false;
             return Ok(SendOutcome::Sent);
@@ -159,6 +164,58 @@ impl Publisher {
         self.congested = self.drop_wait;
         self.count_dropped(event_type);
         Ok(SendOutcome::Dropped)
+    }
+
+    /// Block mode waits; drop mode waits only with a drop wait and while
+    /// not congested.
+    fn send_flags(&self) -> i32 {
+        match self.mode() {
+            DeliveryMode::Drop if self.drop_wait && !self.congested => 0,
+            DeliveryMode::Drop => zmq::DONTWAIT,
+            DeliveryMode::Block => 0,
+        }
+    }
+
+    /// Adds an event to the batch being filled (see [`Self::send_bytes`]).
+    fn push(&mut self, event_type: &str, body: &[u8], flags: i32) -> Result<SendOutcome> {
+        self.sends_since_poll += 1;
+        if self.sends_since_poll >= POLL_EVERY
+            && let Err(e) = self.poll_subscriptions()
+        {
+            self.socket.count_send_error();
+            return Err(e);
+        }
+        let topic = event_type.as_bytes();
+        if self.socket.push(topic, body, flags)?.is_sent() {
+            self.congested = false;
+            return Ok(SendOutcome::Sent);
+        }
+        self.congested = self.drop_wait;
+        self.socket.drop_pending();
+        let _ = self.socket.push(topic, body, zmq::DONTWAIT)?;
+        Ok(SendOutcome::Sent)
+    }
+
+    /// Sends the batch being filled, if any (a batching publisher: see
+    /// [`PublisherConfig`]'s `batch_events`). Block mode waits for room;
+    /// drop mode drops a batch that finds a full queue (its events counted
+    /// as `dropped_hwm`). Call it whenever there is nothing more to send at
+    /// once: the source runners do after each poll, so a batch never waits
+    /// for events that are not there. [`close`](Self::close) sends the last
+    /// one. Returns how many events it sent.
+    pub fn flush(&mut self) -> Result<usize> {
+        let pending = self.socket.pending_events();
+        if pending == 0 {
+            return Ok(0);
+        }
+        let flags = self.send_flags();
+        if self.socket.flush(flags)? {
+            self.congested = false;
+            return Ok(pending);
+        }
+        self.congested = self.drop_wait;
+        self.socket.drop_pending();
+        Ok(0)
     }
 
     /// Counts an event of this type as dropped at a full queue. It still

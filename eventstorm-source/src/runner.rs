@@ -207,6 +207,11 @@ fn run(
                 warn_unpublished(source.name(), &e, invalid);
             }
         }
+        // Nothing more to send at once: a batching publisher sends what it
+        // holds (lost events are counted by the publisher).
+        if let Err(e) = publisher.flush() {
+            tracing::warn!(source = source.name(), "events not published: {e}");
+        }
         source.commit()?;
         *source_stats.lock().unwrap_or_else(|e| e.into_inner()) = source.stats();
         publisher.tick()?;

@@ -113,8 +113,22 @@ pub struct PubSocket {
     security: Arc<SecurityCounters>,
     /// Whether the socket is a CURVE server whose counters are reported.
     reports_security: bool,
+    /// The batch being filled (wire version 2), when `batch_events` > 1.
+    pending: Pending,
+    batch_events: usize,
+    batch_bytes: usize,
     /// Kept as long as the socket, dropped after it.
     _applied: Applied,
+}
+
+/// Events of one type waiting to go as one batch: their topic, the first
+/// one's sequence, and their documents back to back.
+#[derive(Debug, Default)]
+struct Pending {
+    topic: Vec<u8>,
+    first: u64,
+    count: usize,
+    body: Vec<u8>,
 }
 
 impl std::fmt::Debug for PubSocket {
@@ -215,6 +229,9 @@ impl PubSocket {
             marked: HashMap::new(),
             security,
             reports_security,
+            pending: Pending::default(),
+            batch_events: config.batch_events,
+            batch_bytes: config.batch_bytes,
             _applied: applied,
         };
         if config.wait_for_subscriber_ms > 0 {
@@ -324,6 +341,10 @@ impl PubSocket {
     ///
     /// `body` is moved (a received [`zmq::Message`]: no copy) or copied (a
     /// slice).
+    ///
+    /// A batch being filled ([`push`](Self::push)) is sent first, so that
+    /// each stream's sequences go out in order; when it finds a full queue,
+    /// this event is given back as [`TrySend::Full`].
     #[inline]
     pub fn try_send<B: Into<zmq::Message>>(
         &mut self,
@@ -331,6 +352,9 @@ impl PubSocket {
         body: B,
         flags: i32,
     ) -> Result<TrySend<B>> {
+        if self.pending.count > 0 && !self.flush(flags)? {
+            return Ok(TrySend::Full(body));
+        }
         match self.socket.send(topic, flags | zmq::SNDMORE) {
             Ok(()) => {}
             Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => return Ok(TrySend::Full(body)),
@@ -357,6 +381,120 @@ impl PubSocket {
         self.counters.sent.inc_single_writer();
         self.counters.bytes.add_single_writer(len);
         Ok(TrySend::Sent)
+    }
+
+    /// Whether this socket sends events in batches (`batch_events` above 1):
+    /// then its owner sends them with [`push`](Self::push) and
+    /// [`flush`](Self::flush).
+    pub fn batching(&self) -> bool {
+        self.batch_events > 1
+    }
+
+    /// Events in the batch being filled.
+    pub fn pending_events(&self) -> usize {
+        self.pending.count
+    }
+
+    /// Adds one event to the batch being filled, stamping its sequence
+    /// number. The batch is sent first, with `flags`, when it holds another
+    /// type or has no room for this event (`batch_events`, `batch_bytes`);
+    /// when that send finds a full queue, [`TrySend::Full`] is returned:
+    /// this event was not added or numbered, and the batch is kept (send it
+    /// again, or give it up with [`drop_pending`](Self::drop_pending)).
+    ///
+    /// Nothing is sent until the batch is full or the owner calls
+    /// [`flush`](Self::flush), which it does whenever it has nothing more
+    /// to read. `body` must be a validated event of type `topic`.
+    #[inline]
+    pub fn push(&mut self, topic: &[u8], body: &[u8], flags: i32) -> Result<TrySend<()>> {
+        let pending = &self.pending;
+        if pending.count > 0
+            && (pending.count >= self.batch_events
+                || pending.body.len() + body.len() > self.batch_bytes
+                || pending.topic != topic)
+            && !self.flush(flags)?
+        {
+            return Ok(TrySend::Full(()));
+        }
+        let header = self.stamper.next(topic);
+        let pending = &mut self.pending;
+        if pending.count == 0 {
+            pending.topic.clear();
+            pending.topic.extend_from_slice(topic);
+            pending.first = header.sequence;
+        }
+        pending.count += 1;
+        pending.body.extend_from_slice(body);
+        Ok(TrySend::Sent)
+    }
+
+    /// Sends the batch being filled: one message of wire version 2 (a
+    /// single event goes as version 1). `Ok(true)` when it was sent or
+    /// nothing was pending; `Ok(false)` when the first frame found a full
+    /// queue (`flags` as for [`try_send`](Self::try_send)): nothing was
+    /// sent and the batch is kept. A socket error loses the batch, counted
+    /// as `send_errors` (one per event).
+    pub fn flush(&mut self, flags: i32) -> Result<bool> {
+        let count = self.pending.count;
+        if count == 0 {
+            return Ok(true);
+        }
+        match self
+            .socket
+            .send(&self.pending.topic[..], flags | zmq::SNDMORE)
+        {
+            Ok(()) => {}
+            Err(zmq::Error::EAGAIN | zmq::Error::EINTR) => return Ok(false),
+            Err(e) => {
+                self.counters.send_errors.add(count as u64);
+                self.clear_pending();
+                return Err(TransportError::socket("sending a batch's topic frame", e));
+            }
+        }
+        let header = Header {
+            publisher: self.stamper.publisher_id(),
+            sequence: self.pending.first,
+        };
+        let header = if count == 1 {
+            header.encode()
+        } else {
+            header.encode_batch()
+        };
+        // The bytes move into the message (no copy); the next batch gets
+        // a buffer of the same size.
+        let capacity = self.pending.body.capacity();
+        let body = std::mem::replace(&mut self.pending.body, Vec::with_capacity(capacity));
+        let len = body.len() as u64;
+        self.pending.count = 0;
+        let rest = self
+            .socket
+            .send(&header[..], zmq::SNDMORE)
+            .and_then(|()| self.socket.send(body, 0));
+        if let Err(e) = rest {
+            self.counters.send_errors.add(count as u64);
+            return Err(TransportError::socket(
+                "sending a batch's header and body frames",
+                e,
+            ));
+        }
+        self.counters.sent.add_single_writer(count as u64);
+        self.counters.bytes.add_single_writer(len);
+        Ok(true)
+    }
+
+    /// Gives up the batch being filled: its events are counted as
+    /// `dropped_hwm` (they took their sequence numbers, so subscribers
+    /// count the gap too). Returns how many there were.
+    pub fn drop_pending(&mut self) -> usize {
+        let count = self.pending.count;
+        self.counters.dropped_hwm.add(count as u64);
+        self.clear_pending();
+        count
+    }
+
+    fn clear_pending(&mut self) {
+        self.pending.count = 0;
+        self.pending.body.clear();
     }
 
     /// Counts an event of this type as dropped at a full queue. It still
@@ -529,10 +667,21 @@ impl PubSocket {
     fn send_marks(&mut self, deadline: Option<Instant>) -> Result<()> {
         self.last_mark = Instant::now();
         let publisher = self.stamper.publisher_id();
+        // A stream's events waiting in the batch being filled are not sent
+        // yet: its mark announces the last one before them.
+        let batch = &self.pending;
+        let sent = |topic: &[u8], seq: u64| {
+            if batch.count > 0 && batch.topic == topic {
+                batch.first - 1
+            } else {
+                seq
+            }
+        };
         let pending: Vec<(Box<[u8]>, u64)> = self
             .stamper
             .streams()
-            .filter(|(topic, seq)| self.marked.get(*topic) != Some(seq))
+            .map(|(topic, seq)| (topic, sent(topic, seq)))
+            .filter(|(topic, seq)| *seq > 0 && self.marked.get(*topic) != Some(seq))
             .map(|(topic, seq)| (topic.into(), seq))
             .collect();
         for (topic, sequence) in pending {
@@ -582,6 +731,23 @@ impl PubSocket {
     /// are all gone by it, however many of them are stalled.
     pub fn close_within(&mut self, deadline: Instant) {
         let deadline = deadline.min(Instant::now() + self.linger());
+        if self.pending.count > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+            let flags = if ms > 0 && self.socket.set_sndtimeo(ms).is_ok() {
+                0
+            } else {
+                zmq::DONTWAIT
+            };
+            match self.flush(flags) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let n = self.drop_pending();
+                    tracing::debug!(socket = %self.name, "{n} batched events given up at close (dropped_hwm)");
+                }
+                Err(e) => tracing::debug!(socket = %self.name, "last batch not sent: {e}"),
+            }
+        }
         if let Err(e) = self.send_marks(Some(deadline)) {
             tracing::debug!(socket = %self.name, "final sequence marks not sent: {e}");
         }

@@ -56,6 +56,21 @@ super::keys::socket_config! {
         /// prefixes are released when its last connection closes.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub max_subscriptions_per_peer: Option<usize>,
+        /// Most events sent in one message (1, the default: one event per
+        /// message, wire version 1). Above 1, consecutive events of one type
+        /// travel as a *batch* (wire version 2, see `docs/wire-format.md`):
+        /// one message of up to this many events, which costs libzmq's
+        /// per-message work once for all of them. Only the socket's owner
+        /// decides when a batch goes (never a timer): a source runner or a
+        /// router output sends what it holds whenever it has nothing more
+        /// queued to read, so batching adds no waiting. Every receiver of
+        /// this version reads both; receivers that speak only version 1
+        /// count batches as undecodable.
+        pub batch_events: usize,
+        /// Most body bytes in one batch ([`Self::DEFAULT_BATCH_BYTES`]); a
+        /// single larger event travels alone. With batching, a subscriber's
+        /// queue holds up to `hwm` messages of up to this size.
+        pub batch_bytes: usize,
     }
 }
 
@@ -72,6 +87,13 @@ impl PublishConfig {
     pub const DEFAULT_MAX_SUBSCRIPTION_LEN: usize = 256;
     /// Default bound on the distinct prefixes of one subscriber host.
     pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_PEER: usize = 1_000;
+    /// Default bound on the body bytes of one batch.
+    pub const DEFAULT_BATCH_BYTES: usize = 64 * 1024;
+    /// The largest `batch_events` accepted.
+    pub const MAX_BATCH_EVENTS: usize = 65_536;
+    /// The largest `batch_bytes` accepted: a receiver's default
+    /// `max_message_size`.
+    pub const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
 
     /// The bound on the distinct prefixes of one subscriber host in effect:
     /// `max_subscriptions_per_peer` when set, otherwise the default or
@@ -121,6 +143,13 @@ impl PublishConfig {
         self
     }
 
+    /// Sends up to `events` events of one type per message (wire version 2;
+    /// 1: one per message, version 1).
+    pub fn with_batch_events(mut self, events: usize) -> Self {
+        self.batch_events = events;
+        self
+    }
+
     /// Checks the settings serde cannot: endpoints, ranges. `socket` names
     /// the socket in errors.
     pub fn validate(&self, socket: &str) -> super::Result<()> {
@@ -145,6 +174,26 @@ impl PublishConfig {
             }
             _ => {}
         }
+        if !(1..=Self::MAX_BATCH_EVENTS).contains(&self.batch_events) {
+            return Err(setting(
+                "batch_events",
+                &format!(
+                    "must be from 1 (no batching) to {}, got {}",
+                    Self::MAX_BATCH_EVENTS,
+                    self.batch_events
+                ),
+            ));
+        }
+        if !(1..=Self::MAX_BATCH_BYTES).contains(&self.batch_bytes) {
+            return Err(setting(
+                "batch_bytes",
+                &format!(
+                    "must be from 1 to {} (a receiver's default max_message_size), got {}",
+                    Self::MAX_BATCH_BYTES,
+                    self.batch_bytes
+                ),
+            ));
+        }
         Ok(())
     }
 }
@@ -160,6 +209,8 @@ impl Default for PublishConfig {
             max_subscriptions: Self::DEFAULT_MAX_SUBSCRIPTIONS,
             max_subscription_len: Self::DEFAULT_MAX_SUBSCRIPTION_LEN,
             max_subscriptions_per_peer: None,
+            batch_events: 1,
+            batch_bytes: Self::DEFAULT_BATCH_BYTES,
         }
     }
 }

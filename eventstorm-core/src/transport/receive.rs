@@ -7,7 +7,7 @@ use super::error::{Result, TransportError};
 use super::receive_config::ReceiveConfig;
 use super::security::Applied;
 use super::zap::{SecurityCounters, TENANT_PROPERTY, TRUSTED_PROPERTY};
-use crate::wire::{self, Message};
+use crate::wire::{self, BatchCursor, Message};
 use crate::{DecodeError, RawEventRef, ReceiveCounters, SequenceTracker, Stats};
 
 /// Which kind of receiving socket.
@@ -83,6 +83,12 @@ pub struct SubSocket {
     frames: [zmq::Message; 4],
     /// Frames in the last message.
     count: usize,
+    /// The batch being read (wire version 2): its events are returned one
+    /// per receive.
+    batch: Option<Batch>,
+    /// The bytes of the last event in the body frame (all of it for a
+    /// version-1 message).
+    current: std::ops::Range<usize>,
     tracker: SequenceTracker,
     counters: Arc<ReceiveCounters>,
     endpoints: Vec<String>,
@@ -94,6 +100,15 @@ pub struct SubSocket {
     peer: Option<PeerIdentity>,
     /// Kept as long as the socket, dropped after it.
     applied: Applied,
+}
+
+/// A batch being read: its publisher, where reading stands, and whether
+/// its sender's identity is known (see [`SubSocket::try_recv_from`]).
+#[derive(Debug)]
+struct Batch {
+    publisher: u64,
+    cursor: BatchCursor,
+    known: bool,
 }
 
 /// The rate limit of undecodable-message warnings.
@@ -156,6 +171,8 @@ impl SubSocket {
             name: name.to_string(),
             frames: std::array::from_fn(|_| zmq::Message::new()),
             count: 0,
+            batch: None,
+            current: 0..0,
             tracker: SequenceTracker::with_window(config.max_publishers, config.sequence_window),
             counters: Arc::new(ReceiveCounters::default()),
             endpoints,
@@ -248,6 +265,34 @@ impl SubSocket {
     /// did not pass the ZAP handler, such as an `inproc://` one).
     #[inline]
     pub fn try_recv_from(&mut self) -> Result<Option<(Received<'_>, Option<&PeerIdentity>)>> {
+        if self
+            .batch
+            .as_ref()
+            .is_some_and(|b| !b.cursor.has_next(self.frames[2].len()))
+        {
+            self.batch = None;
+        }
+        if let Some(batch) = &mut self.batch {
+            // The next event of the batch being read, from the same sender.
+            let [topic, _, body, _] = &self.frames;
+            let peer = self.peer.as_ref().filter(|_| batch.known);
+            let decoded = match batch.cursor.next_range(batch.publisher, topic, body) {
+                Some(Ok((header, raw, range))) => {
+                    self.counters.record(self.tracker.observe(&header, topic));
+                    self.counters.received.inc_single_writer();
+                    self.counters.bytes.add_single_writer(range.len() as u64);
+                    self.current = range;
+                    Received::Event(raw)
+                }
+                Some(Err(e)) => {
+                    undecodable(&self.name, &self.counters, &mut self.warnings, &e);
+                    Received::Undecodable
+                }
+                // Ruled out by `has_next` above.
+                None => Received::Undecodable,
+            };
+            return Ok(Some((decoded, peer)));
+        }
         if !self.recv_frames()? {
             return Ok(None);
         }
@@ -255,7 +300,18 @@ impl SubSocket {
             Some(peer) => read_identity(&mut self.frames[0], peer),
             None => false,
         };
-        let decoded = decode(&self.frames, self.count, &mut self.tracker, &self.counters);
+        let decoded = decode(
+            &self.frames,
+            self.count,
+            &mut self.tracker,
+            &self.counters,
+            &mut self.batch,
+            known,
+        );
+        if let Ok(Received::Event(raw)) = &decoded {
+            let start = raw.as_bytes().as_ptr() as usize - self.frames[2].as_ptr() as usize;
+            self.current = start..start + raw.as_bytes().len();
+        }
         let peer = self.peer.as_ref().filter(|_| known);
         match decoded {
             Ok(received) => Ok(Some((received, peer))),
@@ -271,14 +327,20 @@ impl SubSocket {
         &self.frames[0]
     }
 
-    /// The body frame of the last event received.
+    /// The body of the last event received (in a batch, that event's
+    /// document only).
     pub fn body(&self) -> &[u8] {
-        &self.frames[2]
+        self.frames[2].get(self.current.clone()).unwrap_or_default()
     }
 
-    /// Takes the body frame of the last event received, without copying
-    /// (to forward it).
+    /// Takes the body of the last event received, to forward it: the body
+    /// frame itself (no copy) for a version-1 message, a copy of the event's
+    /// document for an event of a batch (whose frame holds the next events).
     pub fn take_body(&mut self) -> zmq::Message {
+        if self.batch.is_some() {
+            return zmq::Message::from(self.body());
+        }
+        self.current = 0..0;
         std::mem::replace(&mut self.frames[2], zmq::Message::new())
     }
 
@@ -294,6 +356,7 @@ impl SubSocket {
     /// unbounded number.
     #[inline]
     fn recv_frames(&mut self) -> Result<bool> {
+        self.batch = None;
         loop {
             match self.socket.recv(&mut self.frames[0], zmq::DONTWAIT) {
                 Ok(()) => break,
@@ -338,13 +401,16 @@ fn read_identity(frame: &mut zmq::Message, peer: &mut PeerIdentity) -> bool {
     true
 }
 
-/// Decodes the frames of one message, accounts for it and counts it.
+/// Decodes the frames of one message, accounts for it and counts it. A
+/// batch's first event is returned and `batch` set to read the others.
 #[inline]
 fn decode<'a>(
     frames: &'a [zmq::Message; 4],
     count: usize,
     tracker: &mut SequenceTracker,
     counters: &ReceiveCounters,
+    batch: &mut Option<Batch>,
+    known: bool,
 ) -> std::result::Result<Received<'a>, DecodeError> {
     if count != 3 {
         return Err(DecodeError::FrameCount(count));
@@ -363,6 +429,28 @@ fn decode<'a>(
             counters.marks.inc();
             counters.record(tracker.observe_mark(&header, topic));
             Ok(Received::Mark)
+        }
+        Message::Batch(header, _) => {
+            let mut cursor = BatchCursor::new(header);
+            let first = cursor.next(header.publisher, slices[0], slices[2]);
+            *batch = Some(Batch {
+                publisher: header.publisher,
+                cursor,
+                known,
+            });
+            match first {
+                // Not empty: checked by `decode_message`.
+                None => Err(DecodeError::Batch("no event in the batch".into())),
+                Some(Err(e)) => Err(e),
+                Some(Ok((header, raw))) => {
+                    counters.record(tracker.observe(&header, slices[0]));
+                    counters.received.inc_single_writer();
+                    counters
+                        .bytes
+                        .add_single_writer(raw.as_bytes().len() as u64);
+                    Ok(Received::Event(raw))
+                }
+            }
         }
     }
 }

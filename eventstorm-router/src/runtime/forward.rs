@@ -43,6 +43,25 @@ impl RouterRuntime {
         Ok(())
     }
 
+    /// Sends what the batching outputs hold (see [`Output::flush`]): called
+    /// whenever the inputs have been read, so a batch never waits for
+    /// events that are not there.
+    ///
+    /// [`Output::flush`]: crate::output::Output::flush
+    pub(super) fn flush_outputs(&mut self, stop: &AtomicBool) -> Result<()> {
+        let counters = &self.counters;
+        let (router, snapshot) = (&self.router, &self.snapshot);
+        let last_stats = &mut self.last_stats;
+        let interval = self.stats_interval;
+        for output in &mut self.outputs {
+            let sent = output.flush(stop, &mut || {
+                stalled_report(counters, router.as_ref(), snapshot, last_stats, interval);
+            })?;
+            counters.runtime.routed.add_single_writer(sent);
+        }
+        Ok(())
+    }
+
     /// Receives one message of input `i`, routes it and sends it; false when
     /// none was queued. Marks and undecodable messages are counted by the
     /// input and go no further, and so are events of a reserved type from an
@@ -113,13 +132,19 @@ impl RouterRuntime {
                             rebound.as_ref().map(|e| e.as_bytes().to_vec())
                         }
                         .unwrap_or_default();
-                        output.send(input.socket.topic(), body, stop, &mut while_stalled)?
+                        output.send(input.socket.topic(), body, true, stop, &mut while_stalled)?
                     } else if Some(k) == last_original {
                         let body = input.socket.take_body();
-                        output.send(input.socket.topic(), body, stop, &mut while_stalled)?
+                        output.send(input.socket.topic(), body, true, stop, &mut while_stalled)?
                     } else {
                         let socket = &input.socket;
-                        output.send(socket.topic(), socket.body(), stop, &mut while_stalled)?
+                        output.send(
+                            socket.topic(),
+                            socket.body(),
+                            true,
+                            stop,
+                            &mut while_stalled,
+                        )?
                     }
                 }
                 Routed::Transformed(o, raw) => {
@@ -128,7 +153,7 @@ impl RouterRuntime {
                         continue;
                     };
                     let topic = raw.event_type().as_bytes().to_vec();
-                    output.send(&topic, raw.into_bytes(), stop, &mut while_stalled)?
+                    output.send(&topic, raw.into_bytes(), true, stop, &mut while_stalled)?
                 }
                 // A route kind this runtime does not know is a router error.
                 #[allow(unreachable_patterns)]
@@ -137,9 +162,7 @@ impl RouterRuntime {
                     continue;
                 }
             };
-            if sent {
-                counters.runtime.routed.inc_single_writer();
-            }
+            counters.runtime.routed.add_single_writer(sent);
         }
         Ok(true)
     }

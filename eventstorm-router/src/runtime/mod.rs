@@ -258,6 +258,7 @@ impl RouterRuntime {
             for (i, _) in ready[..n_in].iter().enumerate().filter(|(_, r)| **r) {
                 self.drain(i, stop)?;
             }
+            self.flush_outputs(stop)?;
             let mut changed = false;
             for o in 0..n_out {
                 if ready[n_in + o] {
@@ -301,6 +302,7 @@ impl RouterRuntime {
         for i in 0..self.inputs.len() {
             self.drain_at_shutdown(i, stop, deadline)?;
         }
+        self.flush_outputs(stop)?;
         // The last stats event goes out before the final marks, so the marks
         // cover it; the last stats line comes after them, so it counts them.
         self.publish_stats(&self.stats(), stop)?;
@@ -332,9 +334,18 @@ impl RouterRuntime {
             for &o in &self.stats_outputs {
                 let output = &mut self.outputs[o];
                 // A stalled stats output waits like any block-mode output.
-                output.send(crate::STATS_TYPE.as_bytes(), &body[..], stop, &mut || {})?;
+                // A batching output may send the routes before it.
+                let routes = output.send(
+                    crate::STATS_TYPE.as_bytes(),
+                    &body[..],
+                    false,
+                    stop,
+                    &mut || {},
+                )?;
+                self.counters.runtime.routed.add_single_writer(routes);
             }
             self.counters.runtime.stats_events.inc();
+            self.flush_outputs(stop)?;
         }
         Ok(())
     }

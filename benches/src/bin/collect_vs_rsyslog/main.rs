@@ -42,6 +42,8 @@ struct Options {
     lines: u64,
     nginx_lines: u64,
     threads: bool,
+    /// Eventstorm's `batch_events` at the source and the router's output.
+    batch: u64,
 }
 
 fn options(args: &[String]) -> Res<Options> {
@@ -50,6 +52,7 @@ fn options(args: &[String]) -> Res<Options> {
         lines: 1_000_000,
         nginx_lines: 300_000,
         threads: false,
+        batch: 64,
     };
     let mut it = args.iter();
     let number = |v: Option<&String>, what: &str| {
@@ -70,9 +73,10 @@ fn options(args: &[String]) -> Res<Options> {
                 o.nginx_lines = o.lines.min(o.nginx_lines);
             }
             "--threads" => o.threads = true,
+            "--batch" => o.batch = number(it.next(), "--batch")?,
             other => {
                 return Err(format!(
-                    "unknown argument {other:?} (expected --quick, --rounds N, --lines N, --threads)"
+                    "unknown argument {other:?} (expected --quick, --rounds N, --lines N, --threads, --batch N)"
                 ));
             }
         }
@@ -378,6 +382,7 @@ fn compare(o: &Options, rsyslogd: &str, bin_dir: &Path, dir: &Path) -> Res<()> {
             dir,
             EsKind::Syslog,
             false,
+            o.batch,
         )?),
         Runner::new(pipelines::eventstorm(
             "es_routed",
@@ -385,6 +390,7 @@ fn compare(o: &Options, rsyslogd: &str, bin_dir: &Path, dir: &Path) -> Res<()> {
             dir,
             EsKind::Syslog,
             true,
+            o.batch,
         )?),
         Runner::new(pipelines::rsyslog(
             "rsyslog_nginx",
@@ -398,6 +404,7 @@ fn compare(o: &Options, rsyslogd: &str, bin_dir: &Path, dir: &Path) -> Res<()> {
             dir,
             EsKind::Nginx,
             false,
+            o.batch,
         )?),
     ];
     eprintln!("warming up (connections, subscriptions, caches)");
