@@ -235,3 +235,19 @@ fn an_unbindable_endpoint_is_a_clear_error() {
     );
     first.close();
 }
+
+#[test]
+fn a_client_refuses_batching_with_a_clear_error() {
+    let config: ClientConfig = toml::from_str(
+        r#"
+            bind = ["tcp://127.0.0.1:*"]
+            batch_events = 64
+        "#,
+    )
+    .expect("parses");
+    let message = Client::new(config).expect_err("batching").to_string();
+    assert!(
+        message.contains("batch_events") && message.contains("one event per message"),
+        "{message}"
+    );
+}

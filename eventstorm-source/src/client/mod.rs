@@ -127,6 +127,18 @@ impl Client {
 
     /// Starts a client on an existing ZeroMQ context.
     pub fn with_context(context: &zmq::Context, config: ClientConfig) -> Result<Client> {
+        // Callers send on their own threads, with no point at which the
+        // client knows nothing more is coming: a batch could wait for ever.
+        if config.publisher.batch_events != 1 {
+            return Err(crate::Error::config(
+                "batch_events",
+                format!(
+                    "the application client sends one event per message: batch_events must be 1, got {} \
+                     (batching is for source runners and router outputs)",
+                    config.publisher.batch_events
+                ),
+            ));
+        }
         let (tx, rx) = bounded(config.queue_capacity.max(1));
         let (ready_tx, ready_rx) = bounded(1);
         let context = context.clone();
