@@ -133,7 +133,9 @@ impl RouterRuntime {
                         }
                         .unwrap_or_default();
                         output.send(input.socket.topic(), body, true, stop, &mut while_stalled)?
-                    } else if Some(k) == last_original {
+                    } else if Some(k) == last_original && !output.socket.batching() {
+                        // A batching output copies the bytes into its batch:
+                        // only a plain one takes the frame.
                         let body = input.socket.take_body();
                         output.send(input.socket.topic(), body, true, stop, &mut while_stalled)?
                     } else {

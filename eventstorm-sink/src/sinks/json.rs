@@ -223,26 +223,55 @@ const ESCAPE: [u8; 256] = {
 };
 
 /// Writes UTF-8 `text` as a JSON string, escaped as serde_json escapes.
+/// Eight bytes at a time are checked at once and copied in runs: most text
+/// needs no escape at all.
 fn write_escaped(out: &mut Vec<u8>, text: &[u8]) {
+    out.reserve(text.len() + 2);
     out.push(b'"');
     let mut run = 0;
-    for (i, &b) in text.iter().enumerate() {
+    let mut i = 0;
+    while i < text.len() {
+        if let Some(chunk) = text.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            if !needs_escape(u64::from_le_bytes(word)) {
+                i += 8;
+                continue;
+            }
+        }
+        let b = text[i];
         let escape = ESCAPE[usize::from(b)];
-        if escape == 0 {
-            continue;
+        if escape != 0 {
+            out.extend_from_slice(&text[run..i]);
+            run = i + 1;
+            out.push(b'\\');
+            out.push(escape);
+            if escape == b'u' {
+                out.extend_from_slice(b"00");
+                out.push(HEX[usize::from(b >> 4)]);
+                out.push(HEX[usize::from(b & 15)]);
+            }
         }
-        out.extend_from_slice(&text[run..i]);
-        run = i + 1;
-        out.push(b'\\');
-        out.push(escape);
-        if escape == b'u' {
-            out.extend_from_slice(b"00");
-            out.push(HEX[usize::from(b >> 4)]);
-            out.push(HEX[usize::from(b & 15)]);
-        }
+        i += 1;
     }
     out.extend_from_slice(&text[run..]);
     out.push(b'"');
+}
+
+/// Whether any of the eight bytes of `word` is one JSON escapes: a control
+/// character (below 0x20), `"` or `\\`. Exact for the word as a whole (the
+/// classic "has a byte less than n" and "has a zero byte" tests; bytes with
+/// the high bit set never match).
+#[inline]
+fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let quote = quote.wrapping_sub(ONES) & !quote & HIGHS;
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let backslash = backslash.wrapping_sub(ONES) & !backslash & HIGHS;
+    control | quote | backslash != 0
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -335,6 +364,30 @@ mod tests {
             String::from_utf8(ours).expect("utf-8"),
             String::from_utf8(theirs).expect("utf-8"),
         )
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them_at_every_offset() {
+        // Every ASCII byte, and a multi-byte character, at every position of
+        // a string longer than two words, so that each lands in a checked
+        // word, across a word boundary and in the tail.
+        let mut specials: Vec<String> = (0u8..0x80).map(|b| char::from(b).to_string()).collect();
+        specials.push("é✓".into());
+        for special in &specials {
+            for at in 0..20 {
+                let mut text = "a".repeat(20);
+                text.insert_str(at, special);
+                let mut ours = Vec::new();
+                write_escaped(&mut ours, text.as_bytes());
+                let theirs = serde_json::to_string(&text).expect("json");
+                assert_eq!(String::from_utf8(ours).expect("utf-8"), theirs, "{text:?}");
+            }
+        }
+        for word in [0u64, u64::MAX, 0x2020_2020_2020_2020, 0x7f7f_7f7f_7f7f_7f7f] {
+            let bytes = word.to_le_bytes();
+            let expected = bytes.iter().any(|&b| ESCAPE[usize::from(b)] != 0);
+            assert_eq!(needs_escape(word), expected, "{word:#x}");
+        }
     }
 
     #[test]

@@ -52,7 +52,7 @@ fn options(args: &[String]) -> Res<Options> {
         lines: 1_000_000,
         nginx_lines: 300_000,
         threads: false,
-        batch: 64,
+        batch: 256,
     };
     let mut it = args.iter();
     let number = |v: Option<&String>, what: &str| {
