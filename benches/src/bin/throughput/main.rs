@@ -31,9 +31,11 @@ enum Kind {
     RawDirect(Transport),
     /// `drop`: the raw publisher drops (and counts) instead of waiting.
     Routed(Middle, Transport, bool),
+    /// `batch`: the router output's `batch_events` (1: no batches).
     EndToEnd {
         block: bool,
         transport: Transport,
+        batch: usize,
     },
     Emit {
         prebuilt: bool,
@@ -52,8 +54,13 @@ impl Kind {
             Kind::Routed(Middle::Proxy, t, true) => format!("raw_proxy_drop_{}", t.name()),
             Kind::Routed(Middle::Router, t, false) => format!("router_{}", t.name()),
             Kind::Routed(Middle::Router, t, true) => format!("router_drop_{}", t.name()),
-            Kind::EndToEnd { block, transport } => format!(
-                "e2e_{}_{}",
+            Kind::EndToEnd {
+                block,
+                transport,
+                batch,
+            } => format!(
+                "e2e_{}{}_{}",
+                if batch > 1 { "batched_" } else { "" },
                 if block { "block" } else { "drop" },
                 transport.name()
             ),
@@ -82,13 +89,20 @@ impl Kind {
         match self {
             Kind::RawDirect(t) => pipeline::raw_direct(t, duration),
             Kind::Routed(m, t, drop) => pipeline::routed(m, t, drop, duration),
-            Kind::EndToEnd { block, transport } => pipeline::end_to_end(block, transport, duration),
+            Kind::EndToEnd {
+                block,
+                transport,
+                batch,
+            } => pipeline::end_to_end(block, transport, batch, duration),
             Kind::Emit { prebuilt } => pipeline::emit_rate(prebuilt, duration),
             Kind::RawSend => pipeline::raw_send_rate(duration),
             Kind::RouterCurve(t) => pipeline::routed_curve(t, duration),
         }
     }
 }
+
+/// The router output's `batch_events` in `e2e_batched_*`.
+const E2E_BATCH: usize = 256;
 
 struct Options {
     quick: bool,
@@ -166,11 +180,19 @@ fn run(options: &Options) -> pipeline::Res<()> {
         Kind::EndToEnd {
             block: true,
             transport: tcp,
+            batch: 1,
+        },
+        // The same with the router's output sending batches.
+        Kind::EndToEnd {
+            block: true,
+            transport: tcp,
+            batch: E2E_BATCH,
         },
         Kind::Routed(Middle::Proxy, tcp, true),
         Kind::EndToEnd {
             block: false,
             transport: tcp,
+            batch: 1,
         },
         // The raw proxy sits between the two measurements compared with it.
         Kind::RawDirect(ipc),
@@ -179,11 +201,13 @@ fn run(options: &Options) -> pipeline::Res<()> {
         Kind::EndToEnd {
             block: true,
             transport: ipc,
+            batch: 1,
         },
         Kind::Routed(Middle::Proxy, ipc, true),
         Kind::EndToEnd {
             block: false,
             transport: ipc,
+            batch: 1,
         },
         Kind::RawSend,
         Kind::Emit { prebuilt: false },
@@ -286,7 +310,7 @@ fn med_cpu(results: &Results, name: &str) -> f64 {
 /// sender never waits, so it keeps a core busy that the stages delivering
 /// events would otherwise use. Its ratio to the lossless raw pipeline is
 /// shown too, without a target.
-const RATIOS: [(&str, &str, &str, f64); 11] = [
+const RATIOS: [(&str, &str, &str, f64); 12] = [
     (
         "router_vs_raw_proxy_tcp",
         "router_tcp",
@@ -304,6 +328,14 @@ const RATIOS: [(&str, &str, &str, f64); 11] = [
         "e2e_block_tcp",
         "raw_proxy_tcp",
         0.8,
+    ),
+    // The router's output sending batches (the client cannot): shown
+    // beside the target, not judged by it.
+    (
+        "e2e_batched_block_vs_raw_routed_tcp",
+        "e2e_batched_block_tcp",
+        "raw_proxy_tcp",
+        0.0,
     ),
     (
         "e2e_drop_vs_raw_routed_drop_tcp",

@@ -171,10 +171,16 @@ pub(crate) enum Middle {
 }
 
 /// A router config: one input, one output, everything to it.
-fn router_config(transport: Transport, mode: eventstorm_router::DeliveryMode) -> RouterConfig {
+fn router_config(
+    transport: Transport,
+    mode: eventstorm_router::DeliveryMode,
+    batch: usize,
+) -> RouterConfig {
+    let mut output = OutputConfig::bind("out", transport.endpoint()).with_mode(mode);
+    output.socket.batch_events = batch;
     let mut config = RouterConfig {
         inputs: vec![InputConfig::bind("in", transport.endpoint())],
-        outputs: vec![OutputConfig::bind("out", transport.endpoint()).with_mode(mode)],
+        outputs: vec![output],
         ..Default::default()
     };
     config.router.default_output = Some("out".into());
@@ -188,8 +194,18 @@ pub(crate) fn spawn_router(
     transport: Transport,
     mode: eventstorm_router::DeliveryMode,
 ) -> Res<(RouterHandle, String, String)> {
+    spawn_router_batching(ctx, transport, mode, 1)
+}
+
+/// [`spawn_router`] whose output sends up to `batch` events per message.
+fn spawn_router_batching(
+    ctx: &zmq::Context,
+    transport: Transport,
+    mode: eventstorm_router::DeliveryMode,
+    batch: usize,
+) -> Res<(RouterHandle, String, String)> {
     let handle =
-        RouterRuntime::spawn(ctx, router_config(transport, mode)).map_err(err("router"))?;
+        RouterRuntime::spawn(ctx, router_config(transport, mode, batch)).map_err(err("router"))?;
     let input = handle.endpoints().input("in")[0].clone();
     let output = handle.endpoints().output("out")[0].clone();
     Ok((handle, input, output))
@@ -271,7 +287,7 @@ pub(crate) fn routed_curve(transport: Transport, duration: Duration) -> Res<Run>
     )
     .map_err(err("allow-list"))?;
     let security = SecurityConfig::default().with_curve_server(secret, Some(allow_list));
-    let mut config = router_config(transport, eventstorm_router::DeliveryMode::Block);
+    let mut config = router_config(transport, eventstorm_router::DeliveryMode::Block, 1);
     config.inputs[0].socket.endpoint.security = security.clone();
     config.outputs[0].socket.endpoint.security = security;
     let ctx = zmq::Context::new();
@@ -377,10 +393,17 @@ fn settle(
     }
 }
 
-/// `Client::send` → router → `SinkRuntime` with a null sink.
-pub(crate) fn end_to_end(block: bool, transport: Transport, duration: Duration) -> Res<Run> {
+/// `Client::send` → router → `SinkRuntime` with a null sink; the router's
+/// output sends up to `batch` events per message.
+pub(crate) fn end_to_end(
+    block: bool,
+    transport: Transport,
+    batch: usize,
+    duration: Duration,
+) -> Res<Run> {
     let ctx = zmq::Context::new();
-    let (router, input, output) = spawn_router(&ctx, transport, router_mode(block))?;
+    let (router, input, output) =
+        spawn_router_batching(&ctx, transport, router_mode(block), batch)?;
     let sink = SinkRuntime::spawn(
         &ctx,
         // Batches of 1000 as by default, but written after at most 5 ms
