@@ -440,7 +440,9 @@ crate::counters! {
         suspicious,
         /// Sequence marks received (not events; see [`crate::wire::FLAG_MARK`]).
         marks,
-        /// Messages that could not be decoded (bad frames, bad BSON, bad envelope).
+        /// Messages that could not be decoded (bad frames, bad BSON, bad
+        /// envelope); in a batch, each event that could not, and a framing
+        /// error that ends the batch.
         undecodable,
     }
 }
