@@ -433,3 +433,86 @@ fn a_mark_with_an_invalid_topic_is_undecodable() {
         }
     }
 }
+
+/// Reads every event of a batch message; the sequences of those that pass.
+fn batch_sequences(frames: &[&[u8]]) -> Result<Vec<Result<u64, DecodeError>>, DecodeError> {
+    match wire::decode_message(frames)? {
+        wire::Message::Batch(_, events) => Ok(events.map(|e| e.map(|(h, _)| h.sequence)).collect()),
+        other => panic!("expected a batch, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_batch_yields_each_event_with_its_sequence() {
+    let events: Vec<Event> = (0..3)
+        .map(|i| Event::builder("app.tick").field("i", i).build())
+        .collect();
+    let body: Vec<u8> = events.iter().flat_map(Event::to_bytes).collect();
+    let header = Header {
+        publisher: 9,
+        sequence: 40,
+    }
+    .encode_batch();
+    assert_eq!(header[0], wire::VERSION_BATCH);
+    let frames: [&[u8]; 3] = [b"app.tick", &header, &body];
+    let got = batch_sequences(&frames).expect("a batch");
+    assert_eq!(got, [Ok(40), Ok(41), Ok(42)]);
+    // A batch of sequence 0 is not sequenced: every event has 0.
+    let unsequenced = Header {
+        publisher: 9,
+        sequence: 0,
+    }
+    .encode_batch();
+    let frames: [&[u8]; 3] = [b"app.tick", &unsequenced, &body];
+    assert_eq!(
+        batch_sequences(&frames).expect("a batch"),
+        [Ok(0), Ok(0), Ok(0)]
+    );
+    // One event where one event is expected.
+    assert_eq!(
+        wire::decode(&frames).unwrap_err(),
+        DecodeError::UnexpectedBatch
+    );
+}
+
+/// Every truncation and every one-byte change of a batch's body and header
+/// is either read or refused: no panic, and never more events than the
+/// body can hold.
+#[test]
+fn corrupted_batches_never_panic() {
+    let events: Vec<Event> = (0..3)
+        .map(|i| {
+            Event::builder("app.tick")
+                .field("i", i)
+                .field("s", "text")
+                .build()
+        })
+        .collect();
+    let body: Vec<u8> = events.iter().flat_map(Event::to_bytes).collect();
+    let header = Header {
+        publisher: 9,
+        sequence: u64::MAX - 1,
+    }
+    .encode_batch();
+    let check = |header: &[u8], body: &[u8]| {
+        let frames: [&[u8]; 3] = [b"app.tick", header, body];
+        if let Ok(events) = batch_sequences(&frames) {
+            assert!(events.len() <= body.len() / 5 + 1);
+        }
+    };
+    for cut in 0..body.len() {
+        check(&header, &body[..cut]);
+    }
+    for at in 0..body.len() {
+        for value in [0u8, 1, 0x7f, 0x80, 0xff] {
+            let mut changed = body.clone();
+            changed[at] = value;
+            check(&header, &changed);
+        }
+    }
+    for at in 0..header.len() {
+        let mut changed = header;
+        changed[at] ^= 0xff;
+        check(&changed, &body);
+    }
+}
