@@ -165,3 +165,91 @@ fn batches_cross_a_router_with_every_event_accounted_for() {
         }
     });
 }
+
+/// A drop-mode batching output whose subscriber stops reading gives up
+/// whole batches, and every event is still accounted for: at the router
+/// `routes = routed + dropped_hwm` and `sent = routed`, at the subscriber
+/// `received + lost = sent by the router's output`.
+#[test]
+fn a_batching_drop_output_accounts_for_every_batch_it_gives_up() {
+    with_timeout(LIMIT, || {
+        const EVENTS: usize = 3_000;
+        let ctx = zmq::Context::new();
+        let mut out = OutputConfig::bind("out", "tcp://127.0.0.1:*");
+        out.socket.batch_events = 8;
+        out.socket.endpoint.hwm = 1;
+        out.socket.mark_interval_ms = 0;
+        let mut config = RouterConfig {
+            inputs: vec![InputConfig::bind("in", "tcp://127.0.0.1:*")],
+            outputs: vec![out],
+            ..Default::default()
+        };
+        config.router.default_output = Some("out".into());
+        config.router.stats_interval_ms = 0;
+        let router = RouterRuntime::new(&ctx, &config)
+            .expect("router")
+            .start()
+            .expect("spawn");
+        let endpoints = router.endpoints();
+        let mut sub_config = SubscriberConfig::connect(&endpoints.output("out")[0]);
+        sub_config.socket.endpoint.hwm = 1;
+        let mut subscriber = Subscriber::new(&ctx, &sub_config).expect("subscriber");
+        let mut publisher = Publisher::new(
+            &ctx,
+            &PublisherConfig::connect(&endpoints.input("in")[0]).with_mode(DeliveryMode::Block),
+        )
+        .expect("publisher");
+        assert!(
+            wait_for(WAIT, || get(&router.stats(), "out.out.subscriptions") >= 1),
+            "{}",
+            router.stats()
+        );
+        assert!(publisher.wait_for_subscribers(1, WAIT).expect("wait"));
+        // 16 KiB events, so that the subscriber's socket buffers fill long
+        // before the end: it does not read until everything was sent.
+        let filler = "x".repeat(16 * 1024);
+        for i in 0..EVENTS {
+            let event = Event::builder("app.big")
+                .field("i", i as i64)
+                .field("filler", filler.as_str())
+                .build();
+            publisher.send(&event).expect("send");
+        }
+        publisher.close();
+        assert!(
+            wait_for(WAIT, || get(&router.stats(), "in.in.marks") >= 1),
+            "{}",
+            router.stats()
+        );
+        // Once the router has flushed after reading the input's last mark,
+        // every event was sent or given up.
+        assert!(
+            wait_for(WAIT, || {
+                let stats = router.stats();
+                get(&stats, "routed") + get(&stats, "out.out.dropped_hwm") == EVENTS as u64
+            }),
+            "{}",
+            router.stats()
+        );
+        let stats = router.stats();
+        let received = get(&stats, "in.in.received");
+        assert_eq!(received, EVENTS as u64, "{stats}");
+        let (routed, dropped) = (get(&stats, "routed"), get(&stats, "out.out.dropped_hwm"));
+        assert!(dropped > 0, "nothing was dropped: {stats}");
+        assert_eq!(routed + dropped, received, "{stats}");
+        assert_eq!(get(&stats, "out.out.sent"), routed, "{stats}");
+
+        // The subscriber reads what was sent, then the router's final mark
+        // (which a full queue would have skipped) tells it of the batches
+        // given up after its last event.
+        let mut seen = Vec::new();
+        drain_until(&mut subscriber, &mut seen, |s| get(s, "received") == routed);
+        let stats = router.shutdown().expect("shutdown");
+        assert_eq!(get(&stats, "routed"), routed, "{stats}");
+        let got = drain_until(&mut subscriber, &mut seen, |s| get(s, "marks") >= 1);
+        assert_eq!(get(&got, "received"), routed, "{got}");
+        assert_eq!(get(&got, "lost"), dropped, "{got}");
+        assert_eq!(get(&got, "missed_at_join"), 0, "{got}");
+        assert_eq!(get(&got, "suspicious"), 0, "{got}");
+    });
+}
