@@ -4,10 +4,11 @@
 //! `eventstorm-source zmq`, and reach an Eventstorm subscriber with their
 //! program and pid, every message accounted for.
 //!
-//! omczmq binds its PUB socket lazily, when its first message arrives, and
-//! sends that message at once: no subscriber can have connected yet, so the
-//! first message is always lost (on rsyslog's side, where nothing counts
-//! it). The test therefore sends probe lines, one at a time, until one
+//! omczmq opens its PUB socket lazily, when its first message arrives, and
+//! sends that message at once: it cannot have connected to the source yet,
+//! so the first message is always lost (on rsyslog's side, where nothing
+//! counts it). The source binds a port of its own choosing (`*`) and omczmq
+//! connects to it, so no port is picked in advance for someone else to take. The test therefore sends probe lines, one at a time, until one
 //! arrives, and only then the lines it counts; the probes that arrived are
 //! counted too, so the source's counters are checked exactly:
 //! `received = probes received + lines sent`.
@@ -23,7 +24,7 @@ mod common;
 mod zmq_common;
 
 use std::io::Write as _;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -36,14 +37,6 @@ const SETUP: &str = "eval \"$(scripts/services/rsyslog.sh start)\"";
 
 /// Lines counted (besides the probes).
 const LINES: usize = 500;
-
-/// A port free at the time of the call.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 /// rsyslogd in the foreground, stopped when dropped.
 struct Rsyslog(Child);
@@ -62,11 +55,13 @@ impl Drop for Rsyslog {
     }
 }
 
-/// Starts rsyslogd relaying TCP port `tcp` to an omczmq PUB bound at
-/// `tcp://127.0.0.1:{pub_port}`, in `dir`; returns it once its TCP port
-/// accepts a connection (the connection).
-fn start_rsyslog(rsyslogd: &str, dir: &Path, tcp: u16, pub_port: u16) -> (Rsyslog, TcpStream) {
+/// Starts rsyslogd relaying a TCP port of its choosing to an omczmq PUB
+/// connecting to `tcp://127.0.0.1:{pub_port}`, in `dir`; returns it once
+/// that port accepts a connection (the connection).
+fn start_rsyslog(rsyslogd: &str, dir: &Path, pub_port: u16) -> (Rsyslog, TcpStream) {
     let config = dir.join("rsyslog.conf");
+    // imtcp binds port 0 and writes the port it got to a file.
+    let port_file = dir.join("imtcp.port");
     // The ruleset keeps rsyslog's own messages (start, stop) out of omczmq.
     std::fs::write(
         &config,
@@ -74,13 +69,15 @@ fn start_rsyslog(rsyslogd: &str, dir: &Path, tcp: u16, pub_port: u16) -> (Rsyslo
             r#"global(workDirectory="{dir}")
 module(load="imtcp")
 module(load="omczmq")
-input(type="imtcp" address="127.0.0.1" port="{tcp}" ruleset="relay")
+input(type="imtcp" address="127.0.0.1" port="0" listenPortFileName="{port_file}"
+      ruleset="relay")
 ruleset(name="relay") {{
-    action(type="omczmq" endpoints="@tcp://127.0.0.1:{pub_port}" socktype="PUB"
+    action(type="omczmq" endpoints=">tcp://127.0.0.1:{pub_port}" socktype="PUB"
            topics="syslog" topicframe="on" template="RSYSLOG_ForwardFormat")
 }}
 "#,
-            dir = dir.display()
+            dir = dir.display(),
+            port_file = port_file.display()
         ),
     )
     .expect("rsyslog.conf");
@@ -99,7 +96,12 @@ ruleset(name="relay") {{
     let mut rsyslog = Rsyslog(child);
     let deadline = Instant::now() + WAIT;
     loop {
-        if let Ok(stream) = TcpStream::connect(("127.0.0.1", tcp)) {
+        let port = std::fs::read_to_string(&port_file)
+            .ok()
+            .and_then(|text| text.trim().parse::<u16>().ok());
+        if let Some(port) = port
+            && let Ok(stream) = TcpStream::connect(("127.0.0.1", port))
+        {
             return (rsyslog, stream);
         }
         if let Some(status) = rsyslog.0.try_wait().expect("wait") {
@@ -108,7 +110,8 @@ ruleset(name="relay") {{
         }
         assert!(
             Instant::now() < deadline,
-            "rsyslogd does not listen on {tcp}"
+            "rsyslogd does not listen (no port in {})",
+            port_file.display()
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -123,14 +126,12 @@ fn rsyslog_omczmq_output_is_ingested_and_accounted_for() {
         let dir = tempfile::tempdir().expect("tempdir");
         let ctx = zmq::Context::new();
         let (mut subscriber, out) = subscriber(&ctx);
-        let pub_port = free_port();
-        let foreign = format!("tcp://127.0.0.1:{pub_port}");
-        // The source connects first and keeps retrying until omczmq binds.
-        // (Its publisher waits for the subscriber, which is serviced below.)
+        // The source binds first, and says which port; omczmq connects to
+        // it. (Its publisher waits for the subscriber, serviced below.)
         let mut source = Source::start(&[
             "zmq",
-            "--sub-connect",
-            &foreign,
+            "--sub-bind",
+            "tcp://127.0.0.1:*",
             "--parser",
             "syslog",
             "--connect",
@@ -140,11 +141,21 @@ fn rsyslog_omczmq_output_is_ingested_and_accounted_for() {
             "--wait-for-subscriber-ms",
             "20000",
         ]);
-        source.wait_for_line("subscribed to foreign publishers");
-        let (_rsyslog, mut tcp) = start_rsyslog(&rsyslogd, dir.path(), free_port(), pub_port);
+        let line = source.wait_for_line("subscribed to foreign publishers");
+        let pub_port: u16 = line
+            .split("tcp://127.0.0.1:")
+            .nth(1)
+            .map(|rest| {
+                rest.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+            })
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("no bound port in {line:?}"));
+        let (_rsyslog, mut tcp) = start_rsyslog(&rsyslogd, dir.path(), pub_port);
 
-        // Probes until one arrives: omczmq binds at its first message and
-        // loses it (and those sent before the source has connected).
+        // Probes until one arrives: omczmq connects at its first message
+        // and loses it (and those sent before the connection is up).
         let mut events: Vec<RawEvent> = Vec::new();
         let mut probes_sent = 0;
         let deadline = Instant::now() + WAIT;
