@@ -178,13 +178,7 @@ impl Publisher {
 
     /// Adds an event to the batch being filled (see [`Self::send_bytes`]).
     fn push(&mut self, event_type: &str, body: &[u8], flags: i32) -> Result<SendOutcome> {
-        self.sends_since_poll += 1;
-        if self.sends_since_poll >= POLL_EVERY
-            && let Err(e) = self.poll_subscriptions()
-        {
-            self.socket.count_send_error();
-            return Err(e);
-        }
+        self.poll_when_due()?;
         let topic = event_type.as_bytes();
         if self.socket.push(topic, body, flags)?.is_sent() {
             self.congested = false;
@@ -237,18 +231,25 @@ impl Publisher {
 
     /// Reads subscriptions every [`POLL_EVERY`] sends, then sends.
     fn send_frames(&mut self, event_type: &str, body: &[u8], flags: i32) -> Result<bool> {
-        self.sends_since_poll += 1;
-        if self.sends_since_poll >= POLL_EVERY
-            && let Err(e) = self.poll_subscriptions()
-        {
-            // The socket failed: this event is lost with it.
-            self.socket.count_send_error();
-            return Err(e);
-        }
+        self.poll_when_due()?;
         Ok(self
             .socket
             .try_send(event_type.as_bytes(), body, flags)?
             .is_sent())
+    }
+
+    /// Counts one send and, every [`POLL_EVERY`] sends, reads the
+    /// subscriptions. A failure there is the socket's: the event about to
+    /// be sent is lost with it (`send_errors`).
+    fn poll_when_due(&mut self) -> Result<()> {
+        self.sends_since_poll += 1;
+        if self.sends_since_poll >= POLL_EVERY
+            && let Err(e) = self.poll_subscriptions()
+        {
+            self.socket.count_send_error();
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Reads pending subscription messages from the socket.

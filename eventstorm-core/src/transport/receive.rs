@@ -278,9 +278,13 @@ impl SubSocket {
             let peer = self.peer.as_ref().filter(|_| batch.known);
             let decoded = match batch.cursor.next_range(batch.publisher, topic, body) {
                 Some(Ok((header, raw, range))) => {
-                    self.counters.record(self.tracker.observe(&header, topic));
-                    self.counters.received.inc_single_writer();
-                    self.counters.bytes.add_single_writer(range.len() as u64);
+                    account(
+                        &self.counters,
+                        &mut self.tracker,
+                        &header,
+                        topic,
+                        range.len(),
+                    );
                     self.current = range;
                     Received::Event(raw)
                 }
@@ -419,10 +423,7 @@ fn decode<'a>(
     let slices: [&'a [u8]; 3] = [&frames[0], &frames[1], &frames[2]];
     match wire::decode_message(&slices)? {
         Message::Event(header, raw) => {
-            counters.record(tracker.observe(&header, slices[0]));
-            // Only the thread holding the socket writes these.
-            counters.received.inc_single_writer();
-            counters.bytes.add_single_writer(slices[2].len() as u64);
+            account(counters, tracker, &header, slices[0], slices[2].len());
             Ok(Received::Event(raw))
         }
         Message::Mark(header, topic) => {
@@ -443,16 +444,28 @@ fn decode<'a>(
                 None => Err(DecodeError::Batch("no event in the batch".into())),
                 Some(Err(e)) => Err(e),
                 Some(Ok((header, raw))) => {
-                    counters.record(tracker.observe(&header, slices[0]));
-                    counters.received.inc_single_writer();
-                    counters
-                        .bytes
-                        .add_single_writer(raw.as_bytes().len() as u64);
+                    account(counters, tracker, &header, slices[0], raw.as_bytes().len());
                     Ok(Received::Event(raw))
                 }
             }
         }
     }
+}
+
+/// Accounts for one event received under `header` (its stream's
+/// sequence) and counts it with its `len` bytes.
+#[inline]
+fn account(
+    counters: &ReceiveCounters,
+    tracker: &mut SequenceTracker,
+    header: &crate::Header,
+    topic: &[u8],
+    len: usize,
+) {
+    counters.record(tracker.observe(header, topic));
+    // Only the thread holding the socket writes these.
+    counters.received.inc_single_writer();
+    counters.bytes.add_single_writer(len as u64);
 }
 
 /// Counts an undecodable message and logs at most once per interval.
