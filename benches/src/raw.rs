@@ -262,18 +262,24 @@ impl RawSubscriber {
         loop {
             match self.socket.recv(&mut msg, zmq::DONTWAIT) {
                 Ok(()) => {
-                    // Sequence marks (header flag FLAG_MARK) are not events.
+                    // Sequence marks (header flag FLAG_MARK) are not events;
+                    // a batch (version 2) holds as many as its documents.
                     let mut frame = 1;
                     let mut mark = false;
+                    let mut batch = false;
+                    let mut events = 1;
                     while msg.get_more() {
                         self.socket.recv(&mut msg, 0)?;
                         frame += 1;
                         if frame == 2 {
                             mark = msg.get(1).is_some_and(|f| f & wire::FLAG_MARK != 0);
+                            batch = msg.first() == Some(&wire::VERSION_BATCH);
+                        } else if frame == 3 && batch {
+                            events = documents_in(&msg);
                         }
                     }
                     if !mark {
-                        count += 1;
+                        count += events;
                         last = Instant::now();
                         if warm.is_none() && last >= warm_at {
                             warm = Some(Progress { at: last, count });
@@ -419,4 +425,23 @@ fn proxy_loop(xsub: &zmq::Socket, xpub: &zmq::Socket, stop: &AtomicBool) -> zmq:
         }
     }
     Ok(forwarded)
+}
+
+/// How many BSON documents lie back to back in a batch's body (each starts
+/// with its length); a length that does not fit ends the count.
+fn documents_in(body: &[u8]) -> u64 {
+    let (mut offset, mut count) = (0usize, 0u64);
+    while let Some(len) = body
+        .get(offset..offset + 4)
+        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    {
+        match usize::try_from(len) {
+            Ok(len) if len >= 5 && offset + len <= body.len() => {
+                offset += len;
+                count += 1;
+            }
+            _ => break,
+        }
+    }
+    count
 }

@@ -236,18 +236,165 @@ fn an_unbindable_endpoint_is_a_clear_error() {
     first.close();
 }
 
+/// A batching client (block mode) whose subscriber stops reading: callers
+/// queue while the publisher thread waits for room, and once the subscriber
+/// reads again the thread sends what piled up as batches. Every event
+/// arrives, once, in order per type, and the counters add up.
 #[test]
-fn a_client_refuses_batching_with_a_clear_error() {
-    let config: ClientConfig = toml::from_str(
-        r#"
-            bind = ["tcp://127.0.0.1:*"]
-            batch_events = 64
-        "#,
-    )
-    .expect("parses");
-    let message = Client::new(config).expect_err("batching").to_string();
-    assert!(
-        message.contains("batch_events") && message.contains("one event per message"),
-        "{message}"
-    );
+fn a_batching_client_sends_what_piles_up_as_batches() {
+    with_timeout(Duration::from_secs(60), || {
+        let ctx = zmq::Context::new();
+        let endpoint = "inproc://client-batches";
+        let client = Client::builder()
+            .context(ctx.clone())
+            .bind(endpoint)
+            .mode(DeliveryMode::Block)
+            .hwm(4)
+            .batch_events(64)
+            .build()
+            .expect("client");
+        let sub = ctx.socket(zmq::SUB).expect("socket");
+        sub.set_rcvhwm(4).expect("hwm");
+        sub.set_subscribe(b"").expect("subscribe");
+        sub.connect(endpoint).expect("connect");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !client.is_wanted("batch.a") {
+            assert!(Instant::now() < deadline, "the subscription never arrived");
+            let _ = sub.poll(zmq::POLLIN, 5);
+        }
+        // The subscriber does not read yet: the socket's queues fill, the
+        // publisher thread waits, and the rest is queued.
+        let total = 10_000i64;
+        for i in 0..total {
+            let event_type = if (i / 1000) % 2 == 0 {
+                "batch.a"
+            } else {
+                "batch.b"
+            };
+            assert!(client.emit(event_type, bson::doc! { "i": i }));
+        }
+        let (mut messages, mut batches) = (0u64, 0u64);
+        let mut seen: Vec<i64> = Vec::new();
+        // Sequences count per type (a stream per publisher and type).
+        let mut sequences: std::collections::HashMap<Vec<u8>, Vec<u64>> = Default::default();
+        let read_until = Instant::now() + Duration::from_secs(30);
+        while (seen.len() as i64) < total && Instant::now() < read_until {
+            if sub.poll(zmq::POLLIN, 50).expect("poll") == 0 {
+                continue;
+            }
+            let frames = sub.recv_multipart(0).expect("recv");
+            let frames: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+            match eventstorm_core::wire::decode_message(&frames).expect("decodes") {
+                eventstorm_core::wire::Message::Event(header, event) => {
+                    messages += 1;
+                    sequences
+                        .entry(frames[0].to_vec())
+                        .or_default()
+                        .push(header.sequence);
+                    seen.push(event.get("body.i").and_then(|v| v.as_i64()).expect("i"));
+                }
+                eventstorm_core::wire::Message::Batch(_, events) => {
+                    messages += 1;
+                    batches += 1;
+                    for item in events {
+                        let (header, event) = item.expect("every event of a batch decodes");
+                        sequences
+                            .entry(frames[0].to_vec())
+                            .or_default()
+                            .push(header.sequence);
+                        seen.push(event.get("body.i").and_then(|v| v.as_i64()).expect("i"));
+                    }
+                }
+                eventstorm_core::wire::Message::Mark(..) => {}
+            }
+        }
+        assert_eq!(seen, (0..total).collect::<Vec<_>>());
+        assert_eq!(sequences.len(), 2);
+        for stream in sequences.values() {
+            assert_eq!(stream.len(), total as usize / 2);
+            assert!(stream.windows(2).all(|w| w[1] == w[0] + 1), "gapless");
+        }
+        assert!(batches > 0, "nothing was batched");
+        assert!(
+            messages < total as u64 / 4,
+            "{messages} messages for {total} events"
+        );
+        let stats = client.shutdown().expect("shutdown");
+        assert_eq!(stats.get("emitted"), Some(total as u64), "{stats}");
+        assert_eq!(stats.get("sent"), Some(total as u64), "{stats}");
+        assert_eq!(stats.get("dropped_hwm"), Some(0), "{stats}");
+    });
+}
+
+/// A batch never waits for events that are not coming: with nothing queued
+/// behind it, a lone event goes at once, without `flush` or `close`, and
+/// arrives as a plain (version 1) message that any receiver reads.
+#[test]
+fn a_batching_client_sends_a_lone_event_at_once() {
+    with_timeout(Duration::from_secs(30), || {
+        let ctx = zmq::Context::new();
+        let (endpoint, subscriber) = collect(&ctx, SubscriberConfig::bind("tcp://127.0.0.1:*"), 3);
+        let client = Client::builder()
+            .context(ctx.clone())
+            .connect(endpoint)
+            .batch_events(256)
+            .wait_for_subscriber(Duration::from_secs(5))
+            .build()
+            .expect("client");
+        for i in 0..3i64 {
+            assert!(client.emit("order.placed", bson::doc! { "i": i }));
+            // Not closed, not flushed: the subscriber has it anyway.
+            thread::sleep(Duration::from_millis(20));
+        }
+        let (events, stats) = subscriber.join().expect("subscriber");
+        assert_eq!(events.len(), 3, "{stats}");
+        assert_eq!(stats.get("lost"), Some(0));
+        client.close();
+    });
+}
+
+/// Drop mode with batches: a stuck subscriber fills the socket, then the
+/// client's queue; what does not fit is dropped before it is encoded, and
+/// every call is counted once.
+#[test]
+fn a_batching_client_in_drop_mode_counts_every_call() {
+    with_timeout(Duration::from_secs(60), || {
+        let ctx = zmq::Context::new();
+        let mut config: ClientConfig = toml::from_str(
+            r#"
+                bind = ["inproc://client-batch-drop"]
+                hwm = 10
+                batch_events = 32
+                queue_capacity = 100
+                skip_unsubscribed = false
+                drop_wait_ms = 0
+            "#,
+        )
+        .expect("parses");
+        config.logger = "batches".into();
+        let client = Client::with_context(&ctx, config).expect("client");
+        let _stuck = Subscriber::new(&ctx, &{
+            let mut config = SubscriberConfig::connect("inproc://client-batch-drop");
+            config.socket.endpoint.hwm = 10;
+            config
+        })
+        .expect("subscriber");
+        let attempts = 50_000u64;
+        let queued = (0..attempts)
+            .filter(|i| client.emit("burst.event", bson::doc! { "i": *i as i64 }))
+            .count() as u64;
+        let stats = client.stats();
+        let dropped = stats.get("dropped_queue_full").unwrap_or(0);
+        assert_eq!(stats.get("emitted"), Some(queued), "{stats}");
+        assert_eq!(queued + dropped, attempts, "{stats}");
+        assert!(dropped > 0, "{stats}");
+        assert!(client.flush(Duration::from_secs(10)));
+        let stats = client.stats();
+        assert_eq!(
+            stats.get("sent").unwrap_or(0) + stats.get("dropped_hwm").unwrap_or(0),
+            queued,
+            "{stats}"
+        );
+        client.close();
+    });
 }

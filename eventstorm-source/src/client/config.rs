@@ -25,7 +25,9 @@ pub struct ClientConfig {
     /// the publisher busy ([`Self::DEFAULT_QUEUE_CAPACITY`]). When full, the
     /// event is dropped before it is encoded and counted
     /// (`dropped_queue_full`). Block mode does not queue events: a caller
-    /// waits for the publisher.
+    /// waits for the publisher. A batching client (`batch_events` above 1)
+    /// queues every event, in both modes; in block mode a caller that finds
+    /// the queue full waits for room.
     pub queue_capacity: usize,
     /// Skip (and count as `unsubscribed`) events no subscriber asked for,
     /// without encoding them (default true).
@@ -125,6 +127,17 @@ impl ClientBuilder {
     pub fn wait_for_subscriber(mut self, timeout: Duration) -> Self {
         self.config.publisher.wait_for_subscriber_ms =
             timeout.as_millis().try_into().unwrap_or(u64::MAX);
+        self
+    }
+
+    /// Sends up to `events` events of one type per message (wire version 2;
+    /// 1, the default: one per message). A batching client queues every
+    /// event, and its publisher thread sends a batch as soon as the queue
+    /// is empty, so a batch never waits: see [`Client`]. Every receiver of
+    /// this project reads batches; a receiver that reads only version 1
+    /// refuses them, counted.
+    pub fn batch_events(mut self, events: usize) -> Self {
+        self.config.publisher.batch_events = events;
         self
     }
 

@@ -1,6 +1,7 @@
 //! How an emitted event reaches the socket: on the caller's thread when the
 //! publisher is free, otherwise through the bounded queue (drop mode) or by
-//! waiting for the publisher (block mode).
+//! waiting for the publisher (block mode). A batching client always goes
+//! through the queue.
 
 use std::sync::TryLockError;
 use std::sync::atomic::Ordering;
@@ -44,10 +45,29 @@ impl Client {
         event_type: &str,
         encode: impl FnOnce(&mut Vec<u8>) -> eventstorm_core::Result<()>,
     ) -> bool {
+        if self.inner.batching {
+            return self.deliver_to_queue(event_type, encode);
+        }
         match self.inner.mode {
             DeliveryMode::Block => self.deliver_waiting(event_type, encode),
             DeliveryMode::Drop => self.deliver_or_queue(event_type, encode),
         }
+    }
+
+    /// A batching client queues every event: the publisher thread is the only
+    /// one that knows when the queue is empty, the moment to send a batch.
+    /// Block mode waits for room in the queue; drop mode does not.
+    fn deliver_to_queue(
+        &self,
+        event_type: &str,
+        encode: impl FnOnce(&mut Vec<u8>) -> eventstorm_core::Result<()>,
+    ) -> bool {
+        let mut body = self.buffer(event_type);
+        if encode(&mut body).is_err() {
+            self.inner.counters.invalid.inc();
+            return false;
+        }
+        self.queue(event_type, body)
     }
 
     /// Block mode never queues events: a caller that finds the publisher busy
@@ -161,12 +181,20 @@ impl Client {
     /// encoded, so that a typical event is written without growing it (one
     /// allocation per event, not two or three).
     fn buffer(&self, event_type: &str) -> Vec<u8> {
-        let hint = self.inner.size_hint.load(Ordering::Relaxed);
-        Vec::with_capacity(hint + event_type.len())
+        let capacity = self.inner.size_hint.load(Ordering::Relaxed) + event_type.len();
+        match self.inner.recycled.try_recv() {
+            Ok(mut buf) => {
+                buf.clear();
+                buf.reserve(capacity);
+                buf
+            }
+            Err(_) => Vec::with_capacity(capacity),
+        }
     }
 
-    /// Drop mode: queues an encoded event to the publisher thread without
-    /// waiting, counting the outcome.
+    /// Queues an encoded event to the publisher thread, counting the outcome:
+    /// drop mode does not wait for room (a full queue drops the event), block
+    /// mode (batching clients only) does.
     fn queue(&self, event_type: &str, mut buf: Vec<u8>) -> bool {
         let doc_len = buf.len();
         // The next buffer's size: this event's, with a little room, within
@@ -178,19 +206,27 @@ impl Client {
         buf.extend_from_slice(event_type.as_bytes());
         let command = Command::Event { buf, doc_len };
         // Raised before the event is queued, so that no caller sends directly
-        // ahead of it; lowered by the publisher thread once it is sent.
-        self.inner.pending.fetch_add(1, Ordering::AcqRel);
-        let queued = match self.inner.tx.try_send(command) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
-                self.inner.counters.dropped_queue_full.inc();
-                false
-            }
-            Err(TrySendError::Disconnected(_)) => false,
+        // ahead of it; lowered by the publisher thread once it is sent. A
+        // batching client never sends directly.
+        let pending = !self.inner.batching;
+        if pending {
+            self.inner.pending.fetch_add(1, Ordering::AcqRel);
+        }
+        let queued = match self.inner.mode {
+            // Only an ended publisher thread refuses: the client is closed.
+            DeliveryMode::Block => self.inner.tx.send(command).is_ok(),
+            DeliveryMode::Drop => match self.inner.tx.try_send(command) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    self.inner.counters.dropped_queue_full.inc();
+                    false
+                }
+                Err(TrySendError::Disconnected(_)) => false,
+            },
         };
         if queued {
             self.inner.counters.emitted.inc();
-        } else {
+        } else if pending {
             self.inner.pending.fetch_sub(1, Ordering::AcqRel);
         }
         queued

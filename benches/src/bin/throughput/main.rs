@@ -39,6 +39,8 @@ enum Kind {
     },
     Emit {
         prebuilt: bool,
+        /// The client's `batch_events`.
+        batch: usize,
     },
     /// Raw sends of the pre-encoded event, the baseline of `Emit`.
     RawSend,
@@ -64,8 +66,17 @@ impl Kind {
                 if block { "block" } else { "drop" },
                 transport.name()
             ),
-            Kind::Emit { prebuilt: false } => "client_emit".into(),
-            Kind::Emit { prebuilt: true } => "client_send_prebuilt".into(),
+            Kind::Emit {
+                prebuilt: false,
+                batch,
+            } => format!("client_emit{}", if batch > 1 { "_batched" } else { "" }),
+            Kind::Emit {
+                prebuilt: true,
+                batch,
+            } => format!(
+                "client_send_prebuilt{}",
+                if batch > 1 { "_batched" } else { "" }
+            ),
             Kind::RawSend => "raw_send".into(),
             Kind::RouterCurve(t) => format!("router_curve_{}", t.name()),
         }
@@ -94,14 +105,15 @@ impl Kind {
                 transport,
                 batch,
             } => pipeline::end_to_end(block, transport, batch, duration),
-            Kind::Emit { prebuilt } => pipeline::emit_rate(prebuilt, duration),
+            Kind::Emit { prebuilt, batch } => pipeline::emit_rate(prebuilt, batch, duration),
             Kind::RawSend => pipeline::raw_send_rate(duration),
             Kind::RouterCurve(t) => pipeline::routed_curve(t, duration),
         }
     }
 }
 
-/// The router output's `batch_events` in `e2e_batched_*`.
+/// The client's and the router output's `batch_events` in `e2e_batched_*`
+/// and `client_*_batched`.
 const E2E_BATCH: usize = 256;
 
 struct Options {
@@ -182,7 +194,7 @@ fn run(options: &Options) -> pipeline::Res<()> {
             transport: tcp,
             batch: 1,
         },
-        // The same with the router's output sending batches.
+        // The same with the client and the router's output sending batches.
         Kind::EndToEnd {
             block: true,
             transport: tcp,
@@ -210,8 +222,18 @@ fn run(options: &Options) -> pipeline::Res<()> {
             batch: 1,
         },
         Kind::RawSend,
-        Kind::Emit { prebuilt: false },
-        Kind::Emit { prebuilt: true },
+        Kind::Emit {
+            prebuilt: false,
+            batch: 1,
+        },
+        Kind::Emit {
+            prebuilt: true,
+            batch: 1,
+        },
+        Kind::Emit {
+            prebuilt: false,
+            batch: E2E_BATCH,
+        },
     ];
     if eventstorm_core::transport::curve_available() {
         // Right after the plain router it is compared with.

@@ -348,11 +348,12 @@ fn router_mode(block: bool) -> eventstorm_router::DeliveryMode {
 }
 
 /// A client connected to `endpoint`, waiting until the subscription reached it.
-fn connected_client(ctx: &zmq::Context, endpoint: &str, block: bool) -> Res<Client> {
+fn connected_client(ctx: &zmq::Context, endpoint: &str, block: bool, batch: usize) -> Res<Client> {
     Client::builder()
         .context(ctx.clone())
         .connect(endpoint)
         .logger("bench")
+        .batch_events(batch)
         .mode(source_mode(block))
         .wait_for_subscriber(JOIN_TIMEOUT)
         .build()
@@ -393,8 +394,8 @@ fn settle(
     }
 }
 
-/// `Client::send` → router → `SinkRuntime` with a null sink; the router's
-/// output sends up to `batch` events per message.
+/// `Client::send` → router → `SinkRuntime` with a null sink; the client and
+/// the router's output send up to `batch` events per message.
 pub(crate) fn end_to_end(
     block: bool,
     transport: Transport,
@@ -414,7 +415,7 @@ pub(crate) fn end_to_end(
         Box::new(NullSink::new()),
     )
     .map_err(err("sink runtime"))?;
-    let client = connected_client(&ctx, &input, block)?;
+    let client = connected_client(&ctx, &input, block, batch)?;
     let events: Vec<_> = (0..16).map(typical_event).collect();
     let stop = AtomicBool::new(false);
     let cpu = CpuMeter::start();
@@ -533,12 +534,15 @@ const EMIT_BURST: u64 = 16_384;
 
 /// `Client::emit` (or `send` of a prebuilt event) calls per second on one
 /// thread, with a subscriber attached so that every event is encoded.
-pub(crate) fn emit_rate(prebuilt: bool, duration: Duration) -> Res<Run> {
+/// `batch` above 1: a batching client (see `Client`), whose calls queue
+/// every event for its publisher thread.
+pub(crate) fn emit_rate(prebuilt: bool, batch: usize, duration: Duration) -> Res<Run> {
     let ctx = zmq::Context::new();
     let client = Client::builder()
         .context(ctx.clone())
         .bind("tcp://127.0.0.1:*")
         .logger("bench")
+        .batch_events(batch)
         .build()
         .map_err(err("client"))?;
     let subscriber =
@@ -715,7 +719,7 @@ pub(crate) fn latency(rate: u64, duration: Duration) -> Res<Latency> {
         }),
     )
     .map_err(err("sink runtime"))?;
-    let client = connected_client(&ctx, &input, true)?;
+    let client = connected_client(&ctx, &input, true, 1)?;
     let fields = typical_event(0).body().clone();
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let start = Instant::now();
