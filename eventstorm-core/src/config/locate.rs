@@ -117,3 +117,78 @@ enum Segment<'a> {
     Key(&'a str),
     Index(usize),
 }
+
+/// Inside the table at `table_path` (its own keys, and those of tables
+/// nested in it), the key whose value serde would describe as `unexpected`
+/// (`string "lots"`, ``integer `5` ``, ``boolean `true` ``, ``floating point
+/// `1.5` ``), when exactly one key has it: its dotted path and the offset of
+/// its value.
+///
+/// A table deserialized as a whole (one with flattened parts) reports a
+/// wrong-typed value at the table, not at its key: this finds the key again.
+pub(super) fn key_with_value(
+    text: &str,
+    table_path: &str,
+    unexpected: &str,
+) -> Option<(String, usize)> {
+    let root = DeTable::parse(text).ok()?;
+    let mut current: Option<&Spanned<DeValue<'_>>> = None;
+    for part in table_path.split('.') {
+        let (name, rest) = part.split_once('[').unwrap_or((part, ""));
+        let table = match current.map(Spanned::get_ref) {
+            None => root.get_ref(),
+            Some(DeValue::Table(t)) => t,
+            _ => return None,
+        };
+        let mut value = table.iter().find(|(k, _)| k.get_ref() == name)?.1;
+        for index in rest.split('[').filter(|i| !i.is_empty()) {
+            let i: usize = index.trim_end_matches(']').parse().ok()?;
+            match value.get_ref() {
+                DeValue::Array(a) => value = a.get(i)?,
+                _ => return None,
+            }
+        }
+        current = Some(value);
+    }
+    let DeValue::Table(table) = current?.get_ref() else {
+        return None;
+    };
+    let mut found = Vec::new();
+    matching_keys(table, table_path, unexpected, 1, &mut found);
+    match found.as_slice() {
+        [one] => Some(one.clone()),
+        _ => None,
+    }
+}
+
+fn matching_keys(
+    table: &DeTable<'_>,
+    prefix: &str,
+    unexpected: &str,
+    depth: usize,
+    found: &mut Vec<(String, usize)>,
+) {
+    for (key, value) in table {
+        let path = format!("{prefix}.{}", key.get_ref());
+        match value.get_ref() {
+            DeValue::Table(inner) if depth > 0 => {
+                matching_keys(inner, &path, unexpected, depth - 1, found);
+            }
+            other if described(other).as_deref() == Some(unexpected) => {
+                found.push((path, value.span().start));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// How serde's `Unexpected` describes a scalar value.
+fn described(value: &DeValue<'_>) -> Option<String> {
+    match value {
+        DeValue::String(s) => Some(format!("string {s:?}")),
+        DeValue::Integer(i) => Some(format!("integer `{i}`")),
+        DeValue::Boolean(b) => Some(format!("boolean `{b}`")),
+        DeValue::Float(f) => Some(format!("floating point `{f}`")),
+        _ => None,
+    }
+}

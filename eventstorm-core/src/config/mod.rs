@@ -86,11 +86,25 @@ pub fn parse_expanded<T: DeserializeOwned>(text: &str, file: &str) -> Result<T, 
                 return err.at_offset(text, at);
             }
         }
+        // Likewise a value of the wrong type: serde names the value, which
+        // finds its key when no other key of the table has it.
+        if let (Some(table), Some(unexpected)) = (err.key.as_deref(), invalid_type(message))
+            && let Some((path, at)) = locate::key_with_value(text, table, unexpected)
+        {
+            err.key = Some(path);
+            return err.at_offset(text, at);
+        }
         match offset {
             Some(offset) => err.at_offset(text, offset),
             None => err,
         }
     })
+}
+
+/// What serde's "invalid type: WHAT, expected ..." message says was found.
+fn invalid_type(message: &str) -> Option<&str> {
+    let rest = message.split_once("invalid type: ")?.1;
+    Some(rest.rsplit_once(", expected ")?.0)
 }
 
 /// The configuration error for a socket's settings that the transport
@@ -171,6 +185,52 @@ mod tests {
             err.to_string(),
             "r.toml:6:7: `inputs[0].hwm`: must be at least 1"
         );
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Socket {
+        name: String,
+        #[serde(flatten)]
+        endpoint: Endpoint,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Endpoint {
+        #[serde(default)]
+        hwm: i32,
+        #[serde(default)]
+        linger_ms: u64,
+        #[serde(default)]
+        bind: Vec<String>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct File {
+        inputs: Vec<Socket>,
+    }
+
+    #[test]
+    fn a_wrong_typed_key_of_a_flattened_table_is_placed_at_its_key() {
+        for (value, key, column) in [
+            ("hwm = \"lots\"", "inputs[1].hwm", 7),
+            ("linger_ms = true", "inputs[1].linger_ms", 13),
+            ("hwm = 1.5", "inputs[1].hwm", 7),
+            ("bind = 5", "inputs[1].bind", 8),
+        ] {
+            let text = format!("[[inputs]]\nname = \"a\"\n\n[[inputs]]\nname = \"b\"\n{value}\n");
+            let err = parse_toml::<File>(&text, "r.toml").unwrap_err();
+            assert_eq!(err.key.as_deref(), Some(key), "{err}");
+            assert_eq!((err.line, err.column), (Some(6), Some(column)), "{err}");
+            assert!(err.message.contains("expected"), "{err}");
+        }
+        // Two keys with the value that is wrong for one of them: which one
+        // cannot be told, and the error stays at the table.
+        let text = "[[inputs]]\nname = \"5\"\nhwm = \"5\"\n";
+        let err = parse_toml::<File>(text, "r.toml").unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("inputs[0]"), "{err}");
     }
 
     #[test]
