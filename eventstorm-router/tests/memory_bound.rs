@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -29,10 +30,24 @@ const SUBSCRIBERS: u64 = 1;
 
 /// The bound of docs/router-config.md for this test's configuration.
 fn documented_bound() -> u64 {
+    documented_bound_with(None)
+}
+
+/// The bound of docs/router-config.md for this test's configuration, whose
+/// output sends batches of up to `batch_bytes` when given.
+fn documented_bound_with(batch_bytes: Option<u64>) -> u64 {
     let fixed = 64 * MIB;
     let input = (IN_HWM + 1) * PUBLISHERS * MAX_MESSAGE_SIZE + 4 * MAX_MESSAGE_SIZE;
     let tracker = 42 * MIB;
-    let output = (OUT_HWM + 1) * SUBSCRIBERS * MAX_MESSAGE_SIZE;
+    // With batches, a queued message is at most the larger of an event and
+    // a batch, and the batch being filled holds up to batch_bytes plus one
+    // event.
+    let output = match batch_bytes {
+        None => (OUT_HWM + 1) * SUBSCRIBERS * MAX_MESSAGE_SIZE,
+        Some(batch) => {
+            (OUT_HWM + 1) * SUBSCRIBERS * MAX_MESSAGE_SIZE.max(batch) + batch + MAX_MESSAGE_SIZE
+        }
+    };
     let stamper = 42 * MIB;
     // 10,000 prefixes of at most 256 bytes, on the output and upstream.
     let subscriptions = 2 * 10_000 * (256 + 64);
@@ -92,15 +107,15 @@ impl Drop for Router {
     }
 }
 
-#[test]
-fn hostile_loads_stay_under_the_documented_memory_bound() {
-    with_timeout(LIMIT, || {
-        let dir = tempfile::tempdir().expect("tempdir");
-        // ipc endpoints in the test's own directory: no port to race for.
-        let input = format!("ipc://{}/in.sock", dir.path().display());
-        let output = format!("ipc://{}/out.sock", dir.path().display());
-        let config = format!(
-            r#"
+/// Starts the router binary with this test's configuration, plus
+/// `output_extra` in its output's table; returns it, its log file and its
+/// input and output endpoints.
+fn spawn_router(dir: &Path, output_extra: &str) -> (Router, PathBuf, String, String) {
+    // ipc endpoints in the test's own directory: no port to race for.
+    let input = format!("ipc://{}/in.sock", dir.display());
+    let output = format!("ipc://{}/out.sock", dir.display());
+    let config = format!(
+        r#"
 [router]
 name = "bounded"
 default_output = "all"
@@ -116,21 +131,30 @@ max_message_size = {MAX_MESSAGE_SIZE}
 name = "all"
 bind = ["{output}"]
 hwm = {OUT_HWM}
+{output_extra}
 "#
-        );
-        let path = dir.path().join("router.toml");
-        std::fs::write(&path, config).expect("write");
-        let log = dir.path().join("router.log");
-        let router = Router(
-            Command::new(BIN)
-                .arg("--config")
-                .arg(&path)
-                .args(["--log-level", "info"])
-                .stdout(Stdio::null())
-                .stderr(std::fs::File::create(&log).expect("log file"))
-                .spawn()
-                .expect("spawn the router"),
-        );
+    );
+    let path = dir.join("router.toml");
+    std::fs::write(&path, config).expect("write");
+    let log = dir.join("router.log");
+    let router = Router(
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&path)
+            .args(["--log-level", "info"])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("spawn the router"),
+    );
+    (router, log, input, output)
+}
+
+#[test]
+fn hostile_loads_stay_under_the_documented_memory_bound() {
+    with_timeout(LIMIT, || {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (router, log, input, output) = spawn_router(dir.path(), "");
         let pid = router.0.id();
         let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
         assert!(wait_for(WAIT, || read_log().contains("input ready")));
@@ -215,5 +239,78 @@ hwm = {OUT_HWM}
             bound / MIB
         );
         drop(router);
+    });
+}
+
+/// The same bound with the output sending batches of the largest size
+/// (16 MiB), under 2,000 events of 100 KB from a batching client to a
+/// subscriber that never reads: what the output holds is its queue of whole
+/// batches plus the one being filled, whatever arrives.
+#[test]
+fn a_batching_output_stays_under_the_documented_memory_bound() {
+    with_timeout(LIMIT, || {
+        const BATCH_BYTES: u64 = 16 * MIB;
+        const EVENTS: u64 = 2_000;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (router, log, input, output) = spawn_router(
+            dir.path(),
+            &format!("batch_events = 65536\nbatch_bytes = {BATCH_BYTES}"),
+        );
+        let pid = router.0.id();
+        let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(wait_for(WAIT, || read_log().contains("input ready")));
+
+        let ctx = zmq::Context::new();
+        let stuck = ctx.socket(zmq::SUB).expect("socket");
+        stuck.set_rcvhwm(1).expect("rcvhwm");
+        stuck.set_linger(0).expect("linger");
+        stuck.set_subscribe(b"").expect("subscribe");
+        stuck.connect(&output).expect("connect");
+
+        let client = Client::builder()
+            .context(ctx.clone())
+            .connect(input.clone())
+            .mode(DeliveryMode::Block)
+            .batch_events(64)
+            .build()
+            .expect("client");
+        assert!(wait_for(WAIT, || client.is_wanted("big.event")));
+        let padding = "x".repeat(100 * 1000);
+        for i in 0..EVENTS {
+            client.emit("big.event", doc! { "i": i as i64, "padding": &padding });
+        }
+        assert!(client.flush(WAIT), "the client did not send everything");
+        assert!(
+            wait_for(WAIT, || {
+                let log = read_log();
+                last_counter(&log, "in.apps.received") == EVENTS
+                    && last_counter(&log, "out.all.sent")
+                        + last_counter(&log, "out.all.dropped_hwm")
+                        == EVENTS
+            }),
+            "{}",
+            read_log()
+        );
+        let log_text = read_log();
+        // Most of it found the queue full: dropped in whole batches, counted.
+        assert!(
+            last_counter(&log_text, "out.all.dropped_hwm") > 0,
+            "{log_text}"
+        );
+        let peak = vm_hwm(pid);
+        let bound = documented_bound_with(Some(BATCH_BYTES));
+        eprintln!(
+            "batching router peak RSS: {} MiB; documented bound {} MiB",
+            peak / MIB,
+            bound / MIB
+        );
+        assert!(
+            peak < bound,
+            "peak RSS {} MiB over the bound {} MiB",
+            peak / MIB,
+            bound / MIB
+        );
+        drop(router);
+        drop(stuck);
     });
 }
