@@ -270,7 +270,7 @@ fn batch_settings_are_checked() {
         "#,
     )
     .expect("parses");
-    assert_eq!(config.batch_events, 128);
+    assert_eq!(config.batch_events, Some(128));
     let e = PubSocket::open(&ctx, "p", &config).expect_err("batch_bytes = 0");
     assert!(e.to_string().contains("batch_bytes"), "{e}");
 }

@@ -45,8 +45,13 @@ impl std::fmt::Debug for Output {
 
 impl Output {
     pub(crate) fn open(ctx: &zmq::Context, config: &OutputConfig) -> Result<Output> {
-        let mut socket =
-            PubSocket::open(ctx, &format!("output `{}`", config.name), &config.socket)?;
+        let mut socket = PubSocket::open(
+            ctx,
+            &format!("output `{}`", config.name),
+            // The router sends what an output holds after draining its
+            // inputs.
+            &config.socket.clone().batching_by_default(),
+        )?;
         if config.socket.mode == DeliveryMode::Block {
             socket.set_send_timeout(Some(BLOCK_SLICE))?;
         }

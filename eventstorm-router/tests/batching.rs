@@ -51,7 +51,7 @@ fn batches_cross_a_router_with_every_event_accounted_for() {
         const EVENTS: usize = 6_000;
         let ctx = zmq::Context::new();
         let mut batched = OutputConfig::bind("batched", "tcp://127.0.0.1:*");
-        batched.socket.batch_events = 50;
+        batched.socket.batch_events = Some(50);
         batched.socket.mode = DeliveryMode::Block;
         let mut plain = OutputConfig::bind("plain", "tcp://127.0.0.1:*");
         plain.socket.mode = DeliveryMode::Block;
@@ -176,7 +176,7 @@ fn a_batching_drop_output_accounts_for_every_batch_it_gives_up() {
         const EVENTS: usize = 3_000;
         let ctx = zmq::Context::new();
         let mut out = OutputConfig::bind("out", "tcp://127.0.0.1:*");
-        out.socket.batch_events = 8;
+        out.socket.batch_events = Some(8);
         out.socket.endpoint.hwm = 1;
         out.socket.mark_interval_ms = 0;
         let mut config = RouterConfig {

@@ -16,9 +16,10 @@ use eventstorm_source::{Client, DeliveryMode};
 const BIN: &str = env!("CARGO_BIN_EXE_eventstorm-router");
 const LIMIT: Duration = Duration::from_secs(120);
 const WAIT: Duration = Duration::from_secs(20);
-/// Events sent: more than billing's queue (hwm 1000) and the kernel's
-/// socket buffers can hold, so hundreds stay queued at the router's input.
-const EVENTS: u64 = 3000;
+/// Events sent: more than billing's queue (hwm 1000 messages; batches of
+/// up to 64 KiB, three of these events each) and the kernel's socket buffers
+/// can hold, so thousands stay queued at the router's input.
+const EVENTS: u64 = 12_000;
 /// The example's `linger_ms` (the default).
 const LINGER: Duration = Duration::from_millis(2000);
 

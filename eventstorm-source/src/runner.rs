@@ -74,6 +74,8 @@ impl SourceRunner {
         let invalid = Arc::new(Counter::new());
         let thread_invalid = Arc::clone(&invalid);
         let thread = ThreadError::spawn(name, move || {
+            // The runner sends its batch after each poll of the source.
+            let config = config.batching_by_default();
             let mut publisher = match Publisher::new(&ctx, &config) {
                 Ok(p) => p,
                 Err(e) => {

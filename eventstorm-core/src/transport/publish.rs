@@ -230,7 +230,7 @@ impl PubSocket {
             security,
             reports_security,
             pending: Pending::default(),
-            batch_events: config.batch_events,
+            batch_events: config.batch_events(),
             batch_bytes: config.batch_bytes,
             _applied: applied,
         };

@@ -56,17 +56,22 @@ super::keys::socket_config! {
         /// prefixes are released when its last connection closes.
         #[serde(skip_serializing_if = "Option::is_none")]
         pub max_subscriptions_per_peer: Option<usize>,
-        /// Most events sent in one message (1, the default: one event per
-        /// message, wire version 1). Above 1, consecutive events of one type
-        /// travel as a *batch* (wire version 2, see `docs/wire-format.md`):
-        /// one message of up to this many events, which costs libzmq's
-        /// per-message work once for all of them. Only the socket's owner
-        /// decides when a batch goes (never a timer): a source runner or a
-        /// router output sends what it holds whenever it has nothing more
-        /// queued to read, so batching adds no waiting. Every receiver of
-        /// this version reads both; receivers that speak only version 1
-        /// count batches as undecodable.
-        pub batch_events: usize,
+        /// Most events sent in one message. Above 1, consecutive events of
+        /// one type travel as a *batch* (wire version 2, see
+        /// `docs/wire-format.md`): one message of up to this many events,
+        /// which costs libzmq's per-message work once for all of them; 1: one
+        /// event per message (version 1). Only the socket's owner decides when
+        /// a batch goes (never a timer), whenever it has nothing more queued
+        /// to send, so batching adds no waiting. Every receiver of this
+        /// version reads both; receivers that speak only version 1 count
+        /// batches as undecodable.
+        ///
+        /// Unset, the owner decides: the application `Client`, source
+        /// runners and router outputs, which know when nothing more is
+        /// queued, batch ([`Self::DEFAULT_BATCH_EVENTS`]); a socket driven by
+        /// hand (`Publisher`, `PubSocket`) sends each event at once.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        pub batch_events: Option<usize>,
         /// Most body bytes in one batch ([`Self::DEFAULT_BATCH_BYTES`]); a
         /// single larger event travels alone. With batching, a subscriber's
         /// queue holds up to `hwm` messages of up to this size.
@@ -87,6 +92,9 @@ impl PublishConfig {
     pub const DEFAULT_MAX_SUBSCRIPTION_LEN: usize = 256;
     /// Default bound on the distinct prefixes of one subscriber host.
     pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_PEER: usize = 1_000;
+    /// Events per batch of the owners that batch by default (the client,
+    /// source runners, router outputs) when `batch_events` is not set.
+    pub const DEFAULT_BATCH_EVENTS: usize = 256;
     /// Default bound on the body bytes of one batch.
     pub const DEFAULT_BATCH_BYTES: usize = 64 * 1024;
     /// The largest `batch_events` accepted.
@@ -146,8 +154,22 @@ impl PublishConfig {
     /// Sends up to `events` events of one type per message (wire version 2;
     /// 1: one per message, version 1).
     pub fn with_batch_events(mut self, events: usize) -> Self {
-        self.batch_events = events;
+        self.batch_events = Some(events);
         self
+    }
+
+    /// Batches of [`Self::DEFAULT_BATCH_EVENTS`] unless `batch_events` is
+    /// set: for owners that send what they hold whenever nothing more is
+    /// queued (see `batch_events`).
+    pub fn batching_by_default(mut self) -> Self {
+        self.batch_events.get_or_insert(Self::DEFAULT_BATCH_EVENTS);
+        self
+    }
+
+    /// The `batch_events` in effect: as set, or 1 (a socket driven by hand
+    /// sends each event at once).
+    pub fn batch_events(&self) -> usize {
+        self.batch_events.unwrap_or(1)
     }
 
     /// Checks the settings serde cannot: endpoints, ranges. `socket` names
@@ -174,13 +196,13 @@ impl PublishConfig {
             }
             _ => {}
         }
-        if !(1..=Self::MAX_BATCH_EVENTS).contains(&self.batch_events) {
+        if !(1..=Self::MAX_BATCH_EVENTS).contains(&self.batch_events()) {
             return Err(setting(
                 "batch_events",
                 &format!(
                     "must be from 1 (no batching) to {}, got {}",
                     Self::MAX_BATCH_EVENTS,
-                    self.batch_events
+                    self.batch_events()
                 ),
             ));
         }
@@ -209,7 +231,7 @@ impl Default for PublishConfig {
             max_subscriptions: Self::DEFAULT_MAX_SUBSCRIPTIONS,
             max_subscription_len: Self::DEFAULT_MAX_SUBSCRIPTION_LEN,
             max_subscriptions_per_peer: None,
-            batch_events: 1,
+            batch_events: None,
             batch_bytes: Self::DEFAULT_BATCH_BYTES,
         }
     }

@@ -21,13 +21,13 @@ pub struct ClientConfig {
     pub logger: String,
     /// Severity of events that do not say ([`Severity::Informational`]).
     pub severity: Severity,
-    /// Drop mode: events queued for the publisher thread when a caller finds
-    /// the publisher busy ([`Self::DEFAULT_QUEUE_CAPACITY`]). When full, the
+    /// Events queued for the publisher thread
+    /// ([`Self::DEFAULT_QUEUE_CAPACITY`]). In drop mode, when it is full the
     /// event is dropped before it is encoded and counted
-    /// (`dropped_queue_full`). Block mode does not queue events: a caller
-    /// waits for the publisher. A batching client (`batch_events` above 1)
-    /// queues every event, in both modes; in block mode a caller that finds
-    /// the queue full waits for room.
+    /// (`dropped_queue_full`); in block mode a caller waits for room. A
+    /// client without batches (`batch_events = 1`) queues only when a caller
+    /// finds the publisher busy, and in block mode not at all: a caller then
+    /// waits for the publisher.
     pub queue_capacity: usize,
     /// Skip (and count as `unsubscribed`) events no subscriber asked for,
     /// without encoding them (default true).
@@ -131,13 +131,13 @@ impl ClientBuilder {
     }
 
     /// Sends up to `events` events of one type per message (wire version 2;
-    /// 1, the default: one per message). A batching client queues every
-    /// event, and its publisher thread sends a batch as soon as the queue
-    /// is empty, so a batch never waits: see [`Client`]. Every receiver of
-    /// this project reads batches; a receiver that reads only version 1
-    /// refuses them, counted.
+    /// 256 by default; 1: one per message, version 1). A batching client
+    /// queues every event, and its publisher thread sends a batch as soon as
+    /// the queue is empty, so a batch never waits: see [`Client`]. Every
+    /// receiver of this project reads batches; a receiver that reads only
+    /// version 1 refuses them, counted.
     pub fn batch_events(mut self, events: usize) -> Self {
-        self.config.publisher.batch_events = events;
+        self.config.publisher.batch_events = Some(events);
         self
     }
 

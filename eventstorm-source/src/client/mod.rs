@@ -82,25 +82,26 @@ struct Inner {
 /// from any thread, fire-and-forget.
 ///
 /// A `Client` is a cheap handle (`Clone`, `Send`, `Sync`) to a publisher
-/// shared with a thread of its own (which sends queued events and, when idle,
-/// sequence marks). A call encodes the event on the caller's thread and, when
-/// the publisher is free, sends it right there. Events from one thread stay
-/// in order.
+/// owned by a thread of its own (which sends queued events and, when idle,
+/// sequence marks). A call encodes the event on the caller's thread and
+/// queues it; the publisher thread sends what it finds queued as version-2
+/// batches of one type (up to `batch_events`, 256 by default), sending the
+/// batch it is filling as soon as the queue is empty. So a batch never waits
+/// for events that are not coming: a lone event goes at once (as a plain
+/// message), and under load many share one message; a call costs the caller
+/// an encoding and a hand-over, not a socket send. Events from one thread
+/// stay in order.
 ///
-/// - Drop mode (the default): calls never block. A call that finds the
-///   publisher busy, or events already queued, queues its event; when the
-///   queue is full the event is dropped (before it is encoded) and counted.
-/// - Block mode: a call that finds the publisher busy waits for it, as it
-///   waits for a subscriber's full queue; nothing is lost.
-/// - Batches (`batch_events` above 1, [`ClientBuilder::batch_events`]):
-///   every call encodes its event and queues it, and the publisher thread
-///   sends what it finds queued as version-2 batches of one type, sending
-///   the batch it is filling as soon as the queue is empty. So a batch never
-///   waits for events that are not coming: a lone event goes at once (as a
-///   plain message), and under load many share one message. A call then
-///   costs the caller an encoding and a hand-over, not a socket send. In
-///   drop mode a full queue drops the event (before it is encoded); in block
-///   mode the call waits for room in the queue.
+/// - Drop mode (the default): calls never block. When the queue is full the
+///   event is dropped (before it is encoded) and counted.
+/// - Block mode: a call that finds the queue full waits for room; nothing
+///   is lost.
+/// - Without batches (`batch_events = 1`, [`ClientBuilder::batch_events`],
+///   for subscribers that read only wire version 1): a call sends on the
+///   caller's thread when the publisher is free. In drop mode a call that
+///   finds it busy, or events already queued, queues its event; in block
+///   mode it waits for the publisher, as it waits for a subscriber's full
+///   queue.
 ///
 /// When no subscriber listens for a type, events of it are not even encoded.
 ///
@@ -149,8 +150,10 @@ impl Client {
     }
 
     /// Starts a client on an existing ZeroMQ context.
-    pub fn with_context(context: &zmq::Context, config: ClientConfig) -> Result<Client> {
-        let batching = config.publisher.batch_events > 1;
+    pub fn with_context(context: &zmq::Context, mut config: ClientConfig) -> Result<Client> {
+        // The publisher thread sends a batch whenever the queue is empty.
+        config.publisher = config.publisher.batching_by_default();
+        let batching = config.publisher.batch_events() > 1;
         let (tx, rx) = bounded(config.queue_capacity.max(1));
         let (ready_tx, ready_rx) = bounded(1);
         let context = context.clone();

@@ -166,15 +166,19 @@ fn measure_raw(
 pub(crate) enum Middle {
     /// The hand-written XSUB/XPUB proxy.
     Proxy,
-    /// Eventstorm's router, forwarding everything to one block-mode output.
+    /// Eventstorm's router, forwarding everything to one block-mode output
+    /// (which batches, as by default).
     Router,
+    /// The same with the output sending one event per message
+    /// (`batch_events = 1`).
+    RouterUnbatched,
 }
 
 /// A router config: one input, one output, everything to it.
 fn router_config(
     transport: Transport,
     mode: eventstorm_router::DeliveryMode,
-    batch: usize,
+    batch: Option<usize>,
 ) -> RouterConfig {
     let mut output = OutputConfig::bind("out", transport.endpoint()).with_mode(mode);
     output.socket.batch_events = batch;
@@ -188,21 +192,23 @@ fn router_config(
     config
 }
 
-/// Spawns a router; returns it with its input and output endpoints.
+/// Spawns a router (its output batching as by default); returns it with its
+/// input and output endpoints.
 pub(crate) fn spawn_router(
     ctx: &zmq::Context,
     transport: Transport,
     mode: eventstorm_router::DeliveryMode,
 ) -> Res<(RouterHandle, String, String)> {
-    spawn_router_batching(ctx, transport, mode, 1)
+    spawn_router_batching(ctx, transport, mode, None)
 }
 
-/// [`spawn_router`] whose output sends up to `batch` events per message.
+/// [`spawn_router`] whose output sends up to `batch` events per message
+/// (`None`: the default).
 fn spawn_router_batching(
     ctx: &zmq::Context,
     transport: Transport,
     mode: eventstorm_router::DeliveryMode,
-    batch: usize,
+    batch: Option<usize>,
 ) -> Res<(RouterHandle, String, String)> {
     let handle =
         RouterRuntime::spawn(ctx, router_config(transport, mode, batch)).map_err(err("router"))?;
@@ -226,9 +232,14 @@ pub(crate) fn routed(
             let (f, b) = (proxy.frontend.clone(), proxy.backend.clone());
             (Some(proxy), None, f, b)
         }
-        Middle::Router => {
-            let (handle, f, b) =
-                spawn_router(&ctx, transport, eventstorm_router::DeliveryMode::Block)?;
+        Middle::Router | Middle::RouterUnbatched => {
+            let batch = (middle == Middle::RouterUnbatched).then_some(1);
+            let (handle, f, b) = spawn_router_batching(
+                &ctx,
+                transport,
+                eventstorm_router::DeliveryMode::Block,
+                batch,
+            )?;
             (None, Some(handle), f, b)
         }
     };
@@ -287,7 +298,7 @@ pub(crate) fn routed_curve(transport: Transport, duration: Duration) -> Res<Run>
     )
     .map_err(err("allow-list"))?;
     let security = SecurityConfig::default().with_curve_server(secret, Some(allow_list));
-    let mut config = router_config(transport, eventstorm_router::DeliveryMode::Block, 1);
+    let mut config = router_config(transport, eventstorm_router::DeliveryMode::Block, None);
     config.inputs[0].socket.endpoint.security = security.clone();
     config.outputs[0].socket.endpoint.security = security;
     let ctx = zmq::Context::new();
@@ -348,12 +359,22 @@ fn router_mode(block: bool) -> eventstorm_router::DeliveryMode {
 }
 
 /// A client connected to `endpoint`, waiting until the subscription reached it.
-fn connected_client(ctx: &zmq::Context, endpoint: &str, block: bool, batch: usize) -> Res<Client> {
-    Client::builder()
+/// `batch`: the client's `batch_events` (`None`: the default).
+fn connected_client(
+    ctx: &zmq::Context,
+    endpoint: &str,
+    block: bool,
+    batch: Option<usize>,
+) -> Res<Client> {
+    let builder = Client::builder();
+    let builder = match batch {
+        Some(batch) => builder.batch_events(batch),
+        None => builder,
+    };
+    builder
         .context(ctx.clone())
         .connect(endpoint)
         .logger("bench")
-        .batch_events(batch)
         .mode(source_mode(block))
         .wait_for_subscriber(JOIN_TIMEOUT)
         .build()
@@ -395,11 +416,12 @@ fn settle(
 }
 
 /// `Client::send` → router → `SinkRuntime` with a null sink; the client and
-/// the router's output send up to `batch` events per message.
+/// the router's output send up to `batch` events per message (`None`: the
+/// default).
 pub(crate) fn end_to_end(
     block: bool,
     transport: Transport,
-    batch: usize,
+    batch: Option<usize>,
     duration: Duration,
 ) -> Res<Run> {
     let ctx = zmq::Context::new();
@@ -534,15 +556,18 @@ const EMIT_BURST: u64 = 16_384;
 
 /// `Client::emit` (or `send` of a prebuilt event) calls per second on one
 /// thread, with a subscriber attached so that every event is encoded.
-/// `batch` above 1: a batching client (see `Client`), whose calls queue
-/// every event for its publisher thread.
-pub(crate) fn emit_rate(prebuilt: bool, batch: usize, duration: Duration) -> Res<Run> {
+/// `batch`: the client's `batch_events` (`None`: the default, batches).
+pub(crate) fn emit_rate(prebuilt: bool, batch: Option<usize>, duration: Duration) -> Res<Run> {
     let ctx = zmq::Context::new();
-    let client = Client::builder()
+    let builder = Client::builder();
+    let builder = match batch {
+        Some(batch) => builder.batch_events(batch),
+        None => builder,
+    };
+    let client = builder
         .context(ctx.clone())
         .bind("tcp://127.0.0.1:*")
         .logger("bench")
-        .batch_events(batch)
         .build()
         .map_err(err("client"))?;
     let subscriber =
@@ -719,7 +744,7 @@ pub(crate) fn latency(rate: u64, duration: Duration) -> Res<Latency> {
         }),
     )
     .map_err(err("sink runtime"))?;
-    let client = connected_client(&ctx, &input, true, 1)?;
+    let client = connected_client(&ctx, &input, true, None)?;
     let fields = typical_event(0).body().clone();
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let start = Instant::now();
