@@ -50,7 +50,7 @@ fn documented_bound_with(batch_bytes: Option<u64>) -> u64 {
     };
     let stamper = 42 * MIB;
     // 10,000 prefixes of at most 256 bytes, on the output and upstream.
-    let subscriptions = 2 * 10_000 * (256 + 64);
+    let subscriptions = 2 * 10_000 * (256 + 400);
     // The output's prefixes of subscribers that left, its per-host counts
     // (one subscriber host, 1,000 prefixes) and unread connection events.
     let departed = 10_000 * (256 + 64);

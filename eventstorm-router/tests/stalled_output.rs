@@ -16,9 +16,9 @@ use eventstorm_source::{Client, DeliveryMode};
 const BIN: &str = env!("CARGO_BIN_EXE_eventstorm-router");
 const LIMIT: Duration = Duration::from_secs(120);
 const WAIT: Duration = Duration::from_secs(20);
-/// Events sent: more than billing's queue (hwm 1000 messages; batches of
-/// up to 64 KiB, three of these events each) and the kernel's socket buffers
-/// can hold, so thousands stay queued at the router's input.
+/// Events sent: more than billing's queue (hwm 1000 messages, each a batch
+/// or one event larger than a batch) and the kernel's socket buffers can
+/// hold, so thousands stay queued at the router's input.
 const EVENTS: u64 = 12_000;
 /// The example's `linger_ms` (the default).
 const LINGER: Duration = Duration::from_millis(2000);
