@@ -29,8 +29,12 @@ impl Client {
             tracing::debug!("event not sent: {e}");
             return false;
         }
-        // Under overload, shed the event before paying for its encoding.
-        if self.inner.mode == DeliveryMode::Drop && self.inner.tx.is_full() {
+        // Under overload, shed the event before paying for its encoding
+        // (checked only since a call found the queue full: see `saturated`).
+        if self.inner.mode == DeliveryMode::Drop
+            && self.inner.saturated.load(Ordering::Relaxed)
+            && self.inner.tx.is_full()
+        {
             self.inner.counters.dropped_queue_full.inc();
             return false;
         }
@@ -218,6 +222,7 @@ impl Client {
             DeliveryMode::Drop => match self.inner.tx.try_send(command) {
                 Ok(()) => true,
                 Err(TrySendError::Full(_)) => {
+                    self.inner.saturated.store(true, Ordering::Relaxed);
                     self.inner.counters.dropped_queue_full.inc();
                     false
                 }

@@ -1,6 +1,6 @@
 //! The client's publisher thread and what it shares with callers.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,6 +34,8 @@ pub(super) struct Queue {
     /// Events queued and not yet sent (not kept by a batching client, which
     /// never sends on a caller's thread).
     pub(super) pending: Arc<AtomicUsize>,
+    /// Cleared once the queue is empty (see the client's `saturated`).
+    pub(super) saturated: Arc<AtomicBool>,
     /// Where sent events' buffers go back to callers.
     pub(super) recycle: Sender<Vec<u8>>,
     pub(super) batching: bool,
@@ -66,6 +68,9 @@ pub(super) fn run_publisher(direct: &Mutex<Option<Direct>>, queue: &Queue) {
                     // is queued: a batch never waits for events not coming.
                     if rx.is_empty() {
                         flush(&mut direct.publisher);
+                        if queue.saturated.load(Ordering::Relaxed) {
+                            queue.saturated.store(false, Ordering::Relaxed);
+                        }
                     }
                 }
                 drop(guard);

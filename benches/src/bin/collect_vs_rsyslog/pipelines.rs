@@ -199,14 +199,15 @@ pub(crate) enum EsKind {
 
 /// Eventstorm: `eventstorm-source` → (`eventstorm-router`) → `eventstorm-sink`
 /// with a JSON-lines file sink, every hop lossless (block mode), the source
-/// and the router's output sending up to `batch` events per message.
+/// and the router's output sending batches of up to `batch` events and
+/// `batch_bytes` bytes.
 pub(crate) fn eventstorm(
     name: &'static str,
     bin_dir: &Path,
     dir: &Path,
     kind: EsKind,
     routed: bool,
-    batch: u64,
+    (batch, batch_bytes): (u64, u64),
 ) -> Res<Pipeline> {
     let output = dir.join(format!("{name}.jsonl"));
     let source_pub = free_port()?;
@@ -221,7 +222,7 @@ pub(crate) fn eventstorm(
                 "[router]\nname = \"router\"\ndefault_output = \"all\"\nstats_interval_ms = 0\n\
                  [[inputs]]\nname = \"in\"\nbind = [\"tcp://127.0.0.1:{router_in}\"]\n\
                  [[outputs]]\nname = \"all\"\nbind = [\"tcp://127.0.0.1:{router_out}\"]\nmode = \"block\"\n\
-                 batch_events = {batch}\n"
+                 batch_events = {batch}\nbatch_bytes = {batch_bytes}\n"
             ),
         )
         .map_err(|e| e.to_string())?;
@@ -261,7 +262,7 @@ pub(crate) fn eventstorm(
     let (publish_key, publish_endpoint) = (&publish_args[0], &publish_args[1]);
     let publisher = format!(
         "[publisher]\n{} = [\"{publish_endpoint}\"]\nmode = \"block\"\nwait_for_subscriber_ms = 30000\n\
-         batch_events = {batch}\n",
+         batch_events = {batch}\nbatch_bytes = {batch_bytes}\n",
         publish_key.trim_start_matches("--")
     );
     let (input, section) = match kind {
