@@ -82,6 +82,21 @@ fn vm_hwm(pid: u32) -> u64 {
     kib * 1024
 }
 
+/// Reports a peak resident set and checks it against the bound.
+fn assert_under_bound(what: &str, peak: u64, bound: u64) {
+    eprintln!(
+        "{what} peak RSS: {} MiB; documented bound {} MiB",
+        peak / MIB,
+        bound / MIB
+    );
+    assert!(
+        peak < bound,
+        "{what}: peak RSS {} MiB over the bound {} MiB",
+        peak / MIB,
+        bound / MIB
+    );
+}
+
 /// The last value of `name=` in the router's stats lines.
 fn last_counter(log: &str, name: &str) -> u64 {
     let key = format!("{name}=");
@@ -150,6 +165,34 @@ hwm = {OUT_HWM}
     (router, log, input, output)
 }
 
+/// A subscriber to everything on `output` that never reads, and a
+/// block-mode client connected to `input` once the router wants its events.
+fn stuck_subscriber_and_client(
+    input: &str,
+    output: &str,
+    batch_events: Option<usize>,
+) -> (zmq::Socket, Client) {
+    let ctx = zmq::Context::new();
+    let stuck = ctx.socket(zmq::SUB).expect("socket");
+    stuck.set_rcvhwm(1).expect("rcvhwm");
+    stuck.set_linger(0).expect("linger");
+    stuck.set_subscribe(b"").expect("subscribe");
+    stuck.connect(output).expect("connect");
+    let builder = Client::builder();
+    let builder = match batch_events {
+        Some(n) => builder.batch_events(n),
+        None => builder,
+    };
+    let client = builder
+        .context(ctx)
+        .connect(input)
+        .mode(DeliveryMode::Block)
+        .build()
+        .expect("client");
+    assert!(wait_for(WAIT, || client.is_wanted("big.event")));
+    (stuck, client)
+}
+
 #[test]
 fn hostile_loads_stay_under_the_documented_memory_bound() {
     with_timeout(LIMIT, || {
@@ -159,22 +202,9 @@ fn hostile_loads_stay_under_the_documented_memory_bound() {
         let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
         assert!(wait_for(WAIT, || read_log().contains("input ready")));
 
-        // A subscriber to everything that never reads.
+        // 40 events of 10 MB to a subscriber that never reads.
+        let (_stuck, client) = stuck_subscriber_and_client(&input, &output, None);
         let ctx = zmq::Context::new();
-        let stuck = ctx.socket(zmq::SUB).expect("socket");
-        stuck.set_rcvhwm(1).expect("rcvhwm");
-        stuck.set_linger(0).expect("linger");
-        stuck.set_subscribe(b"").expect("subscribe");
-        stuck.connect(&output).expect("connect");
-
-        // 40 events of 10 MB.
-        let client = Client::builder()
-            .context(ctx.clone())
-            .connect(input.clone())
-            .mode(DeliveryMode::Block)
-            .build()
-            .expect("client");
-        assert!(wait_for(WAIT, || client.is_wanted("big.event")));
         let padding = "x".repeat(10 * 1000 * 1000);
         for i in 0..40 {
             client.emit("big.event", doc! { "i": i, "padding": &padding });
@@ -224,20 +254,11 @@ fn hostile_loads_stay_under_the_documented_memory_bound() {
             "{}",
             read_log()
         );
-        let peak = vm_hwm(pid);
-        let bound = documented_bound();
         eprintln!(
-            "router peak RSS: {} MiB after the 10 MB events, {} MiB after the marks; documented bound {} MiB",
-            after_events / MIB,
-            peak / MIB,
-            bound / MIB
+            "router peak RSS after the 10 MB events: {} MiB",
+            after_events / MIB
         );
-        assert!(
-            peak < bound,
-            "peak RSS {} MiB over the bound {} MiB",
-            peak / MIB,
-            bound / MIB
-        );
+        assert_under_bound("router", vm_hwm(pid), documented_bound());
         drop(router);
     });
 }
@@ -260,21 +281,7 @@ fn a_batching_output_stays_under_the_documented_memory_bound() {
         let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
         assert!(wait_for(WAIT, || read_log().contains("input ready")));
 
-        let ctx = zmq::Context::new();
-        let stuck = ctx.socket(zmq::SUB).expect("socket");
-        stuck.set_rcvhwm(1).expect("rcvhwm");
-        stuck.set_linger(0).expect("linger");
-        stuck.set_subscribe(b"").expect("subscribe");
-        stuck.connect(&output).expect("connect");
-
-        let client = Client::builder()
-            .context(ctx.clone())
-            .connect(input.clone())
-            .mode(DeliveryMode::Block)
-            .batch_events(64)
-            .build()
-            .expect("client");
-        assert!(wait_for(WAIT, || client.is_wanted("big.event")));
+        let (stuck, client) = stuck_subscriber_and_client(&input, &output, Some(64));
         let padding = "x".repeat(100 * 1000);
         for i in 0..EVENTS {
             client.emit("big.event", doc! { "i": i as i64, "padding": &padding });
@@ -297,18 +304,10 @@ fn a_batching_output_stays_under_the_documented_memory_bound() {
             last_counter(&log_text, "out.all.dropped_hwm") > 0,
             "{log_text}"
         );
-        let peak = vm_hwm(pid);
-        let bound = documented_bound_with(Some(BATCH_BYTES));
-        eprintln!(
-            "batching router peak RSS: {} MiB; documented bound {} MiB",
-            peak / MIB,
-            bound / MIB
-        );
-        assert!(
-            peak < bound,
-            "peak RSS {} MiB over the bound {} MiB",
-            peak / MIB,
-            bound / MIB
+        assert_under_bound(
+            "batching router",
+            vm_hwm(pid),
+            documented_bound_with(Some(BATCH_BYTES)),
         );
         drop(router);
         drop(stuck);
