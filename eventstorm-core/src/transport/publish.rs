@@ -10,7 +10,7 @@ use super::peers::{Host, PeerBook, Subscribed};
 use super::publish_config::PublishConfig;
 use super::security::Applied;
 use super::subscriptions::Subscriptions;
-use super::zap::SecurityCounters;
+use super::zap::{SecurityCounters, SocketSecurity};
 use crate::{DeliveryMode, Header, Stamper, Stats};
 
 crate::counters! {
@@ -110,9 +110,7 @@ pub struct PubSocket {
     mark_interval: Option<Duration>,
     last_mark: Instant,
     marked: HashMap<Box<[u8]>, u64>,
-    security: Arc<SecurityCounters>,
-    /// Whether the socket is a CURVE server whose counters are reported.
-    reports_security: bool,
+    security: SocketSecurity,
     /// The batch being filled (wire version 2), when `batch_events` > 1.
     pending: Pending,
     batch_events: usize,
@@ -227,8 +225,7 @@ impl PubSocket {
                 .then(|| Duration::from_millis(config.mark_interval_ms)),
             last_mark: Instant::now(),
             marked: HashMap::new(),
-            security,
-            reports_security,
+            security: SocketSecurity::new(security, reports_security),
             pending: Pending::default(),
             batch_events: config.batch_events(),
             batch_bytes: config.batch_bytes,
@@ -286,18 +283,15 @@ impl PubSocket {
     /// A snapshot of the counters under the socket's name (with the
     /// [`SecurityCounters`] of a CURVE server).
     pub fn stats(&self) -> Stats {
-        let mut stats = self.counters.snapshot(&self.name);
-        if let Some(security) = self.security_counters() {
-            security.append_to(&mut stats);
-        }
-        stats
+        self.security
+            .appended_to(self.counters.snapshot(&self.name))
     }
 
     /// The counters of the CURVE handshakes (`zap_accepted`, `zap_refused`,
     /// `handshake_failed`, ...) when the socket is a CURVE server, readable
     /// from any thread.
     pub fn security_counters(&self) -> Option<Arc<SecurityCounters>> {
-        self.reports_security.then(|| Arc::clone(&self.security))
+        self.security.reported()
     }
 
     /// The socket, for polling it ([`zmq::Socket::as_poll_item`]): it is

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use super::error::{Result, TransportError};
 use super::receive_config::ReceiveConfig;
 use super::security::Applied;
-use super::zap::{SecurityCounters, TENANT_PROPERTY, TRUSTED_PROPERTY};
+use super::zap::{SecurityCounters, SocketSecurity, TENANT_PROPERTY, TRUSTED_PROPERTY};
 use crate::wire::{self, BatchCursor, Message};
 use crate::{DecodeError, RawEventRef, ReceiveCounters, SequenceTracker, Stats};
 
@@ -93,9 +93,7 @@ pub struct SubSocket {
     counters: Arc<ReceiveCounters>,
     endpoints: Vec<String>,
     warnings: Warnings,
-    security: Arc<SecurityCounters>,
-    /// Whether the socket is a CURVE server whose counters are reported.
-    reports_security: bool,
+    security: SocketSecurity,
     /// The sender of the last message, when the socket has an allow-list.
     peer: Option<PeerIdentity>,
     /// Kept as long as the socket, dropped after it.
@@ -177,8 +175,7 @@ impl SubSocket {
             counters: Arc::new(ReceiveCounters::default()),
             endpoints,
             warnings: Warnings::default(),
-            security,
-            reports_security: config.endpoint.security.is_curve_server(),
+            security: SocketSecurity::new(security, config.endpoint.security.is_curve_server()),
             peer: has_allow_list.then(PeerIdentity::default),
             applied,
         })
@@ -202,17 +199,14 @@ impl SubSocket {
     /// A snapshot of the counters under the socket's name (with the
     /// [`SecurityCounters`] of a CURVE server).
     pub fn stats(&self) -> Stats {
-        let mut stats = self.counters.snapshot(&self.name);
-        if let Some(security) = self.security_counters() {
-            security.append_to(&mut stats);
-        }
-        stats
+        self.security
+            .appended_to(self.counters.snapshot(&self.name))
     }
 
     /// The counters of the CURVE handshakes (`zap_accepted`, `zap_refused`,
     /// ...) when the socket is a CURVE server, readable from any thread.
     pub fn security_counters(&self) -> Option<Arc<SecurityCounters>> {
-        self.reports_security.then(|| Arc::clone(&self.security))
+        self.security.reported()
     }
 
     /// The socket, for polling it ([`zmq::Socket::as_poll_item`]). For the

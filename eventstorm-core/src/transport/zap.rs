@@ -46,6 +46,33 @@ crate::counters! {
     }
 }
 
+/// A socket's handshake counters, and whether the socket reports them (a
+/// CURVE server does).
+#[derive(Debug)]
+pub(crate) struct SocketSecurity {
+    counters: Arc<SecurityCounters>,
+    reports: bool,
+}
+
+impl SocketSecurity {
+    pub(crate) fn new(counters: Arc<SecurityCounters>, reports: bool) -> SocketSecurity {
+        SocketSecurity { counters, reports }
+    }
+
+    /// The counters, when the socket reports them.
+    pub(crate) fn reported(&self) -> Option<Arc<SecurityCounters>> {
+        self.reports.then(|| Arc::clone(&self.counters))
+    }
+
+    /// `stats` with the counters appended, when the socket reports them.
+    pub(crate) fn appended_to(&self, mut stats: crate::Stats) -> crate::Stats {
+        if self.reports {
+            self.counters.append_to(&mut stats);
+        }
+        stats
+    }
+}
+
 /// Where libzmq looks for the ZAP handler of a context.
 const ZAP_ENDPOINT: &str = "inproc://zeromq.zap.01";
 /// How often the allow-lists are checked for changes when no request comes.
