@@ -68,6 +68,52 @@ fn walk_value(
 /// `rules[2].outputs[1]`, or of the nearest enclosing key that exists.
 pub fn offset_of(text: &str, path: &str) -> Option<usize> {
     let table = DeTable::parse(text).ok()?;
+    follow(table.get_ref(), path).1
+}
+
+/// Follows a dotted key path from the root as far as it exists. Returns the
+/// value at its end (`None` when some segment is missing) and the offset
+/// [`offset_of`] reports: the last key found, or the last value found that
+/// is not a table (array-of-tables items span only their header; a value's
+/// own span is the better position for everything else).
+fn follow<'t, 'a>(
+    root: &'t DeTable<'a>,
+    path: &str,
+) -> (Option<&'t Spanned<DeValue<'a>>>, Option<usize>) {
+    let mut found: Option<usize> = None;
+    let mut current: Option<&'t Spanned<DeValue<'a>>> = None;
+    for segment in segments(path) {
+        let table = match current.map(Spanned::get_ref) {
+            None => Some(root),
+            Some(DeValue::Table(t)) => Some(t),
+            _ => None,
+        };
+        let next = match (segment, table, current.map(Spanned::get_ref)) {
+            (Segment::Key(k), Some(t), _) => {
+                t.iter()
+                    .find(|(key, _)| key.get_ref() == k)
+                    .map(|(key, v)| {
+                        found = Some(key.span().start);
+                        v
+                    })
+            }
+            (Segment::Index(i), _, Some(DeValue::Array(a))) => a.get(i),
+            _ => None,
+        };
+        let Some(next) = next else {
+            return (None, found);
+        };
+        if !matches!(next.get_ref(), DeValue::Table(_)) {
+            found = Some(next.span().start);
+        }
+        current = Some(next);
+    }
+    (current, found)
+}
+
+/// The segments of a dotted key path: `rules[2].outputs` is `rules`, `2`,
+/// `outputs`.
+fn segments(path: &str) -> Vec<Segment<'_>> {
     let mut segments = Vec::new();
     for part in path.split('.') {
         let (name, rest) = part.split_once('[').unwrap_or((part, ""));
@@ -78,38 +124,7 @@ pub fn offset_of(text: &str, path: &str) -> Option<usize> {
             }
         }
     }
-    let mut found: Option<usize> = None;
-    let mut current: Option<&Spanned<DeValue<'_>>> = None;
-    let root = table.get_ref();
-    for segment in segments {
-        let next = match (segment, current.map(Spanned::get_ref)) {
-            (Segment::Key(k), None) => {
-                root.iter()
-                    .find(|(key, _)| key.get_ref() == k)
-                    .map(|(key, v)| {
-                        found = Some(key.span().start);
-                        v
-                    })
-            }
-            (Segment::Key(k), Some(DeValue::Table(t))) => t
-                .iter()
-                .find(|(key, _)| key.get_ref() == k)
-                .map(|(key, v)| {
-                    found = Some(key.span().start);
-                    v
-                }),
-            (Segment::Index(i), Some(DeValue::Array(a))) => a.get(i),
-            _ => None,
-        };
-        let Some(next) = next else { break };
-        // Array-of-tables items span only their header; a value's own span
-        // is the better position for everything else.
-        if !matches!(next.get_ref(), DeValue::Table(_)) {
-            found = Some(next.span().start);
-        }
-        current = Some(next);
-    }
-    found
+    segments
 }
 
 #[derive(Clone, Copy)]
@@ -132,24 +147,7 @@ pub(super) fn key_with_value(
     unexpected: &str,
 ) -> Option<(String, usize)> {
     let root = DeTable::parse(text).ok()?;
-    let mut current: Option<&Spanned<DeValue<'_>>> = None;
-    for part in table_path.split('.') {
-        let (name, rest) = part.split_once('[').unwrap_or((part, ""));
-        let table = match current.map(Spanned::get_ref) {
-            None => root.get_ref(),
-            Some(DeValue::Table(t)) => t,
-            _ => return None,
-        };
-        let mut value = table.iter().find(|(k, _)| k.get_ref() == name)?.1;
-        for index in rest.split('[').filter(|i| !i.is_empty()) {
-            let i: usize = index.trim_end_matches(']').parse().ok()?;
-            match value.get_ref() {
-                DeValue::Array(a) => value = a.get(i)?,
-                _ => return None,
-            }
-        }
-        current = Some(value);
-    }
+    let (current, _) = follow(root.get_ref(), table_path);
     let DeValue::Table(table) = current?.get_ref() else {
         return None;
     };
