@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bson::doc;
-use common::{wait_for, with_timeout};
+use common::{spawn_router, wait_for, with_timeout};
 use eventstorm_sink::{Subscriber, SubscriberConfig};
 use eventstorm_source::{Client, DeliveryMode};
 
@@ -130,14 +130,7 @@ fn forwards_and_shuts_down_on_sigterm() {
         let path = dir.path().join("router.toml");
         std::fs::write(&path, config_text(dir.path())).expect("write");
         let log = dir.path().join("router.log");
-        let mut child = Command::new(BIN)
-            .arg("--config")
-            .arg(&path)
-            .args(["--log-level", "info"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("spawn the router");
+        let mut child = spawn_router(&path, &log);
         assert!(
             wait_for(WAIT, || dir.path().join("volumes.sock").exists()),
             "the router never bound its output"

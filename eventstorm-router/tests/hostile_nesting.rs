@@ -5,16 +5,15 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use bson::doc;
-use common::{wait_for, with_timeout};
+use common::{spawn_router, wait_for, with_timeout};
 use eventstorm_core::Event;
 use eventstorm_sink::{Subscriber, SubscriberConfig};
 use eventstorm_source::{DeliveryMode, Publisher, PublisherConfig, SendOutcome};
 
-const BIN: &str = env!("CARGO_BIN_EXE_eventstorm-router");
 const LIMIT: Duration = Duration::from_secs(90);
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -104,14 +103,7 @@ fn deep_and_malformed_events_are_undecodable_and_the_router_stays_up() {
         let path = dir.path().join("router.toml");
         std::fs::write(&path, example_config(dir.path())).expect("write");
         let log = dir.path().join("router.log");
-        let mut child = Command::new(BIN)
-            .arg("--config")
-            .arg(&path)
-            .args(["--log-level", "info"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("spawn the router");
+        let mut child = spawn_router(&path, &log);
         let socket = |name: &str| dir.path().join(format!("{name}.sock"));
         assert!(
             wait_for(WAIT, || socket("all").exists()

@@ -7,15 +7,14 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use bson::doc;
-use common::{wait_for, with_timeout};
+use common::{spawn_router, wait_for, with_timeout};
 use eventstorm_core::Header;
 use eventstorm_source::{Client, DeliveryMode};
 
-const BIN: &str = env!("CARGO_BIN_EXE_eventstorm-router");
 const LIMIT: Duration = Duration::from_secs(300);
 const WAIT: Duration = Duration::from_secs(60);
 const MIB: u64 = 1024 * 1024;
@@ -125,7 +124,7 @@ impl Drop for Router {
 /// Starts the router binary with this test's configuration, plus
 /// `output_extra` in its output's table; returns it, its log file and its
 /// input and output endpoints.
-fn spawn_router(dir: &Path, output_extra: &str) -> (Router, PathBuf, String, String) {
+fn start_router(dir: &Path, output_extra: &str) -> (Router, PathBuf, String, String) {
     // ipc endpoints in the test's own directory: no port to race for.
     let input = format!("ipc://{}/in.sock", dir.display());
     let output = format!("ipc://{}/out.sock", dir.display());
@@ -152,16 +151,7 @@ hwm = {OUT_HWM}
     let path = dir.join("router.toml");
     std::fs::write(&path, config).expect("write");
     let log = dir.join("router.log");
-    let router = Router(
-        Command::new(BIN)
-            .arg("--config")
-            .arg(&path)
-            .args(["--log-level", "info"])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("spawn the router"),
-    );
+    let router = Router(spawn_router(&path, &log));
     (router, log, input, output)
 }
 
@@ -197,7 +187,7 @@ fn stuck_subscriber_and_client(
 fn hostile_loads_stay_under_the_documented_memory_bound() {
     with_timeout(LIMIT, || {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (router, log, input, output) = spawn_router(dir.path(), "");
+        let (router, log, input, output) = start_router(dir.path(), "");
         let pid = router.0.id();
         let read_log = || std::fs::read_to_string(&log).unwrap_or_default();
         assert!(wait_for(WAIT, || read_log().contains("input ready")));
@@ -273,7 +263,7 @@ fn a_batching_output_stays_under_the_documented_memory_bound() {
         const BATCH_BYTES: u64 = 16 * MIB;
         const EVENTS: u64 = 2_000;
         let dir = tempfile::tempdir().expect("tempdir");
-        let (router, log, input, output) = spawn_router(
+        let (router, log, input, output) = start_router(
             dir.path(),
             &format!("batch_events = 65536\nbatch_bytes = {BATCH_BYTES}"),
         );

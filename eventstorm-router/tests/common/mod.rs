@@ -23,3 +23,16 @@ pub fn wait_for(limit: Duration, cond: impl FnMut() -> bool) -> bool {
 pub fn free_port() -> u16 {
     eventstorm_test_support::ClosedPort::new().port()
 }
+
+/// Starts the router binary on a configuration file with info logging into
+/// `log` (its standard error), standard output discarded.
+pub fn spawn_router(config: &std::path::Path, log: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_eventstorm-router"))
+        .arg("--config")
+        .arg(config)
+        .args(["--log-level", "info"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log file"))
+        .spawn()
+        .expect("spawn the router")
+}
