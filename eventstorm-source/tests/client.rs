@@ -43,17 +43,23 @@ fn collect(
     (endpoint_rx.recv().expect("endpoint"), handle)
 }
 
+/// A client builder on `ctx` connected to `endpoint`, waiting up to 5 s at
+/// start for the subscriber there.
+fn connected(ctx: &zmq::Context, endpoint: String) -> eventstorm_source::ClientBuilder {
+    Client::builder()
+        .context(ctx.clone())
+        .connect(endpoint)
+        .wait_for_subscriber(Duration::from_secs(5))
+}
+
 #[test]
 fn metlog_style_calls_produce_the_documented_events() {
     with_timeout(Duration::from_secs(30), || {
         let ctx = zmq::Context::new();
         let (endpoint, subscriber) = collect(&ctx, SubscriberConfig::bind("tcp://127.0.0.1:*"), 5);
-        let client = Client::builder()
-            .context(ctx.clone())
-            .connect(endpoint)
+        let client = connected(&ctx, endpoint)
             .logger("billing")
             .severity(Severity::Notice)
-            .wait_for_subscriber(Duration::from_secs(5))
             .build()
             .expect("client");
         assert!(client.emit("order.placed", bson::doc! { "order_id": 7 }));
@@ -104,11 +110,8 @@ fn many_threads_share_one_client() {
             SubscriberConfig::bind("tcp://127.0.0.1:*"),
             threads * per_thread,
         );
-        let client = Client::builder()
-            .context(ctx.clone())
-            .connect(endpoint)
+        let client = connected(&ctx, endpoint)
             .mode(DeliveryMode::Block)
-            .wait_for_subscriber(Duration::from_secs(5))
             .build()
             .expect("client");
         let workers: Vec<_> = (0..threads)
@@ -146,12 +149,7 @@ fn events_nobody_subscribed_to_are_skipped_and_counted() {
         let ctx = zmq::Context::new();
         let config = SubscriberConfig::bind("tcp://127.0.0.1:*").subscribe(["volume."]);
         let (endpoint, subscriber) = collect(&ctx, config, 10);
-        let client = Client::builder()
-            .context(ctx.clone())
-            .connect(endpoint)
-            .wait_for_subscriber(Duration::from_secs(5))
-            .build()
-            .expect("client");
+        let client = connected(&ctx, endpoint).build().expect("client");
         for i in 0..10i64 {
             assert!(client.emit("volume.attach", bson::doc! { "i": i }));
             assert!(!client.emit("compute.instance.update", bson::doc! { "i": i }));
@@ -180,37 +178,9 @@ fn a_full_queue_drops_and_counts_without_blocking() {
         config.queue_capacity = 1;
         config.skip_unsubscribed = false;
         let client = Client::with_context(&ctx, config).expect("client");
-        // Subscribes and never reads: the socket's queues (20 messages over
-        // inproc) fill, then the client's one-slot queue.
-        let _stuck = Subscriber::new(&ctx, &{
-            let mut config = SubscriberConfig::connect("inproc://client-full-queue");
-            config.socket.endpoint.hwm = 10;
-            config
-        })
-        .expect("subscriber");
-        let attempts = 100_000u64;
-        let mut queued = 0u64;
-        for i in 0..attempts {
-            if client.emit("burst.event", bson::doc! { "i": i as i64 }) {
-                queued += 1;
-            }
-        }
-        let stats = client.stats();
-        let dropped = stats.get("dropped_queue_full").unwrap_or(0);
-        assert_eq!(stats.get("emitted"), Some(queued));
-        assert_eq!(queued + dropped, attempts, "{stats}");
-        assert!(
-            dropped > 0,
-            "a one-slot queue must overflow under a burst: {stats}"
-        );
-        assert!(client.flush(Duration::from_secs(10)));
-        let stats = client.stats();
-        assert_eq!(
-            stats.get("sent").unwrap_or(0) + stats.get("dropped_hwm").unwrap_or(0),
-            queued,
-            "{stats}"
-        );
-        client.close();
+        // The socket's queues (20 messages over inproc) fill, then the
+        // client's one-slot queue.
+        overflow_and_account(&ctx, &client, "inproc://client-full-queue", 100_000);
     });
 }
 
@@ -334,11 +304,8 @@ fn a_batching_client_sends_a_lone_event_at_once() {
     with_timeout(Duration::from_secs(30), || {
         let ctx = zmq::Context::new();
         let (endpoint, subscriber) = collect(&ctx, SubscriberConfig::bind("tcp://127.0.0.1:*"), 3);
-        let client = Client::builder()
-            .context(ctx.clone())
-            .connect(endpoint)
+        let client = connected(&ctx, endpoint)
             .batch_events(256)
-            .wait_for_subscriber(Duration::from_secs(5))
             .build()
             .expect("client");
         for i in 0..3i64 {
@@ -373,28 +340,39 @@ fn a_batching_client_in_drop_mode_counts_every_call() {
         .expect("parses");
         config.logger = "batches".into();
         let client = Client::with_context(&ctx, config).expect("client");
-        let _stuck = Subscriber::new(&ctx, &{
-            let mut config = SubscriberConfig::connect("inproc://client-batch-drop");
-            config.socket.endpoint.hwm = 10;
-            config
-        })
-        .expect("subscriber");
-        let attempts = 50_000u64;
-        let queued = (0..attempts)
-            .filter(|i| client.emit("burst.event", bson::doc! { "i": *i as i64 }))
-            .count() as u64;
-        let stats = client.stats();
-        let dropped = stats.get("dropped_queue_full").unwrap_or(0);
-        assert_eq!(stats.get("emitted"), Some(queued), "{stats}");
-        assert_eq!(queued + dropped, attempts, "{stats}");
-        assert!(dropped > 0, "{stats}");
-        assert!(client.flush(Duration::from_secs(10)));
-        let stats = client.stats();
-        assert_eq!(
-            stats.get("sent").unwrap_or(0) + stats.get("dropped_hwm").unwrap_or(0),
-            queued,
-            "{stats}"
-        );
-        client.close();
+        overflow_and_account(&ctx, &client, "inproc://client-batch-drop", 50_000);
     });
+}
+
+/// Attaches a subscriber (hwm 10) to `endpoint` that never reads, emits
+/// `attempts` events in a burst and checks that every call is counted once:
+/// `emitted` (queued) plus `dropped_queue_full` is every call, the small
+/// queues overflow, and after a flush every emitted event was sent or
+/// dropped at the socket (`dropped_hwm`).
+fn overflow_and_account(ctx: &zmq::Context, client: &Client, endpoint: &str, attempts: u64) {
+    let _stuck = Subscriber::new(ctx, &{
+        let mut config = SubscriberConfig::connect(endpoint);
+        config.socket.endpoint.hwm = 10;
+        config
+    })
+    .expect("subscriber");
+    let queued = (0..attempts)
+        .filter(|i| client.emit("burst.event", bson::doc! { "i": *i as i64 }))
+        .count() as u64;
+    let stats = client.stats();
+    let dropped = stats.get("dropped_queue_full").unwrap_or(0);
+    assert_eq!(stats.get("emitted"), Some(queued), "{stats}");
+    assert_eq!(queued + dropped, attempts, "{stats}");
+    assert!(
+        dropped > 0,
+        "a small queue must overflow under a burst: {stats}"
+    );
+    assert!(client.flush(Duration::from_secs(10)));
+    let stats = client.stats();
+    assert_eq!(
+        stats.get("sent").unwrap_or(0) + stats.get("dropped_hwm").unwrap_or(0),
+        queued,
+        "{stats}"
+    );
+    client.close();
 }
