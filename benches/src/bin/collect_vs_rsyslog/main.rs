@@ -26,6 +26,16 @@ use pipelines::{EsKind, Input, Pipeline, RsyslogKind};
 
 pub(crate) type Res<T> = Result<T, String>;
 
+/// The pipelines, in the order each round runs them.
+const PIPELINES: [&str; 6] = [
+    "rsyslog",
+    "rsyslog_sd",
+    "es_direct",
+    "es_routed",
+    "rsyslog_nginx",
+    "es_nginx",
+];
+
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
 fn main() {
@@ -47,6 +57,8 @@ struct Options {
     /// Eventstorm's `batch_bytes` there (64 KiB: 8 KiB, the default, costs
     /// the routed pipeline about 1.5 µs of CPU per line more).
     batch_bytes: u64,
+    /// Only the pipelines of these names (all when empty).
+    only: Vec<String>,
 }
 
 fn options(args: &[String]) -> Res<Options> {
@@ -57,6 +69,7 @@ fn options(args: &[String]) -> Res<Options> {
         threads: false,
         batch: 256,
         batch_bytes: 65_536,
+        only: Vec::new(),
     };
     let mut it = args.iter();
     let number = |v: Option<&String>, what: &str| {
@@ -79,9 +92,19 @@ fn options(args: &[String]) -> Res<Options> {
             "--threads" => o.threads = true,
             "--batch" => o.batch = number(it.next(), "--batch")?,
             "--batch-bytes" => o.batch_bytes = number(it.next(), "--batch-bytes")?,
+            "--only" => {
+                let names = it.next().ok_or("--only needs pipeline names")?;
+                o.only = names.split(',').map(str::to_owned).collect();
+                if let Some(bad) = o.only.iter().find(|n| !PIPELINES.contains(&n.as_str())) {
+                    return Err(format!(
+                        "--only: no pipeline {bad:?} (expected some of {})",
+                        PIPELINES.join(",")
+                    ));
+                }
+            }
             other => {
                 return Err(format!(
-                    "unknown argument {other:?} (expected --quick, --rounds N, --lines N, --threads, --batch N, --batch-bytes N)"
+                    "unknown argument {other:?} (expected --quick, --rounds N, --lines N, --threads, --batch N, --batch-bytes N, --only NAME,...)"
                 ));
             }
         }
@@ -368,50 +391,28 @@ fn compare(o: &Options, rsyslogd: &str, bin_dir: &Path, dir: &Path) -> Res<()> {
     let nginx = nginx_input(o.nginx_lines);
     let warm_syslog = syslog_input(o.lines / 10);
     let warm_nginx = nginx_input(o.nginx_lines / 10);
-    let mut runners = vec![
-        Runner::new(pipelines::rsyslog(
-            "rsyslog",
-            rsyslogd,
-            dir,
-            RsyslogKind::Tcp { sd_object: false },
-        )?),
-        Runner::new(pipelines::rsyslog(
-            "rsyslog_sd",
-            rsyslogd,
-            dir,
-            RsyslogKind::Tcp { sd_object: true },
-        )?),
-        Runner::new(pipelines::eventstorm(
-            "es_direct",
-            bin_dir,
-            dir,
-            EsKind::Syslog,
-            false,
-            (o.batch, o.batch_bytes),
-        )?),
-        Runner::new(pipelines::eventstorm(
-            "es_routed",
-            bin_dir,
-            dir,
-            EsKind::Syslog,
-            true,
-            (o.batch, o.batch_bytes),
-        )?),
-        Runner::new(pipelines::rsyslog(
-            "rsyslog_nginx",
-            rsyslogd,
-            dir,
-            RsyslogKind::Nginx,
-        )?),
-        Runner::new(pipelines::eventstorm(
-            "es_nginx",
-            bin_dir,
-            dir,
-            EsKind::Nginx,
-            false,
-            (o.batch, o.batch_bytes),
-        )?),
-    ];
+    let wanted = PIPELINES
+        .iter()
+        .filter(|name| o.only.is_empty() || o.only.iter().any(|n| n == *name));
+    let mut runners = Vec::new();
+    for &name in wanted {
+        let es = |kind, routed| {
+            pipelines::eventstorm(name, bin_dir, dir, kind, routed, (o.batch, o.batch_bytes))
+        };
+        let pipeline = match name {
+            "rsyslog" => {
+                pipelines::rsyslog(name, rsyslogd, dir, RsyslogKind::Tcp { sd_object: false })
+            }
+            "rsyslog_sd" => {
+                pipelines::rsyslog(name, rsyslogd, dir, RsyslogKind::Tcp { sd_object: true })
+            }
+            "es_direct" => es(EsKind::Syslog, false),
+            "es_routed" => es(EsKind::Syslog, true),
+            "rsyslog_nginx" => pipelines::rsyslog(name, rsyslogd, dir, RsyslogKind::Nginx),
+            _ => es(EsKind::Nginx, false),
+        }?;
+        runners.push(Runner::new(pipeline));
+    }
     eprintln!("warming up (connections, subscriptions, caches)");
     for r in &mut runners {
         let (data, n) = match r.pipeline.input {
