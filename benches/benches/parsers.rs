@@ -4,11 +4,16 @@
 //! `eventstorm-source/tests/data` (every line of the file per iteration, rejected lines
 //! included: they cost time too): `parse/NAME` is `Parser::parse` (an
 //! `Event`), `encode/NAME` what the syslog listener and the tail do per line
-//! (`parse_into` a reused body, then `finish_event`: the event's bytes).
+//! (`parse_into` a reused body, then `finish_event`: the event's bytes),
+//! `render/NAME` what the JSON-lines file sink does per event
+//! (`write_json_line` from the bytes), next to its baseline in the same run,
+//! `render_decoded/NAME` (decode into a document, convert, serialize).
 //! Target for nginx: ≥ 1M lines/s on one core (see `docs/performance.md`).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use eventstorm_core::RawEvent;
 use eventstorm_core::event::{BodyWriter, finish_event};
+use eventstorm_sink::sinks::{to_json, write_json_line};
 use eventstorm_source::parse::{ParserConfig, parser_by_name};
 use eventstorm_test_support::read_fixture;
 use std::hint::black_box;
@@ -69,6 +74,58 @@ fn parsers(c: &mut Criterion) {
                     }
                 }
                 bytes
+            })
+        });
+    }
+    group.finish();
+    render(c, &config);
+}
+
+/// Rendering the events of the syslog and nginx samples as JSON lines.
+fn render(c: &mut Criterion, config: &ParserConfig) {
+    let cases = [
+        ("syslog5424", "syslog/rfc5424.log"),
+        ("nginx", "nginx/access.log"),
+    ];
+    let events = |name: &str, file: &str| -> Vec<RawEvent> {
+        let text = read_fixture(file);
+        let parser = parser_by_name(name, config).expect("parser");
+        let mut body = BodyWriter::new();
+        text.lines()
+            .filter_map(|line| {
+                let head = parser.parse_into(line, &mut body).ok()?;
+                finish_event(&head, &mut body).ok()
+            })
+            .collect()
+    };
+    let mut group = c.benchmark_group("render");
+    let mut out = Vec::with_capacity(1 << 16);
+    for (name, file) in cases {
+        let events = events(name, file);
+        group.throughput(Throughput::Elements(events.len() as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                out.clear();
+                for event in &events {
+                    write_json_line(&mut out, black_box(event));
+                }
+                out.len()
+            })
+        });
+    }
+    group.finish();
+    let mut group = c.benchmark_group("render_decoded");
+    for (name, file) in cases {
+        let events = events(name, file);
+        group.throughput(Throughput::Elements(events.len() as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                out.clear();
+                for event in &events {
+                    let _ = serde_json::to_writer(&mut out, &to_json(black_box(event)));
+                    out.push(b'\n');
+                }
+                out.len()
             })
         });
     }

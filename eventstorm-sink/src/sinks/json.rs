@@ -26,9 +26,22 @@ pub fn to_json(event: &RawEvent) -> serde_json::Value {
     }
 }
 
-/// Appends the event as one line of JSON to `out`: what [`to_json`] gives,
-/// written from the raw bytes.
-pub(crate) fn write_json_line(out: &mut Vec<u8>, event: &RawEvent) {
+/// Appends the event as one line of JSON to `out` (ending in `\n`): what
+/// [`to_json`] gives, written from the raw bytes without decoding them and
+/// without allocating (the JSON-lines file sink's renderer, for sinks of
+/// your own).
+///
+/// ```
+/// use eventstorm_core::{Event, RawEvent};
+/// use eventstorm_sink::sinks::{to_json, write_json_line};
+///
+/// let event = RawEvent::from_event(&Event::builder("app.login").build()).unwrap();
+/// let mut line = Vec::new();
+/// write_json_line(&mut line, &event);
+/// let parsed: serde_json::Value = serde_json::from_slice(&line).unwrap();
+/// assert_eq!(parsed, to_json(&event));
+/// ```
+pub fn write_json_line(out: &mut Vec<u8>, event: &RawEvent) {
     let start = out.len();
     if write_document(out, event.as_bytes()).is_err() {
         // Malformed nested bytes: the slow path says what is wrong.
@@ -45,7 +58,52 @@ struct Malformed;
 
 /// Keys remembered per document to find a repeated one without
 /// allocating; a document with more keys is checked with a set.
-const KEYS_ON_STACK: usize = 32;
+const KEYS_ON_STACK: usize = 16;
+
+/// One of 64 bits for a key, from its length and its first and last bytes:
+/// a key whose bit is not yet set in a document cannot repeat an earlier
+/// one, so only keys whose bit is taken are compared with the others.
+#[inline]
+fn key_bit(key: &[u8]) -> u64 {
+    let (first, last) = match key {
+        [] => (0, 0),
+        [first, .., last] => (*first, *last),
+        [only] => (*only, *only),
+    };
+    let mix = (key.len() as u32)
+        .wrapping_mul(0x9E37_79B9)
+        .wrapping_add(u32::from(first).wrapping_mul(0x85EB_CA6B))
+        .wrapping_add(u32::from(last));
+    1 << (mix >> 26)
+}
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The eight bytes at `at` as a little-endian word, when there are eight.
+#[inline]
+fn word_at(bytes: &[u8], at: usize) -> Option<u64> {
+    let chunk: [u8; 8] = bytes.get(at..at + 8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(chunk))
+}
+
+/// Where the NUL that ends the key starting at `from` is, eight bytes at a
+/// time (the lowest byte the zero-byte test flags is always a true zero).
+#[inline]
+fn key_end(doc: &[u8], from: usize) -> Result<usize, Malformed> {
+    let mut i = from;
+    while let Some(word) = word_at(doc, i) {
+        let zero = word.wrapping_sub(ONES) & !word & HIGHS;
+        if zero != 0 {
+            return Ok(i + (zero.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    doc.get(i..)
+        .and_then(|rest| rest.iter().position(|&b| b == 0))
+        .map(|n| i + n)
+        .ok_or(Malformed)
+}
 
 /// Reads `N` bytes at `at`.
 fn take<const N: usize>(bytes: &[u8], at: usize) -> Result<[u8; N], Malformed> {
@@ -73,6 +131,7 @@ fn write_elements(out: &mut Vec<u8>, doc: &[u8], array: bool) -> Result<(), Malf
     let start = out.len();
     let mut keys: [&[u8]; KEYS_ON_STACK] = [&[]; KEYS_ON_STACK];
     let mut more: Option<std::collections::HashSet<&[u8]>> = None;
+    let mut bits = 0u64;
     out.push(if array { b'[' } else { b'{' });
     let mut pos = 4;
     let mut i = 0;
@@ -81,17 +140,14 @@ fn write_elements(out: &mut Vec<u8>, doc: &[u8], array: bool) -> Result<(), Malf
         if element_type == 0 {
             break;
         }
-        let key_end = pos
-            + 1
-            + doc
-                .get(pos + 1..)
-                .and_then(|rest| rest.iter().position(|&b| b == 0))
-                .ok_or(Malformed)?;
-        let key = &doc[pos + 1..key_end];
+        let key_end = key_end(doc, pos + 1)?;
+        let key = doc.get(pos + 1..key_end).ok_or(Malformed)?;
         let at = key_end + 1;
         if !array {
             let repeated = if i < KEYS_ON_STACK {
-                let seen = keys[..i].contains(&key);
+                let bit = key_bit(key);
+                let seen = bits & bit != 0 && keys[..i].contains(&key);
+                bits |= bit;
                 keys[i] = key;
                 seen
             } else {
@@ -137,12 +193,12 @@ fn write_elements(out: &mut Vec<u8>, doc: &[u8], array: bool) -> Result<(), Malf
             }
             0x07 => {
                 let id: [u8; 12] = take(doc, at)?;
-                out.extend_from_slice(b"{\"$oid\":\"");
-                for byte in id {
-                    out.push(HEX[usize::from(byte >> 4)]);
-                    out.push(HEX[usize::from(byte & 15)]);
+                let mut text = *b"{\"$oid\":\"000000000000000000000000\"}";
+                for (k, byte) in id.into_iter().enumerate() {
+                    text[9 + 2 * k] = HEX[usize::from(byte >> 4)];
+                    text[10 + 2 * k] = HEX[usize::from(byte & 15)];
                 }
-                out.extend_from_slice(b"\"}");
+                out.extend_from_slice(&text);
                 at + 12
             }
             0x08 => {
@@ -223,21 +279,38 @@ const ESCAPE: [u8; 256] = {
 };
 
 /// Writes UTF-8 `text` as a JSON string, escaped as serde_json escapes.
-/// Eight bytes at a time are checked at once and copied in runs: most text
-/// needs no escape at all.
+/// Most text needs no escape at all: checked eight bytes at a time, it is
+/// copied at once.
 fn write_escaped(out: &mut Vec<u8>, text: &[u8]) {
     out.reserve(text.len() + 2);
     out.push(b'"');
+    let clean = match text.len().checked_sub(8) {
+        // Every whole word, then the last eight bytes (overlapping).
+        Some(last) => {
+            text.chunks_exact(8).all(|w| {
+                w.try_into()
+                    .is_ok_and(|w| !needs_escape(u64::from_le_bytes(w)))
+            }) && word_at(text, last).is_some_and(|w| !needs_escape(w))
+        }
+        None => text.iter().all(|&b| ESCAPE[usize::from(b)] == 0),
+    };
+    if clean {
+        out.extend_from_slice(text);
+    } else {
+        write_escapes(out, text);
+    }
+    out.push(b'"');
+}
+
+/// The body of [`write_escaped`] for text that needs escapes: runs copied
+/// between them.
+fn write_escapes(out: &mut Vec<u8>, text: &[u8]) {
     let mut run = 0;
     let mut i = 0;
     while i < text.len() {
-        if let Some(chunk) = text.get(i..i + 8) {
-            let mut word = [0u8; 8];
-            word.copy_from_slice(chunk);
-            if !needs_escape(u64::from_le_bytes(word)) {
-                i += 8;
-                continue;
-            }
+        if word_at(text, i).is_some_and(|word| !needs_escape(word)) {
+            i += 8;
+            continue;
         }
         let b = text[i];
         let escape = ESCAPE[usize::from(b)];
@@ -255,7 +328,6 @@ fn write_escaped(out: &mut Vec<u8>, text: &[u8]) {
         i += 1;
     }
     out.extend_from_slice(&text[run..]);
-    out.push(b'"');
 }
 
 /// Whether any of the eight bytes of `word` is one JSON escapes: a control
@@ -264,8 +336,6 @@ fn write_escaped(out: &mut Vec<u8>, text: &[u8]) {
 /// the high bit set never match).
 #[inline]
 fn needs_escape(word: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
     let control = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
     let quote = word ^ (ONES * u64::from(b'"'));
     let quote = quote.wrapping_sub(ONES) & !quote & HIGHS;
@@ -297,37 +367,33 @@ fn write_date(out: &mut Vec<u8>, dt: DateTime) -> bool {
     let (year, month, day) = civil_from_days(days);
     let secs = ms_of_day / 1000;
     let ms = ms_of_day % 1000;
-    out.extend_from_slice(b"{\"$date\":\"");
-    let two = |n: i64, out: &mut Vec<u8>| {
-        out.push(b'0' + (n / 10) as u8);
-        out.push(b'0' + (n % 10) as u8);
+    // Filled in place and copied at once.
+    let mut text = *b"{\"$date\":\"0000-00-00T00:00:00.000Z\"}";
+    let mut two = |at: usize, n: i64| {
+        text[at] = b'0' + (n / 10) as u8;
+        text[at + 1] = b'0' + (n % 10) as u8;
     };
-    two(year / 100, out);
-    two(year % 100, out);
-    out.push(b'-');
-    two(month, out);
-    out.push(b'-');
-    two(day, out);
-    out.push(b'T');
-    two(secs / 3600, out);
-    out.push(b':');
-    two(secs / 60 % 60, out);
-    out.push(b':');
-    two(secs % 60, out);
-    if ms != 0 {
-        out.push(b'.');
-        let digits = [ms / 100, ms / 10 % 10, ms % 10];
-        let len = if ms % 100 == 0 {
-            1
-        } else if ms % 10 == 0 {
-            2
-        } else {
-            3
-        };
-        for d in &digits[..len] {
-            out.push(b'0' + *d as u8);
-        }
-    }
+    two(10, year / 100);
+    two(12, year % 100);
+    two(15, month);
+    two(18, day);
+    two(21, secs / 3600);
+    two(24, secs / 60 % 60);
+    two(27, secs % 60);
+    // The fraction without trailing zeros, none for whole seconds.
+    let fraction = if ms == 0 {
+        0
+    } else if ms % 100 == 0 {
+        2
+    } else if ms % 10 == 0 {
+        3
+    } else {
+        4
+    };
+    text[30] = b'0' + (ms / 100) as u8;
+    text[31] = b'0' + (ms / 10 % 10) as u8;
+    text[32] = b'0' + (ms % 10) as u8;
+    out.extend_from_slice(&text[..29 + fraction]);
     out.extend_from_slice(b"Z\"}");
     true
 }

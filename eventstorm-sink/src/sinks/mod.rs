@@ -9,6 +9,6 @@ mod stdout;
 
 pub use channel::ChannelSink;
 pub use file::{FileSinkConfig, FileSinkCounters, JsonLinesFileSink};
-pub use json::to_json;
+pub use json::{to_json, write_json_line};
 pub use null::NullSink;
 pub use stdout::{StdoutFormat, StdoutSink};
