@@ -392,8 +392,11 @@ fn finish(head: &EventHead<'_>, body: &mut BodyWriter) -> Result<RawEvent> {
     }
     close(&mut body.buf, 0);
     let optional = |s: &Option<Cow<'_, str>>| s.as_ref().map_or(0, |s| s.len() + 16);
+    // The fixed part of the envelope (length, `_id`, the keys and values of
+    // `type`, `ts`, `severity` and `pid`, the `body` key, the terminator)
+    // is 78 bytes: sized so that the buffer is never grown.
     let mut buf = Vec::with_capacity(
-        64 + head.event_type.len()
+        96 + head.event_type.len()
             + optional(&head.logger)
             + optional(&head.hostname)
             + optional(&head.tenant)
@@ -403,7 +406,17 @@ fn finish(head: &EventHead<'_>, body: &mut BodyWriter) -> Result<RawEvent> {
     buf.push(0x07);
     buf.extend_from_slice(fields::ID.as_bytes());
     buf.push(0);
-    let id = head.id.unwrap_or_default(); // a new id
+    // One clock reading for a new id and a missing timestamp.
+    let (id, timestamp) = match (head.id, head.timestamp) {
+        (Some(id), Some(timestamp)) => (id, timestamp),
+        (id, timestamp) => {
+            let (new_id, now) = super::encode::id_and_now();
+            (
+                id.unwrap_or(new_id),
+                timestamp.unwrap_or(DateTime::from_millis(now)),
+            )
+        }
+    };
     buf.extend_from_slice(&id.bytes());
     // type: element byte, "type\0", the length, then the string.
     let type_start = buf.len() + 1 + fields::TYPE.len() + 1 + 4;
@@ -411,7 +424,6 @@ fn finish(head: &EventHead<'_>, body: &mut BodyWriter) -> Result<RawEvent> {
     buf.push(0x09);
     buf.extend_from_slice(fields::TIMESTAMP.as_bytes());
     buf.push(0);
-    let timestamp = head.timestamp.unwrap_or_else(DateTime::now);
     buf.extend_from_slice(&timestamp.timestamp_millis().to_le_bytes());
     buf.push(0x10);
     buf.extend_from_slice(fields::SEVERITY.as_bytes());

@@ -114,7 +114,12 @@ impl Ingest {
     /// straight into its bytes (no `Document`, the thread's buffers reused).
     pub(crate) fn message(&self, bytes: &[u8], peer: SocketAddr) {
         self.counters.received.inc();
-        let text = String::from_utf8_lossy(bytes);
+        // Valid UTF-8 (nearly every message) is checked by the fast
+        // validator and borrowed; only invalid bytes pay for the lossy copy.
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(bytes),
+        };
         let text = text.trim_end_matches(['\n', '\r', '\0']);
         let event = WRITER.with_borrow_mut(|writer| {
             let Writer { body, peer_text } = writer;
@@ -194,7 +199,15 @@ impl Ingest {
                 Err(TrySendError::Disconnected(_)) => self.counters.dropped.inc(),
             },
             WhenFull::Block => {
-                let mut event = event;
+                // Room in the queue (the usual case) costs no clock reading.
+                let mut event = match self.tx.try_send(event) {
+                    Ok(()) => return,
+                    Err(TrySendError::Full(back)) => back,
+                    Err(TrySendError::Disconnected(_)) => {
+                        self.counters.dropped.inc();
+                        return;
+                    }
+                };
                 loop {
                     match self.tx.send_timeout(event, Duration::from_millis(100)) {
                         Ok(()) => return,
