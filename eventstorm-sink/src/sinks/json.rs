@@ -1,11 +1,11 @@
 //! Events as JSON (MongoDB relaxed extended JSON).
 //!
 //! [`write_json_line`] renders straight from the event's bytes: no
-//! `bson::Document`, no `serde_json::Value`, nothing allocated per event. It
-//! writes exactly what [`to_json`] gives (tests compare them); a document
-//! that names a key twice, or holds a value of a rare type (binary, regex,
-//! decimal, ...), is rendered through [`to_json`]'s conversion, which
-//! decides those cases.
+//! `bson::Document`, no `serde_json::Value`, nothing allocated per typical
+//! event. It writes exactly what [`to_json`] gives (tests compare them); a
+//! document that names a key twice, or holds a value of a rare type
+//! (binary, regex, decimal, ...), is rendered through [`to_json`]'s
+//! conversion, which decides those cases.
 
 use bson::raw::{RawBsonRef, RawDocument};
 use bson::{Bson, DateTime};
@@ -27,9 +27,11 @@ pub fn to_json(event: &RawEvent) -> serde_json::Value {
 }
 
 /// Appends the event as one line of JSON to `out` (ending in `\n`): what
-/// [`to_json`] gives, written from the raw bytes without decoding them and
-/// without allocating (the JSON-lines file sink's renderer, for sinks of
-/// your own).
+/// [`to_json`] gives, written from the raw bytes without decoding them (the
+/// JSON-lines file sink's renderer, for sinks of your own). Nothing is
+/// allocated but `out`'s growth, except for a document of more than 16 keys
+/// (a set finds a repeated key) or a value of a rare type (converted by
+/// `bson`).
 ///
 /// ```
 /// use eventstorm_core::{Event, RawEvent};
@@ -513,13 +515,13 @@ mod tests {
         }
     }
 
-    #[test]
-    fn repeated_keys_keep_the_last_value_in_the_first_place() {
+    /// An event whose body holds `pairs` in order, repeated keys included
+    /// (written by hand: a `Document` cannot hold them).
+    fn event_with_body(pairs: &[(&str, i32)]) -> RawEvent {
         let mut bytes = Vec::new();
         let mut body = Vec::new();
-        // {"a": 1, "b": 2, "a": 3} written by hand: a Document cannot hold it.
         body.extend_from_slice(&[0; 4]);
-        for (k, v) in [("a", 1i32), ("b", 2), ("a", 3)] {
+        for (k, v) in pairs {
             body.push(0x10);
             body.extend_from_slice(k.as_bytes());
             body.push(0);
@@ -538,13 +540,53 @@ mod tests {
         bytes.push(0);
         let len = bytes.len() as i32;
         bytes[..4].copy_from_slice(&len.to_le_bytes());
-        let raw = RawEvent::from_bytes(bytes).expect("valid");
+        RawEvent::from_bytes(bytes).expect("valid")
+    }
+
+    /// Our line and the conversion's, for the same event.
+    fn lines(raw: &RawEvent) -> (String, String) {
         let mut ours = Vec::new();
-        write_json_line(&mut ours, &raw);
-        let text = String::from_utf8(ours).expect("utf-8");
-        assert!(text.contains(r#""body":{"a":3,"b":2}"#), "{text}");
-        let mut theirs = serde_json::to_vec(&to_json(&raw)).expect("json");
+        write_json_line(&mut ours, raw);
+        let mut theirs = serde_json::to_vec(&to_json(raw)).expect("json");
         theirs.push(b'\n');
-        assert_eq!(text, String::from_utf8(theirs).expect("utf-8"));
+        (
+            String::from_utf8(ours).expect("utf-8"),
+            String::from_utf8(theirs).expect("utf-8"),
+        )
+    }
+
+    #[test]
+    fn a_repeated_key_is_found_wherever_it_is_and_however_many_keys_there_are() {
+        // Up to 40 distinct keys (past the 16 kept on the stack), many of
+        // one length and of shared first and last bytes (so that the filter
+        // says "maybe" for distinct keys too), then a repeat of each earlier
+        // key in turn, or none.
+        for n in [1usize, 2, 15, 16, 17, 31, 32, 33, 40] {
+            let names: Vec<String> = (0..n).map(|i| format!("k{i:02}x")).collect();
+            for repeat in (0..n).map(Some).chain([None]) {
+                let mut pairs: Vec<(&str, i32)> = names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| (k.as_str(), i as i32))
+                    .collect();
+                if let Some(r) = repeat {
+                    pairs.push((names[r].as_str(), -1));
+                }
+                let (ours, theirs) = lines(&event_with_body(&pairs));
+                assert_eq!(ours, theirs, "{n} keys, repeat {repeat:?}");
+                if let Some(r) = repeat {
+                    let key = format!("\"{}\":-1", names[r]);
+                    assert!(ours.contains(&key), "{ours}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn repeated_keys_keep_the_last_value_in_the_first_place() {
+        // {"a": 1, "b": 2, "a": 3}
+        let (ours, theirs) = lines(&event_with_body(&[("a", 1), ("b", 2), ("a", 3)]));
+        assert!(ours.contains(r#""body":{"a":3,"b":2}"#), "{ours}");
+        assert_eq!(ours, theirs);
     }
 }
