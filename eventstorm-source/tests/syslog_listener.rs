@@ -79,6 +79,49 @@ fn udp_datagrams_of_both_formats() {
 }
 
 #[test]
+fn invalid_utf8_is_replaced_and_valid_text_kept_as_sent() {
+    with_timeout(Duration::from_secs(30), || {
+        let mut source =
+            SyslogSource::new(SyslogConfig::default().with_tcp("127.0.0.1:0")).expect("listen");
+        let counters = source.counters();
+        let mut stream = tcp(source.tcp_addr().expect("tcp"));
+        let mut messages: Vec<Vec<u8>> = Vec::new();
+        // A lone continuation byte, a truncated sequence, an overlong
+        // encoding, then valid multi-byte text.
+        messages.push(b"<13>1 2026-03-01T09:00:02Z h app - - - bad \x80 here".to_vec());
+        messages.push(b"<13>1 2026-03-01T09:00:02Z h app - - - cut \xe2\x9c".to_vec());
+        messages.push(b"<13>1 2026-03-01T09:00:02Z h app - - - long \xc0\xaf".to_vec());
+        messages.push(
+            "<13>1 2026-03-01T09:00:02Z h app - - - ok é ✓ 😀"
+                .as_bytes()
+                .to_vec(),
+        );
+        for m in &messages {
+            stream
+                .write_all(format!("{} ", m.len()).as_bytes())
+                .expect("write");
+            stream.write_all(m).expect("write");
+        }
+        drop(stream);
+        let events = collect(&mut source, &counters, 4, 4);
+        let texts: Vec<&str> = events
+            .iter()
+            .map(|e| e.body().get_str("message").expect("message"))
+            .collect();
+        assert_eq!(
+            texts,
+            [
+                "bad \u{fffd} here",
+                "cut \u{fffd}",
+                "long \u{fffd}\u{fffd}",
+                "ok é ✓ 😀"
+            ]
+        );
+        assert_eq!(counters.rejected.get(), 0);
+    });
+}
+
+#[test]
 fn tcp_newline_framing_carries_the_rfc5424_sample() {
     with_timeout(Duration::from_secs(30), || {
         let (lines, errors) = sample("syslog/rfc5424.log");
