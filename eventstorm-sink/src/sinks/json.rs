@@ -423,15 +423,7 @@ mod tests {
     use eventstorm_core::Event;
 
     fn both(event: &Event) -> (String, String) {
-        let raw = RawEvent::from_event(event).expect("raw");
-        let mut ours = Vec::new();
-        write_json_line(&mut ours, &raw);
-        let mut theirs = serde_json::to_vec(&to_json(&raw)).expect("json");
-        theirs.push(b'\n');
-        (
-            String::from_utf8(ours).expect("utf-8"),
-            String::from_utf8(theirs).expect("utf-8"),
-        )
+        lines(&RawEvent::from_event(event).expect("raw"))
     }
 
     #[test]
