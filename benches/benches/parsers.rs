@@ -98,38 +98,32 @@ fn render(c: &mut Criterion, config: &ParserConfig) {
             })
             .collect()
     };
-    let mut group = c.benchmark_group("render");
+    type Render = fn(&mut Vec<u8>, &RawEvent);
+    let decoded: Render = |out, event| {
+        let _ = serde_json::to_writer(&mut *out, &to_json(event));
+        out.push(b'\n');
+    };
     let mut out = Vec::with_capacity(1 << 16);
-    for (name, file) in cases {
-        let events = events(name, file);
-        group.throughput(Throughput::Elements(events.len() as u64));
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                out.clear();
-                for event in &events {
-                    write_json_line(&mut out, black_box(event));
-                }
-                out.len()
-            })
-        });
+    for (group, render) in [
+        ("render", write_json_line as Render),
+        ("render_decoded", decoded),
+    ] {
+        let mut group = c.benchmark_group(group);
+        for (name, file) in cases {
+            let events = events(name, file);
+            group.throughput(Throughput::Elements(events.len() as u64));
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    out.clear();
+                    for event in &events {
+                        render(&mut out, black_box(event));
+                    }
+                    out.len()
+                })
+            });
+        }
+        group.finish();
     }
-    group.finish();
-    let mut group = c.benchmark_group("render_decoded");
-    for (name, file) in cases {
-        let events = events(name, file);
-        group.throughput(Throughput::Elements(events.len() as u64));
-        group.bench_function(name, |b| {
-            b.iter(|| {
-                out.clear();
-                for event in &events {
-                    let _ = serde_json::to_writer(&mut out, &to_json(black_box(event)));
-                    out.push(b'\n');
-                }
-                out.len()
-            })
-        });
-    }
-    group.finish();
 }
 
 criterion_group!(benches, parsers);
