@@ -349,7 +349,9 @@ impl SequenceTracker {
         if self.tick.is_multiple_of(RECOUNT_EVERY) {
             self.bound_streams();
         }
-        if !self.publishers.contains_key(&publisher) && self.publishers.len() >= self.max_publishers
+        // The length first: below the limit (nearly always) the map is
+        // looked up once, by `entry`.
+        if self.publishers.len() >= self.max_publishers && !self.publishers.contains_key(&publisher)
         {
             self.forget_oldest();
         }
