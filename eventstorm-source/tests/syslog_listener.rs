@@ -85,18 +85,15 @@ fn invalid_utf8_is_replaced_and_valid_text_kept_as_sent() {
             SyslogSource::new(SyslogConfig::default().with_tcp("127.0.0.1:0")).expect("listen");
         let counters = source.counters();
         let mut stream = tcp(source.tcp_addr().expect("tcp"));
-        let mut messages: Vec<Vec<u8>> = Vec::new();
         // A lone continuation byte, a truncated sequence, an overlong
         // encoding, then valid multi-byte text.
-        messages.push(b"<13>1 2026-03-01T09:00:02Z h app - - - bad \x80 here".to_vec());
-        messages.push(b"<13>1 2026-03-01T09:00:02Z h app - - - cut \xe2\x9c".to_vec());
-        messages.push(b"<13>1 2026-03-01T09:00:02Z h app - - - long \xc0\xaf".to_vec());
-        messages.push(
-            "<13>1 2026-03-01T09:00:02Z h app - - - ok é ✓ 😀"
-                .as_bytes()
-                .to_vec(),
-        );
-        for m in &messages {
+        let messages: [&[u8]; 4] = [
+            b"<13>1 2026-03-01T09:00:02Z h app - - - bad \x80 here",
+            b"<13>1 2026-03-01T09:00:02Z h app - - - cut \xe2\x9c",
+            b"<13>1 2026-03-01T09:00:02Z h app - - - long \xc0\xaf",
+            "<13>1 2026-03-01T09:00:02Z h app - - - ok é ✓ 😀".as_bytes(),
+        ];
+        for m in messages {
             stream
                 .write_all(format!("{} ", m.len()).as_bytes())
                 .expect("write");
