@@ -286,29 +286,34 @@ const ESCAPE: [u8; 256] = {
 fn write_escaped(out: &mut Vec<u8>, text: &[u8]) {
     out.reserve(text.len() + 2);
     out.push(b'"');
-    let clean = match text.len().checked_sub(8) {
-        // Every whole word, then the last eight bytes (overlapping).
-        Some(last) => {
-            text.chunks_exact(8).all(|w| {
-                w.try_into()
-                    .is_ok_and(|w| !needs_escape(u64::from_le_bytes(w)))
-            }) && word_at(text, last).is_some_and(|w| !needs_escape(w))
-        }
-        None => text.iter().all(|&b| ESCAPE[usize::from(b)] == 0),
-    };
-    if clean {
-        out.extend_from_slice(text);
-    } else {
-        write_escapes(out, text);
+    match first_escape_word(text) {
+        None => out.extend_from_slice(text),
+        Some(from) => write_escapes(out, text, from),
     }
     out.push(b'"');
 }
 
-/// The body of [`write_escaped`] for text that needs escapes: runs copied
-/// between them.
-fn write_escapes(out: &mut Vec<u8>, text: &[u8]) {
+/// Where the first eight bytes that hold a byte to escape start (every
+/// whole word, then the last eight bytes, overlapping); `None` when no byte
+/// needs an escape.
+fn first_escape_word(text: &[u8]) -> Option<usize> {
+    let Some(last) = text.len().checked_sub(8) else {
+        return text
+            .iter()
+            .any(|&b| ESCAPE[usize::from(b)] != 0)
+            .then_some(0);
+    };
+    (0..last)
+        .step_by(8)
+        .chain([last])
+        .find(|&at| word_at(text, at).is_some_and(needs_escape))
+}
+
+/// The body of [`write_escaped`] for text with escapes, none before `from`:
+/// runs copied between them.
+fn write_escapes(out: &mut Vec<u8>, text: &[u8], from: usize) {
     let mut run = 0;
-    let mut i = 0;
+    let mut i = from;
     while i < text.len() {
         if word_at(text, i).is_some_and(|word| !needs_escape(word)) {
             i += 8;
