@@ -48,6 +48,16 @@ fn tcp(addr: SocketAddr) -> TcpStream {
     TcpStream::connect(addr).expect("connect")
 }
 
+/// A TCP listener with the default settings, its counters, and a
+/// connection to it.
+fn tcp_source() -> (SyslogSource, Arc<SyslogCounters>, TcpStream) {
+    let source =
+        SyslogSource::new(SyslogConfig::default().with_tcp("127.0.0.1:0")).expect("listen");
+    let counters = source.counters();
+    let stream = tcp(source.tcp_addr().expect("tcp"));
+    (source, counters, stream)
+}
+
 #[test]
 fn udp_datagrams_of_both_formats() {
     with_timeout(Duration::from_secs(30), || {
@@ -81,10 +91,7 @@ fn udp_datagrams_of_both_formats() {
 #[test]
 fn invalid_utf8_is_replaced_and_valid_text_kept_as_sent() {
     with_timeout(Duration::from_secs(30), || {
-        let mut source =
-            SyslogSource::new(SyslogConfig::default().with_tcp("127.0.0.1:0")).expect("listen");
-        let counters = source.counters();
-        let mut stream = tcp(source.tcp_addr().expect("tcp"));
+        let (mut source, counters, mut stream) = tcp_source();
         // A lone continuation byte, a truncated sequence, an overlong
         // encoding, then valid multi-byte text.
         let messages: [&[u8]; 4] = [
@@ -122,10 +129,7 @@ fn invalid_utf8_is_replaced_and_valid_text_kept_as_sent() {
 fn tcp_newline_framing_carries_the_rfc5424_sample() {
     with_timeout(Duration::from_secs(30), || {
         let (lines, errors) = sample("syslog/rfc5424.log");
-        let mut source =
-            SyslogSource::new(SyslogConfig::default().with_tcp("127.0.0.1:0")).expect("listen");
-        let counters = source.counters();
-        let mut stream = tcp(source.tcp_addr().expect("tcp"));
+        let (mut source, counters, mut stream) = tcp_source();
         let mut text = lines.join("\r\n");
         text.push('\n');
         // In uneven pieces, to cut messages across reads.
@@ -145,10 +149,7 @@ fn tcp_newline_framing_carries_the_rfc5424_sample() {
 fn tcp_octet_counting_carries_the_rfc3164_sample() {
     with_timeout(Duration::from_secs(30), || {
         let (lines, errors) = sample("syslog/rfc3164.log");
-        let mut source =
-            SyslogSource::new(SyslogConfig::default().with_tcp("127.0.0.1:0")).expect("listen");
-        let counters = source.counters();
-        let mut stream = tcp(source.tcp_addr().expect("tcp"));
+        let (mut source, counters, mut stream) = tcp_source();
         let mut bytes = Vec::new();
         for line in &lines {
             write!(bytes, "{} {line}", line.len()).expect("frame");
